@@ -1,0 +1,26 @@
+"""fmwidget: see inside a Keras 3 convolutional network, one feature map at a time."""
+
+from .geometry import GeometryError
+from .inputs import LayerNotFoundError
+from .maps import FeatureMaps, LayerInfo, extract
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FeatureMapWidget",
+    "FeatureMaps",
+    "GeometryError",
+    "LayerInfo",
+    "LayerNotFoundError",
+    "__version__",
+    "extract",
+]
+
+
+def __getattr__(name: str):
+    # The widget pulls in anywidget/ipywidgets: import it only when asked for.
+    if name == "FeatureMapWidget":
+        from .widget import FeatureMapWidget
+
+        return FeatureMapWidget
+    raise AttributeError(f"module 'fmwidget' has no attribute {name!r}")

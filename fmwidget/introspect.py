@@ -1,0 +1,406 @@
+"""Walk a Keras 3 model and capture every layer call of one forward pass.
+
+One mechanism serves Sequential, Functional, nested and subclassed models alike: for the
+duration of a single ``model(x, training=False)`` call, the ``call`` method of every
+layer instance is wrapped so that each call appends an entry (the layer, its path name,
+which earlier entries fed it, and its output). Shared layers therefore get one entry per
+call, nested models give path names like ``outer/inner``, and models without a
+functional graph work because nothing needs the graph. Only the public, backend-neutral
+Keras 3 API is used, so JAX, TensorFlow and PyTorch behave the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from .geometry import IDENTITY, AxisMap, Node, same_padding
+
+L = keras.layers
+
+# Kinds, in Keras's own vocabulary. Anything not matched below is "other".
+_KIND_CLASSES: list[tuple[str, tuple[type, ...]]] = [
+    ("conv_transpose", (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)),
+    ("depthwise_conv", (L.DepthwiseConv1D, L.DepthwiseConv2D)),
+    ("separable_conv", (L.SeparableConv1D, L.SeparableConv2D)),
+    ("conv", (L.Conv1D, L.Conv2D, L.Conv3D)),
+    (
+        "global_pooling",
+        (
+            L.GlobalMaxPooling1D,
+            L.GlobalMaxPooling2D,
+            L.GlobalMaxPooling3D,
+            L.GlobalAveragePooling1D,
+            L.GlobalAveragePooling2D,
+            L.GlobalAveragePooling3D,
+        ),
+    ),
+    (
+        "pooling",
+        (
+            L.MaxPooling1D,
+            L.MaxPooling2D,
+            L.MaxPooling3D,
+            L.AveragePooling1D,
+            L.AveragePooling2D,
+            L.AveragePooling3D,
+        ),
+    ),
+    ("activation", (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)),
+    ("batch_norm", (L.BatchNormalization,)),
+    (
+        "dropout",
+        (
+            L.Dropout,
+            L.SpatialDropout1D,
+            L.SpatialDropout2D,
+            L.SpatialDropout3D,
+            L.GaussianDropout,
+            L.GaussianNoise,
+            L.AlphaDropout,
+        ),
+    ),
+    ("padding", (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)),
+    ("cropping", (L.Cropping1D, L.Cropping2D, L.Cropping3D)),
+    (
+        "merge",
+        (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate),
+    ),
+]
+
+# Layers whose output cell (r, c) reads only input cell (r, c) (at inference).
+_POINTWISE = (
+    L.Activation,
+    L.ReLU,
+    L.LeakyReLU,
+    L.ELU,
+    L.PReLU,
+    L.Softmax,
+    L.BatchNormalization,
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.SpatialDropout3D,
+    L.GaussianDropout,
+    L.GaussianNoise,
+    L.AlphaDropout,
+    L.Add,
+    L.Subtract,
+    L.Multiply,
+    L.Average,
+    L.Maximum,
+    L.Minimum,
+    L.Dense,
+    L.EinsumDense,
+    L.Rescaling,
+    L.Identity,
+)
+
+# Kinds whose output is a feature map worth showing (the widget's default set).
+MAP_KINDS = frozenset(
+    {
+        "input",
+        "conv",
+        "depthwise_conv",
+        "separable_conv",
+        "conv_transpose",
+        "pooling",
+        "global_pooling",
+        "activation",
+        "batch_norm",
+    }
+)
+
+
+def layer_kind(layer: Any) -> str:
+    """The fmwidget kind of a Keras layer (``"conv"``, ``"pooling"``, ..., or ``"other"``)."""
+    for kind, classes in _KIND_CLASSES:
+        if isinstance(layer, classes):
+            return kind
+    return "other"
+
+
+@dataclass
+class Entry:
+    """One captured layer call (or the model input, entry 0)."""
+
+    index: int
+    name: str
+    layer: Any  # keras.Layer, or None for the model input
+    kind: str
+    inputs: tuple[int, ...]
+    output: Any = None  # backend tensor during capture, float32 numpy after
+    unlinked: bool = False  # some input was computed outside any layer
+    extra_inputs: list[Any] = field(default_factory=list)  # unlinked input tensors
+
+
+def _is_tensor(x: Any) -> bool:
+    return keras.ops.is_tensor(x) or isinstance(x, np.ndarray)
+
+
+def _flat_tensors(args: Any) -> list[Any]:
+    return [t for t in keras.tree.flatten(args) if _is_tensor(t)]
+
+
+def is_container(layer: Any) -> bool:
+    """Whether fmwidget looks inside ``layer`` rather than recording it as one call.
+
+    Models always are; a custom (non-Keras) layer is when it holds sublayers.
+    """
+    if isinstance(layer, keras.Model):
+        return True
+    builtin = type(layer).__module__.startswith("keras.")
+    return not builtin and bool(getattr(layer, "_layers", None))
+
+
+class Recorder:
+    """Records layer calls while installed; see :func:`capture`."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.entries: list[Entry] = []
+        self._producer: dict[int, int] = {}  # id(tensor) -> entry index
+        self._keep: list[Any] = []  # keeps recorded tensors alive so ids stay unique
+        self._stack: list[tuple[Any, list[Any]]] = []  # active containers and their inputs
+        self._calls: dict[str, int] = {}
+
+    # -- naming --------------------------------------------------------------------------
+    def _path(self, layer: Any) -> str:
+        parts = [c.name for c, _ in self._stack[1:]]
+        base = "/".join([*parts, layer.name])
+        count = self._calls.get(base, 0)
+        self._calls[base] = count + 1
+        return base if count == 0 else f"{base}:{count}"
+
+    # -- linking -------------------------------------------------------------------------
+    def _source(self, tensor: Any) -> int | None:
+        index = self._producer.get(id(tensor))
+        if index is not None:
+            return index
+        # Models convert their inputs before the first layer sees them: such a tensor is one
+        # of the innermost running model's inputs, matched by shape (then by value).
+        for _, inputs in reversed(self._stack):
+            shape = tuple(tensor.shape)
+            same = [t for t in inputs if tuple(t.shape) == shape]
+            if len(same) > 1:
+                value = keras.ops.convert_to_numpy(tensor)
+                same = [t for t in same if np.array_equal(keras.ops.convert_to_numpy(t), value)]
+            if len(same) == 1:
+                return self._producer.get(id(same[0]))
+            if same or inputs:
+                break
+        return None
+
+    def _record(self, layer: Any, args: Any, output: Any) -> Entry:
+        inputs = _flat_tensors(args)
+        sources: list[int] = []
+        extra: list[Any] = []
+        for t in inputs:
+            src = self._source(t)
+            if src is None:
+                extra.append(t)
+            elif src not in sources:
+                sources.append(src)
+        kind = layer_kind(layer) if layer is not None else "input"
+        entry = Entry(
+            index=len(self.entries),
+            name=self._path(layer),
+            layer=layer,
+            kind=kind,
+            inputs=tuple(sources),
+            output=output,
+            unlinked=bool(extra),
+            extra_inputs=extra,
+        )
+        self.entries.append(entry)
+        for t in _flat_tensors(output):
+            self._producer.setdefault(id(t), entry.index)
+        self._keep.append((inputs, output))
+        return entry
+
+    # -- wrappers ------------------------------------------------------------------------
+    def wrap_leaf(self, layer: Any, call: Any) -> Any:
+        def recorded_call(*args: Any, **kwargs: Any) -> Any:
+            output = call(*args, **kwargs)
+            self._record(layer, args, output)
+            return output
+
+        return recorded_call
+
+    def wrap_container(self, layer: Any, call: Any, top: bool) -> Any:
+        def recorded_call(*args: Any, **kwargs: Any) -> Any:
+            inputs = _flat_tensors(args[:1] if args else list(kwargs.values())[:1])
+            if top:
+                entry = Entry(0, "input", None, "input", (), output=inputs[0] if inputs else None)
+                self.entries.append(entry)
+                for t in inputs:
+                    self._producer[id(t)] = 0
+            else:
+                for t in inputs:  # link the model's inputs to what produced them
+                    src = self._source(t)
+                    if src is not None:
+                        self._producer.setdefault(id(t), src)
+            self._keep.append(inputs)
+            self._stack.append((layer, inputs))
+            try:
+                output = call(*args, **kwargs)
+            finally:
+                self._stack.pop()
+            # A container whose output is no recorded tensor did work of its own (ops
+            # outside layers): record it as one opaque entry so later layers link to it.
+            if not top and any(id(t) not in self._producer for t in _flat_tensors(output)):
+                self._record(layer, args, output)
+            return output
+
+        return recorded_call
+
+
+def _all_layers(model: Any) -> Iterator[Any]:
+    """Every layer reachable from ``model`` (including itself), each once."""
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        if is_container(layer):
+            stack.extend(getattr(layer, "_layers", []))
+
+
+@contextlib.contextmanager
+def capture(model: Any) -> Iterator[Recorder]:
+    """Install call recorders on every layer of ``model`` for one ``with`` block."""
+    rec = Recorder(model)
+    patched: list[tuple[Any, Any]] = []
+    try:
+        for layer in _all_layers(model):
+            own = layer.__dict__.get("call")
+            call = layer.call
+            if layer is model or is_container(layer):
+                wrapped = rec.wrap_container(layer, call, top=layer is model)
+            else:
+                wrapped = rec.wrap_leaf(layer, call)
+            layer.__dict__["call"] = wrapped
+            patched.append((layer, own))
+        yield rec
+    finally:
+        for layer, own in patched:
+            if own is None:
+                layer.__dict__.pop("call", None)
+            else:
+                layer.__dict__["call"] = own
+
+
+# -- geometry of one layer -------------------------------------------------------------------
+def _tuple(value: Any, rank: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * rank
+    return tuple(int(v) for v in value)
+
+
+def data_format_of(layer: Any) -> str:
+    """``channels_last`` or ``channels_first`` for ``layer`` (Keras's default if unset)."""
+    fmt = getattr(layer, "data_format", None)
+    return fmt if fmt in ("channels_last", "channels_first") else keras.config.image_data_format()
+
+
+def spatial_shape(shape: tuple[int, ...], data_format: str) -> tuple[int, ...] | None:
+    """Spatial part of a per-sample shape (no batch axis), or None for vectors."""
+    if len(shape) < 2:
+        return None
+    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:-1])
+
+
+def axis_maps(
+    layer: Any, in_spatial: tuple[int, ...] | None, out_spatial: tuple[int, ...] | None
+) -> tuple[tuple[AxisMap, ...] | None, bool]:
+    """Per-axis maps of ``layer`` and whether its geometry is known.
+
+    Returns:
+        ``(axes, known)``; ``axes`` is None for all-to-all layers (vector outputs).
+    """
+    if out_spatial is None:
+        return None, True  # global pooling, flatten, dense on vectors: reads everything
+    if in_spatial is None or len(in_spatial) != len(out_spatial):
+        return None, False
+    rank = len(out_spatial)
+    kind = layer_kind(layer)
+    if kind in ("conv", "depthwise_conv", "separable_conv", "pooling"):
+        kernel = _tuple(getattr(layer, "kernel_size", None) or layer.pool_size, rank)
+        strides = _tuple(layer.strides, rank)
+        dilation = _tuple(getattr(layer, "dilation_rate", 1), rank)
+        padding = layer.padding.lower()
+        axes = []
+        for a in range(rank):
+            pad = (
+                same_padding(in_spatial[a], kernel[a], strides[a], dilation[a])
+                if padding == "same"
+                else 0
+            )
+            axes.append(AxisMap("window", kernel[a], strides[a], dilation[a], -pad))
+        return tuple(axes), True
+    if kind == "conv_transpose":
+        kernel = _tuple(layer.kernel_size, rank)
+        strides = _tuple(layer.strides, rank)
+        dilation = _tuple(layer.dilation_rate, rank)
+        axes = []
+        for a in range(rank):
+            # Output length before cropping by padding, then the crop Keras applies.
+            effective = (kernel[a] - 1) * dilation[a] + 1
+            full = (in_spatial[a] - 1) * strides[a] + effective
+            extra = full - out_spatial[a]
+            pad = max(extra, 0) // 2 if layer.padding.lower() == "same" else 0
+            axes.append(AxisMap("transpose", kernel[a], strides[a], dilation[a], -pad))
+        return tuple(axes), True
+    if kind == "padding":
+        pads = _pairs(layer.padding, rank)
+        return tuple(AxisMap(offset=-before) for before, _ in pads), True
+    if kind == "cropping":
+        crops = _pairs(layer.cropping, rank)
+        return tuple(AxisMap(offset=before) for before, _ in crops), True
+    if isinstance(layer, (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)):
+        if getattr(layer, "interpolation", "nearest") != "nearest":
+            return None, False
+        size = _tuple(getattr(layer, "size", 1), rank)
+        return tuple(AxisMap("upsample", stride=s) for s in size), True
+    same_shape = tuple(in_spatial) == tuple(out_spatial)
+    if same_shape and isinstance(layer, _POINTWISE):
+        return (IDENTITY,) * rank, True
+    if same_shape and isinstance(layer, L.Concatenate):
+        return (IDENTITY,) * rank, True  # shapes equal: joined along channels
+    if same_shape and isinstance(layer, L.LayerNormalization):
+        return (IDENTITY,) * rank, True
+    return None, False
+
+
+def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
+    if isinstance(value, int):
+        return [(value, value)] * rank
+    out = []
+    for v in value:
+        out.append((v, v) if isinstance(v, int) else (int(v[0]), int(v[1])))
+    return out
+
+
+def node_for(entry_layer: Any, label: str, inputs: tuple[int, ...], shapes: list, fmts: list,
+             index: int, unlinked: bool) -> Node:
+    """Build the geometry :class:`Node` of entry ``index``."""
+    out_sp = spatial_shape(shapes[index], fmts[index]) if shapes[index] is not None else None
+    if entry_layer is None:
+        return Node((), out_sp, None, True, label)
+    in_sp = spatial_shape(shapes[inputs[0]], fmts[inputs[0]]) if inputs else None
+    if unlinked or not inputs:
+        return Node(inputs, out_sp, None, False, label)
+    if isinstance(entry_layer, (L.Concatenate,)) and out_sp is not None:
+        # Concatenating along a spatial axis moves cells: only a channel concat is pointwise.
+        if any(spatial_shape(shapes[i], fmts[i]) != out_sp for i in inputs):
+            return Node(inputs, out_sp, None, False, label)
+    axes, known = axis_maps(entry_layer, in_sp, out_sp)
+    return Node(inputs, out_sp, axes, known, label)

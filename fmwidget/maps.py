@@ -1,0 +1,381 @@
+"""``extract``: every feature map of a Keras model from one forward pass, plus geometry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import geometry
+from .inputs import (
+    as_batch,
+    check_index,
+    check_model,
+    check_position,
+    unknown_layer,
+)
+from .introspect import Entry, capture, data_format_of, node_for, spatial_shape
+
+_MAX_POOLS = (
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What fmwidget knows about one layer call.
+
+    Attributes:
+        index: Position in forward order (0 is the model input).
+        name: Path name; nested models give ``outer/inner``; the n-th extra call of a
+            shared layer gets ``name:n``.
+        kind: ``input``, ``conv``, ``depthwise_conv``, ``separable_conv``,
+            ``conv_transpose``, ``pooling``, ``global_pooling``, ``activation``,
+            ``batch_norm``, ``dropout``, ``padding``, ``cropping``, ``merge`` or ``other``.
+        class_name: The Keras class, e.g. ``Conv2D``.
+        shape: Output shape without the batch axis, in the layer's ``data_format``.
+        data_format: ``channels_last`` or ``channels_first``.
+        spatial_shape: The spatial part of ``shape`` (``None`` for vectors).
+        channels: Number of channels (filters), or ``None`` for vectors.
+        inputs: Names of the entries that feed this one.
+        fused_activation: Name of a fused activation (``Conv2D(activation="relu")``).
+        config: The layer's ``get_config()``.
+    """
+
+    index: int
+    name: str
+    kind: str
+    class_name: str
+    shape: tuple[int, ...]
+    data_format: str
+    spatial_shape: tuple[int, ...] | None
+    channels: int | None
+    inputs: tuple[str, ...]
+    fused_activation: str | None = None
+    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the output is a feature map (has spatial axes)."""
+        return self.spatial_shape is not None
+
+
+def _fused_activation(layer: Any) -> str | None:
+    act = getattr(layer, "activation", None)
+    if layer is None or act is None or isinstance(layer, keras.layers.Activation):
+        return None
+    if not hasattr(layer, "kernel") and not hasattr(layer, "depthwise_kernel"):
+        return None
+    name = getattr(act, "__name__", type(act).__name__)
+    return None if name == "linear" else name
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(t), dtype=np.float32)
+
+
+class FeatureMaps:
+    """The feature maps of one input, with the geometry that links them.
+
+    Build with :func:`extract`. Index by layer name to get a float32 array (batch first,
+    in the layer's ``data_format``).
+    """
+
+    def __init__(self, model: Any, x: np.ndarray, entries: list[Entry]):
+        self.model = model
+        self._arrays: list[np.ndarray | None] = []
+        infos: list[LayerInfo] = []
+        shapes: list[tuple[int, ...] | None] = []
+        fmts: list[str] = []
+        for e in entries:
+            arr = _to_numpy(e.output) if keras.ops.is_tensor(e.output) or isinstance(
+                e.output, np.ndarray
+            ) else None
+            self._arrays.append(arr)
+            shapes.append(tuple(arr.shape[1:]) if arr is not None else None)
+        # The input takes the data_format of its first reader that declares one.
+        for e in entries:
+            if e.layer is not None and hasattr(e.layer, "data_format"):
+                fmts.append(data_format_of(e.layer))
+            elif e.inputs:
+                fmts.append(fmts[e.inputs[0]])
+            else:
+                fmts.append(keras.config.image_data_format())
+        readers = [e for e in entries if 0 in e.inputs and hasattr(e.layer, "data_format")]
+        if readers:
+            fmts[0] = data_format_of(readers[0].layer)
+        nodes = []
+        for e in entries:
+            shape = shapes[e.index]
+            sp = spatial_shape(shape, fmts[e.index]) if shape is not None else None
+            channels = None
+            if sp is not None and shape is not None:
+                channels = shape[0] if fmts[e.index] == "channels_first" else shape[-1]
+            try:
+                config = e.layer.get_config() if e.layer is not None else {}
+            except Exception:  # custom layers without get_config
+                config = {}
+            infos.append(
+                LayerInfo(
+                    index=e.index,
+                    name=e.name,
+                    kind=e.kind,
+                    class_name=type(e.layer).__name__ if e.layer is not None else "InputLayer",
+                    shape=shape or (),
+                    data_format=fmts[e.index],
+                    spatial_shape=sp,
+                    channels=channels,
+                    inputs=tuple(entries[i].name for i in e.inputs),
+                    fused_activation=_fused_activation(e.layer),
+                    config=config,
+                )
+            )
+            label = f"layer {e.name!r} ({infos[-1].class_name})"
+            nodes.append(node_for(e.layer, label, e.inputs, shapes, fmts, e.index, e.unlinked))
+        self._entries = entries
+        self.layers: list[LayerInfo] = infos
+        self._index = {info.name: info.index for info in infos}
+        self._graph = geometry.Graph(nodes)
+        self._pre: dict[int, np.ndarray] = {}
+        self.input = self._arrays[0]
+        for e in entries:  # backend tensors are no longer needed
+            e.output = None
+            e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
+
+    # -- mapping ---------------------------------------------------------------------------
+    def info(self, name: str) -> LayerInfo:
+        """The :class:`LayerInfo` for ``name``.
+
+        Raises:
+            LayerNotFoundError: (a ``KeyError`` and ``ValueError``) for unknown names.
+        """
+        index = self._index.get(name) if isinstance(name, str) else None
+        if index is None:
+            raise unknown_layer(name, list(self._index))
+        return self.layers[index]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        arr = self._arrays[self.info(name).index]
+        if arr is None:
+            raise ValueError(f"Expected a layer with one tensor output; {name!r} has several.")
+        return arr
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def names(self) -> list[str]:
+        """Layer names in forward order (the model input first)."""
+        return list(self._index)
+
+    def __repr__(self) -> str:
+        rows = [f"FeatureMaps({self.model.name!r}, batch={self.input.shape[0]})"]
+        for info in self.layers:
+            rows.append(f"  {info.name:<32} {info.kind:<15} {info.shape}")
+        return "\n".join(rows)
+
+    # -- activations -----------------------------------------------------------------------
+    def pre_activation(self, name: str) -> np.ndarray:
+        """The output of layer ``name`` before its fused activation.
+
+        For ``Conv2D(..., activation="relu")`` Keras exposes only the activated output; this
+        recomputes the layer once on its recorded input with the activation removed.
+
+        Raises:
+            ValueError: the layer has no fused activation.
+        """
+        info = self.info(name)
+        if info.fused_activation is None:
+            raise ValueError(
+                f"Expected a layer with a fused activation (e.g. Conv2D(activation='relu')), "
+                f"received {name!r} ({info.class_name}) which has none; its output is "
+                f"fm[{name!r}]."
+            )
+        cached = self._pre.get(info.index)
+        if cached is not None:
+            return cached
+        entry = self._entries[info.index]
+        inputs = [self._arrays[i] for i in entry.inputs] + list(entry.extra_inputs)
+        layer = entry.layer
+        saved = layer.__dict__["activation"]
+        layer.__dict__["activation"] = keras.activations.linear
+        try:
+            out = layer(*[keras.ops.convert_to_tensor(a) for a in inputs])
+        finally:
+            layer.__dict__["activation"] = saved
+        arr = _to_numpy(out)
+        self._pre[info.index] = arr
+        return arr
+
+    # -- geometry --------------------------------------------------------------------------
+    def _cell_mask(self, info: LayerInfo, position: Any) -> np.ndarray:
+        if info.spatial_shape is None:
+            if position not in ((), None):
+                raise ValueError(
+                    f"Expected position () for {info.name!r}, which outputs a vector of "
+                    f"shape {info.shape}; received {position!r}."
+                )
+            return np.array(True)
+        pos = check_position(position, info.spatial_shape, f"layer {info.name!r}")
+        return geometry.point_mask(info.spatial_shape, pos)
+
+    def receptive_field_mask(self, name: str, position: Any) -> np.ndarray:
+        """Boolean mask over the input's spatial shape: the pixels that can change the cell.
+
+        Exact, including the holes dilation and strides leave.
+
+        Raises:
+            LayerNotFoundError: unknown layer.
+            ValueError: position outside the map, or a layer on the path with unknown
+                spatial behaviour (``geometry.GeometryError``).
+        """
+        info = self.info(name)
+        return self._graph.receptive_mask(info.index, self._cell_mask(info, position))
+
+    def receptive_field(self, name: str, position: Any) -> tuple[slice, ...]:
+        """Half-open slices into the input image bounding the receptive field of a cell.
+
+        Args:
+            name: Layer name.
+            position: Spatial position of the cell, e.g. ``(row, col)``.
+
+        Returns:
+            One ``slice`` per spatial axis, clipped to the image.
+        """
+        return geometry.bounding_slices(self.receptive_field_mask(name, position))
+
+    def projective_field_mask(self, name: str, pixel: Any) -> np.ndarray:
+        """Boolean mask over layer ``name``'s map: the cells that input ``pixel`` can change."""
+        info = self.info(name)
+        in_shape = self.layers[0].spatial_shape
+        assert in_shape is not None
+        pos = check_position(pixel, in_shape, "the input image")
+        mask = self._graph.projective_mask(info.index, geometry.point_mask(in_shape, pos))
+        return mask
+
+    def projective_field(self, name: str, pixel: Any) -> tuple[slice, ...]:
+        """Half-open slices of layer ``name``'s map bounding the cells that see ``pixel``."""
+        info = self.info(name)
+        if info.spatial_shape is None:
+            raise ValueError(
+                f"Expected a layer with a spatial map, received {name!r} whose output is a "
+                f"vector of shape {info.shape}."
+            )
+        return geometry.bounding_slices(self.projective_field_mask(name, pixel))
+
+    def pool_window(self, name: str, position: Any) -> tuple[slice, ...]:
+        """Slices of the pooling layer's *input* map that output ``position`` pools over.
+
+        Padding cells are excluded, so the window is clipped to the input map.
+        """
+        info = self._pool_info(name, max_only=False)
+        return tuple(
+            slice(int(ix[0]), int(ix[-1]) + 1) for ix in self._pool_indices(info, position)
+        )
+
+    def _pool_info(self, name: str, max_only: bool) -> LayerInfo:
+        info = self.info(name)
+        layer = self._entries[info.index].layer
+        if info.kind not in ("pooling", "global_pooling") or (
+            max_only and not isinstance(layer, _MAX_POOLS)
+        ):
+            wanted = "a MaxPooling layer" if max_only else "a pooling layer"
+            raise ValueError(f"Expected {wanted}, received {name!r} ({info.class_name}).")
+        return info
+
+    def _pool_indices(self, info: LayerInfo, position: Any) -> tuple[np.ndarray, ...]:
+        src = self.layers[self._entries[info.index].inputs[0]]
+        assert src.spatial_shape is not None
+        if info.kind == "global_pooling":
+            self._cell_mask(info, position)
+            return tuple(np.arange(n) for n in src.spatial_shape)
+        pos = check_position(position, info.spatial_shape or (), f"layer {info.name!r}")
+        return self._graph.window(info.index, pos)
+
+    def pool_source(
+        self, name: str, position: Any, channel: int, sample: int = 0
+    ) -> tuple[int, ...]:
+        """Where in the pooling layer's input map the max of one pooled cell came from.
+
+        Computed on the float32 input map; ties go to the first cell in row-major order.
+
+        Args:
+            name: A MaxPooling (or GlobalMaxPooling) layer.
+            position: The pooled cell, e.g. ``(row, col)`` (``()`` for global pooling).
+            channel: The channel (filter) index.
+            sample: Which sample of the batch.
+
+        Returns:
+            The position in the pooling layer's input map.
+        """
+        info = self._pool_info(name, max_only=True)
+        src = self.layers[self._entries[info.index].inputs[0]]
+        arr = self._arrays[src.index]
+        assert arr is not None and src.channels is not None
+        sample = check_index(sample, arr.shape[0], "sample")
+        channel = check_index(channel, src.channels, "channel")
+        idx = self._pool_indices(info, position)
+        fmap = arr[sample, channel] if src.data_format == "channels_first" else arr[sample, ..., channel]
+        window = fmap[np.ix_(*idx)]
+        flat = int(np.argmax(window))
+        local = np.unravel_index(flat, window.shape)
+        return tuple(int(ix[k]) for ix, k in zip(idx, local))
+
+
+def extract(model: Any, x: Any) -> FeatureMaps:
+    """Run ``x`` through ``model`` once and keep every layer's output.
+
+    Args:
+        model: A Keras 3 model: Sequential (built or not), Functional, nested or subclassed.
+        x: One sample (no batch axis) or a batch; numpy array or backend tensor, floating
+            point.
+
+    Returns:
+        A :class:`FeatureMaps` with every layer call's output and its geometry.
+
+    Raises:
+        TypeError: ``model`` is not a Keras model, or ``x`` is not floating-point data.
+        ValueError: ``x`` has the wrong shape, or the model has no spatial layers.
+    """
+    check_model(model)
+    batch = as_batch(model, x)
+    if not model.built:
+        _call(model, batch[:1])  # build first so layers created in build() get recorded
+    with capture(model) as rec:
+        _call(model, batch)
+    fm = FeatureMaps(model, batch, rec.entries)
+    if not any(info.spatial for info in fm.layers[1:]):
+        classes = ", ".join(info.class_name for info in fm.layers[1:]) or "none"
+        raise ValueError(
+            f"Expected a model with spatial layers (convolution, pooling, ...), received "
+            f"{model.name!r} whose layers all output vectors: {classes}."
+        )
+    return fm
+
+
+def _call(model: Any, batch: np.ndarray) -> Any:
+    try:
+        return model(batch, training=False)
+    except (ValueError, TypeError) as err:
+        raise type(err)(
+            f"The model {model.name!r} failed on an input of shape {batch.shape}: {err}"
+        ) from err
+    except Exception as err:
+        raise RuntimeError(
+            f"The model {model.name!r} failed on an input of shape {batch.shape}: "
+            f"{type(err).__name__}: {err}"
+        ) from err
