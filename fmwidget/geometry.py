@@ -142,14 +142,18 @@ class Graph:
             self._relations[key] = rel
         return rel
 
-    def _check(self, index: int, source: int) -> None:
-        node, src = self.nodes[index], self.nodes[source]
+    def _check_known(self, index: int) -> None:
+        node = self.nodes[index]
         if not node.known:
             raise GeometryError(
                 f"Cannot trace through {node.label}: its spatial mapping is unknown "
                 "(fmwidget knows convolution, pooling, padding, cropping, upsampling and "
-                "element-wise layers)."
+                "element-wise layers; a tensor computed outside any layer breaks the trace)."
             )
+
+    def _check(self, index: int, source: int) -> None:
+        self._check_known(index)
+        node, src = self.nodes[index], self.nodes[source]
         if node.spatial_shape is None:
             return
         if src.spatial_shape is None:
@@ -205,6 +209,7 @@ class Graph:
             m = need.pop(index, None)
             if m is None or not m.any():
                 continue
+            self._check_known(index)
             for src in self.nodes[index].inputs:
                 contrib = self._back(index, src, m)
                 need[src] = contrib if src not in need else (need[src] | contrib)
@@ -216,6 +221,7 @@ class Graph:
         wanted = self._ancestors(target)
         reach: dict[int, np.ndarray] = {0: mask}
         for index in sorted(wanted - {0}):
+            self._check_known(index)
             acc = None
             for src in self.nodes[index].inputs:
                 if src not in reach:

@@ -1,0 +1,111 @@
+// A fake anywidget model for the browser test harness (served by tests/browser/conftest.py).
+//
+// It mimics what anywidget hands to `initialize`/`render`: get/set/on/off/save_changes/send.
+// - `set` from the widget records the change (`sets`) and fires `change:<key>` like Backbone.
+// - `kernelSet` is the test playing the kernel: it changes a trait and fires `change:<key>`.
+// - `send` records every message (`sent`); when the page exposes `__fmwPySend` (a Python
+//   responder), its answer `{content, buffers: [base64...]}` is delivered asynchronously as a
+//   `msg:custom` event with DataView buffers, as the real widget manager does.
+// - `reply(content, buffers)` delivers a custom message by hand.
+
+function b64ToDataView(b64) {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new DataView(bytes.buffer);
+}
+
+export class FakeModel {
+  constructor(state) {
+    this.state = structuredClone(state ?? {});
+    this.handlers = new Map();
+    this.sent = [];
+    this.sets = [];
+    this.saves = 0;
+    this.replies = 0;
+  }
+
+  get(key) {
+    return this.state[key];
+  }
+
+  set(key, value) {
+    this.state[key] = value;
+    this.sets.push({ key, value: structuredClone(value) });
+    this._emit(`change:${key}`, this, value);
+  }
+
+  kernelSet(key, value) {
+    this.state[key] = value;
+    this._emit(`change:${key}`, this, value);
+    this._emit("change", this);
+  }
+
+  on(names, cb) {
+    for (const name of String(names).split(/\s+/).filter(Boolean)) {
+      if (!this.handlers.has(name)) this.handlers.set(name, new Set());
+      this.handlers.get(name).add(cb);
+    }
+  }
+
+  off(names, cb) {
+    if (!names) {
+      this.handlers.clear();
+      return;
+    }
+    for (const name of String(names).split(/\s+/).filter(Boolean)) {
+      if (!cb) this.handlers.delete(name);
+      else this.handlers.get(name)?.delete(cb);
+    }
+  }
+
+  listenerCount(name) {
+    return this.handlers.get(name)?.size ?? 0;
+  }
+
+  save_changes() {
+    this.saves++;
+  }
+
+  send(content, _callbacks, buffers) {
+    this.sent.push(structuredClone(content));
+    const respond = window.__fmwPySend;
+    if (typeof respond !== "function") return;
+    respond(content, (buffers ?? []).length).then(
+      (answer) => {
+        if (answer) this.reply(answer.content, answer.buffers.map(b64ToDataView));
+      },
+      (err) => {
+        window.__fmwResponderErrors = (window.__fmwResponderErrors ?? 0) + 1;
+        console.error("fmw harness responder failed", err);
+      },
+    );
+  }
+
+  reply(content, buffers) {
+    this.replies++;
+    this._emit("msg:custom", content, buffers ?? []);
+  }
+
+  _emit(name, ...args) {
+    for (const cb of [...(this.handlers.get(name) ?? [])]) cb(...args);
+  }
+}
+
+// Loads the bundle, then runs initialize + render like anywidget does. Resolves when render
+// returned (the view may still be waiting for data).
+export async function mount(bundleUrl, state) {
+  const mod = await import(bundleUrl);
+  const widget = mod.default ?? mod;
+  const model = new FakeModel(state);
+  const el = document.getElementById("host");
+  window.__fmwModel = model;
+  const init = typeof widget === "function" ? await widget() : widget;
+  const cleanupInit = init.initialize ? await init.initialize({ model }) : undefined;
+  const cleanupRender = init.render ? await init.render({ model, el }) : undefined;
+  window.__fmwCleanup = async () => {
+    if (typeof cleanupRender === "function") await cleanupRender();
+    if (typeof cleanupInit === "function") await cleanupInit();
+  };
+  return true;
+}

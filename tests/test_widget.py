@@ -1,0 +1,111 @@
+"""The Python side of the widget: traits, and the binary layer messages it answers."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from helpers import small_cnn
+
+import fmwidget
+from fmwidget.encode import decode_map, encode_map
+
+
+@pytest.fixture
+def widget():
+    w = fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("float32"))
+    w.sent = []
+    w.send = lambda content, buffers=None: w.sent.append((content, buffers))
+    return w
+
+
+def ask(w, **content):
+    w._on_msg(w, content, [])
+    return w.sent[-1]
+
+
+def test_bundle_ships_with_the_package():
+    esm = fmwidget.FeatureMapWidget._esm
+    text = esm.read_text() if hasattr(esm, "read_text") else str(esm)
+    assert "export" in text and "render" in text  # a real ES module, not a path string
+
+
+def test_traits_describe_the_model(widget):
+    assert widget.model_name == "small_cnn"
+    assert widget.layer == "conv1"  # the first convolution by default
+    names = [d["name"] for d in widget.layers]
+    assert names == widget.fm.names
+    conv2 = widget.layers[names.index("conv2")]
+    assert conv2["kind"] == "conv" and conv2["height"] == 6 and conv2["width"] == 4
+    assert conv2["channels"] == 8 and conv2["inputs"] == [names.index("pool1")]
+    assert conv2["signed"] is True  # a linear conv output has negative values
+    assert widget.layers[names.index("conv1")]["fused_activation"] == "relu"
+    assert widget.hover is None and widget.selected_filters == []
+
+
+def test_layer_message_carries_the_map_as_float16(widget):
+    content, buffers = ask(widget, type="get_layer", layer="conv2", request_id=7, version=1)
+    assert content["type"] == "layer_data" and content["request_id"] == 7
+    assert content["version"] == widget.data_version
+    assert (content["channels"], content["height"], content["width"]) == (8, 6, 4)
+    payload = bytes(buffers[0])
+    assert len(payload) == 8 * 6 * 4 * 2  # two bytes per value
+    got = decode_map(content, payload)
+    want = np.moveaxis(widget.fm["conv2"][0], -1, 0)
+    np.testing.assert_allclose(got, want, rtol=2**-11, atol=0)
+    stats = content["stats"]
+    np.testing.assert_allclose(stats["max"], want.reshape(8, -1).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(stats["mean"], want.reshape(8, -1).mean(axis=1), rtol=1e-5)
+
+
+def test_pre_activation_message(widget):
+    content, buffers = ask(
+        widget, type="get_layer", layer="conv1", pre_activation=True, request_id=1
+    )
+    got = decode_map(content, bytes(buffers[0]))
+    want = np.moveaxis(widget.fm.pre_activation("conv1")[0], -1, 0)
+    np.testing.assert_allclose(got, want, rtol=2**-11, atol=0)
+    assert got.min() < 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"type": "get_layer", "layer": "nope", "request_id": 3}, "received 'nope'"),
+        ({"type": "frobnicate", "request_id": 3}, "Expected message type"),
+        ({"type": "get_layer", "layer": "conv2", "pre_activation": True, "request_id": 3},
+         "fused activation"),
+    ],
+)
+def test_bad_messages_get_an_error_reply(widget, content, message):
+    reply, _ = ask(widget, **content)
+    assert reply["type"] == "error" and reply["request_id"] == 3
+    assert message in reply["message"]
+
+
+def test_encoding_survives_huge_and_tiny_values():
+    values = np.array([1e30, -3e29, 1e-30, 0.0, np.nan, np.inf], "float32").reshape(1, 6, 1)
+    header, payload = encode_map(values, "channels_last")
+    got = decode_map(header, payload).ravel()
+    np.testing.assert_allclose(got[:3], [1e30, -3e29, 0.0], rtol=2**-11, atol=1e-20)
+    assert got[3] == 0 and np.isnan(got[4]) and got[5] == np.inf
+    assert header["stats"]["max"] == [pytest.approx(1e30)]
+    assert header["stats"]["nonfinite_count"] == [2]
+
+
+def test_layer_trait_rejects_unknown_names_and_set_input_validates(widget):
+    with pytest.raises(ValueError, match="received 'nope'"):
+        widget.layer = "nope"
+    widget.layer = "pool1"
+    version = widget.data_version
+    with pytest.raises(ValueError, match=r"Expected input of shape \(16, 16, 3\)"):
+        widget.set_input(np.zeros((8, 8, 3), "float32"))
+    assert widget.data_version == version and widget.layer == "pool1"  # unchanged
+    x = np.random.rand(16, 16, 3).astype("float32")
+    widget.set_input(x)
+    assert widget.data_version == version + 1 and widget.layer == "pool1"
+    np.testing.assert_allclose(widget.fm["input"][0], x)
+    sub = keras.Model(widget.model.inputs, widget.model.get_layer("pool1").output)
+    np.testing.assert_allclose(
+        widget.fm["pool1"], keras.ops.convert_to_numpy(sub(x[None])), rtol=1e-5, atol=1e-6
+    )
