@@ -24,7 +24,7 @@ def channel_major(sample: np.ndarray, data_format: str) -> np.ndarray:
 
 
 def channel_stats(cm: np.ndarray) -> dict[str, list[float]]:
-    """Per-channel statistics over finite values: min, max, mean, zero fraction, non-finite count."""
+    """Per-channel min, max, mean (finite values only), zero fraction, non-finite count."""
     flat = cm.reshape(cm.shape[0], -1)
     finite = np.isfinite(flat)
     n_finite = finite.sum(axis=1)
@@ -61,7 +61,7 @@ def encode_map(sample: np.ndarray, data_format: str) -> tuple[dict[str, Any], by
     Returns:
         ``(header, payload)``: header with ``height``, ``width``, ``channels``,
         ``encoding``, ``scale`` (per channel), ``stats``; payload the float16 bytes
-        (little-endian, ``C × H × W``).
+        (little-endian, ``C x H x W``).
     """
     cm = channel_major(np.asarray(sample, dtype=np.float32), data_format)
     if cm.ndim == 2:  # 1D maps: (C, steps) shown as one row

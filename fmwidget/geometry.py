@@ -240,8 +240,7 @@ class Graph:
         self._check(index, source)
         assert node.spatial_shape is not None
         return tuple(
-            np.flatnonzero(self.relation(index, source, axis)[p])
-            for axis, p in enumerate(position)
+            np.flatnonzero(self.relation(index, source, axis)[p]) for axis, p in enumerate(position)
         )
 
 

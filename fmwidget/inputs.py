@@ -39,8 +39,7 @@ def check_model(model: Any) -> None:
         inputs = None
     if inputs and len(inputs) != 1:
         raise ValueError(
-            f"Expected a model with one input, received {model.name!r} with "
-            f"{len(inputs)} inputs."
+            f"Expected a model with one input, received {model.name!r} with {len(inputs)} inputs."
         )
 
 
@@ -84,8 +83,7 @@ def as_batch(model: Any, x: Any) -> np.ndarray:
         x = keras.ops.convert_to_numpy(x)
     if isinstance(x, (str, bytes, dict, set)) or x is None:
         raise TypeError(
-            f"Expected a floating-point image array (numpy or tensor), received "
-            f"{type(x).__name__}."
+            f"Expected a floating-point image array (numpy or tensor), received {type(x).__name__}."
         )
     try:
         arr = np.asarray(x)
@@ -118,7 +116,7 @@ def as_batch(model: Any, x: Any) -> np.ndarray:
                 f"Expected input of shape {_fmt(sample)} (one sample) or "
                 f"{_fmt(shape)} (a batch), received {_fmt(arr.shape)}."
             )
-        if any(e is not None and e != g for e, g in zip(sample, arr.shape[1:])):
+        if any(e is not None and e != g for e, g in zip(sample, arr.shape[1:], strict=True)):
             raise ValueError(
                 f"Expected input of shape {_fmt(sample)}, received {_fmt(arr.shape[1:])}."
             )
@@ -151,9 +149,7 @@ def unknown_layer(name: Any, names: Sequence[str]) -> LayerNotFoundError:
     )
 
 
-def check_position(
-    position: Any, shape: tuple[int, ...], what: str
-) -> tuple[int, ...]:
+def check_position(position: Any, shape: tuple[int, ...], what: str) -> tuple[int, ...]:
     """Validate a cell position against a spatial ``shape``; returns it as ints."""
     if isinstance(position, (int, np.integer)):
         position = (position,)
@@ -171,7 +167,7 @@ def check_position(
             f"Expected a position of {len(shape)} ints for {what} of spatial shape "
             f"{_fmt(shape)}, received {position!r}."
         )
-    if any(p < 0 or p >= n for p, n in zip(pos, shape)):
+    if any(p < 0 or p >= n for p, n in zip(pos, shape, strict=True)):
         raise ValueError(
             f"Expected a position inside the {_fmt(shape)} map of {what}, received "
             f"{tuple(int(p) for p in pos)}."

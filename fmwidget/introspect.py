@@ -375,8 +375,6 @@ def axis_maps(
         return (IDENTITY,) * rank, True
     if same_shape and isinstance(layer, L.Concatenate):
         return (IDENTITY,) * rank, True  # shapes equal: joined along channels
-    if same_shape and isinstance(layer, L.LayerNormalization):
-        return (IDENTITY,) * rank, True
     return None, False
 
 
@@ -389,18 +387,28 @@ def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
     return out
 
 
-def node_for(entry_layer: Any, label: str, inputs: tuple[int, ...], shapes: list, fmts: list,
-             index: int, unlinked: bool) -> Node:
-    """Build the geometry :class:`Node` of entry ``index``."""
-    out_sp = spatial_shape(shapes[index], fmts[index]) if shapes[index] is not None else None
-    if entry_layer is None:
-        return Node((), out_sp, None, True, label)
-    in_sp = spatial_shape(shapes[inputs[0]], fmts[inputs[0]]) if inputs else None
-    if unlinked or not inputs:
-        return Node(inputs, out_sp, None, False, label)
-    if isinstance(entry_layer, (L.Concatenate,)) and out_sp is not None:
-        # Concatenating along a spatial axis moves cells: only a channel concat is pointwise.
-        if any(spatial_shape(shapes[i], fmts[i]) != out_sp for i in inputs):
-            return Node(inputs, out_sp, None, False, label)
-    axes, known = axis_maps(entry_layer, in_sp, out_sp)
-    return Node(inputs, out_sp, axes, known, label)
+def node_for(
+    layer: Any,
+    label: str,
+    inputs: tuple[int, ...],
+    out_spatial: tuple[int, ...] | None,
+    in_spatial: list[tuple[int, ...] | None],
+    unlinked: bool,
+) -> Node:
+    """Build the geometry :class:`Node` of one entry.
+
+    Args:
+        layer: The Keras layer, or None for the model input.
+        label: Name used in error messages.
+        inputs: Indices of the feeding entries.
+        out_spatial: Spatial output shape (None for vectors).
+        in_spatial: Spatial shape of each feeding entry.
+        unlinked: Whether some input came from outside any layer.
+    """
+    if layer is None:
+        return Node((), out_spatial, None, True, label)
+    if unlinked or not inputs or any(sp != in_spatial[0] for sp in in_spatial):
+        # Merging maps of different sizes (or a concat along a spatial axis) moves cells.
+        return Node(inputs, out_spatial, None, False, label)
+    axes, known = axis_maps(layer, in_spatial[0], out_spatial)
+    return Node(inputs, out_spatial, axes, known, label)

@@ -96,9 +96,11 @@ class FeatureMaps:
         shapes: list[tuple[int, ...] | None] = []
         fmts: list[str] = []
         for e in entries:
-            arr = _to_numpy(e.output) if keras.ops.is_tensor(e.output) or isinstance(
-                e.output, np.ndarray
-            ) else None
+            arr = (
+                _to_numpy(e.output)
+                if keras.ops.is_tensor(e.output) or isinstance(e.output, np.ndarray)
+                else None
+            )
             self._arrays.append(arr)
             shapes.append(tuple(arr.shape[1:]) if arr is not None else None)
         # The input takes the data_format of its first reader that declares one.
@@ -139,7 +141,8 @@ class FeatureMaps:
                 )
             )
             label = f"layer {e.name!r} ({infos[-1].class_name})"
-            nodes.append(node_for(e.layer, label, e.inputs, shapes, fmts, e.index, e.unlinked))
+            in_sp = [infos[i].spatial_shape for i in e.inputs]
+            nodes.append(node_for(e.layer, label, e.inputs, sp, in_sp, e.unlinked))
         self._entries = entries
         self.layers: list[LayerInfo] = infos
         self._index = {info.name: info.index for info in infos}
@@ -329,11 +332,15 @@ class FeatureMaps:
         sample = check_index(sample, arr.shape[0], "sample")
         channel = check_index(channel, src.channels, "channel")
         idx = self._pool_indices(info, position)
-        fmap = arr[sample, channel] if src.data_format == "channels_first" else arr[sample, ..., channel]
+        fmap = (
+            arr[sample, channel]
+            if src.data_format == "channels_first"
+            else arr[sample, ..., channel]
+        )
         window = fmap[np.ix_(*idx)]
         flat = int(np.argmax(window))
         local = np.unravel_index(flat, window.shape)
-        return tuple(int(ix[k]) for ix, k in zip(idx, local))
+        return tuple(int(ix[k]) for ix, k in zip(idx, local, strict=True))
 
 
 def extract(model: Any, x: Any) -> FeatureMaps:

@@ -66,8 +66,9 @@ class FeatureMapWidget(anywidget.AnyWidget):
     )
     error = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, model: Any, x: Any, *, layer: str | None = None, sample: int = 0,
-                 **kwargs: Any):
+    def __init__(
+        self, model: Any, x: Any, *, layer: str | None = None, sample: int = 0, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         self.model = model
         self.sample = 0

@@ -10,9 +10,9 @@ import tempfile
 
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="fmwidget-keras-"))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pytest
 
 
 @pytest.fixture(autouse=True)

@@ -23,11 +23,17 @@ def fm(model):
 @pytest.mark.parametrize(
     ("x", "error", "message"),
     [
-        (np.zeros((32, 32, 3), "float32"), ValueError,
-         r"Expected input of shape \(16, 16, 3\), received \(32, 32, 3\)"),
-        (np.zeros((16, 16), "float32"), ValueError,
-         r"Expected input of shape \(16, 16, 3\) \(one sample\) or \(N, 16, 16, 3\) "
-         r"\(a batch\), received \(16, 16\)"),
+        (
+            np.zeros((32, 32, 3), "float32"),
+            ValueError,
+            r"Expected input of shape \(16, 16, 3\), received \(32, 32, 3\)",
+        ),
+        (
+            np.zeros((16, 16), "float32"),
+            ValueError,
+            r"Expected input of shape \(16, 16, 3\) \(one sample\) or \(N, 16, 16, 3\) "
+            r"\(a batch\), received \(16, 16\)",
+        ),
         (np.zeros((1, 1, 16, 16, 3), "float32"), ValueError, r"received \(1, 1, 16, 16, 3\)"),
         (np.zeros((0, 16, 16, 3), "float32"), ValueError, "empty batch"),
         ("an image", TypeError, "received str"),
@@ -65,7 +71,7 @@ def test_model_with_no_spatial_layers():
 def test_multi_input_model():
     a, b = keras.Input((4, 4, 1)), keras.Input((4, 4, 1))
     model = keras.Model([a, b], L.Add()([L.Conv2D(1, 1)(a), b]))
-    with pytest.raises(ValueError, match="Expected a model with one input, received .* 2 inputs"):
+    with pytest.raises(ValueError, match=r"Expected a model with one input, received .* 2 inputs"):
         fmwidget.extract(model, np.zeros((4, 4, 1), "float32"))
 
 
@@ -76,7 +82,7 @@ def test_model_failing_in_forward_pass():
             self.conv = L.Conv2D(2, 3)
 
         def call(self, x):
-            y = self.conv(x)
+            self.conv(x)
             raise ZeroDivisionError("boom")
 
     expected = r"(?s)'broken' failed on an input of shape \(1, 6, 6, 1\): ZeroDivisionError.*boom"

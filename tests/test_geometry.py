@@ -72,9 +72,7 @@ def empirical_support(model: keras.Model, names: list[str]) -> dict[str, np.ndar
         sub = keras.Model(copy.inputs, layer.output)
         y = keras.ops.convert_to_numpy(sub(probes, training=False))
         layer_fmt = getattr(layer, "data_format", fmt)
-        if y.ndim == 2:  # vectors: any unit moved
-            moved = (np.abs(y) > 0).any(axis=1)
-        elif layer_fmt == "channels_first":
+        if y.ndim == 2 or layer_fmt == "channels_first":  # vectors: any unit moved
             moved = (np.abs(y) > 0).any(axis=1)
         else:
             moved = (np.abs(y) > 0).any(axis=-1)
@@ -126,8 +124,14 @@ def test_small_cnn_fields_match_keras():
 )
 def test_conv_pool_stacks(kernel, stride, dilation, padding):
     inp = keras.Input((13, 11, 2))
-    x = L.Conv2D(3, kernel, strides=stride if dilation == 1 else 1, dilation_rate=dilation,
-                 padding=padding, name="a")(inp)
+    x = L.Conv2D(
+        3,
+        kernel,
+        strides=stride if dilation == 1 else 1,
+        dilation_rate=dilation,
+        padding=padding,
+        name="a",
+    )(inp)
     x = L.MaxPooling2D(3, strides=2, padding="same", name="p")(x)
     x = L.Conv2D(2, (2, 3), dilation_rate=(2, 1), padding="same", name="b")(x)
     check_fields(keras.Model(inp, x), ["a", "p", "b"])

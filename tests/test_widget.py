@@ -73,8 +73,10 @@ def test_pre_activation_message(widget):
     [
         ({"type": "get_layer", "layer": "nope", "request_id": 3}, "received 'nope'"),
         ({"type": "frobnicate", "request_id": 3}, "Expected message type"),
-        ({"type": "get_layer", "layer": "conv2", "pre_activation": True, "request_id": 3},
-         "fused activation"),
+        (
+            {"type": "get_layer", "layer": "conv2", "pre_activation": True, "request_id": 3},
+            "fused activation",
+        ),
     ],
 )
 def test_bad_messages_get_an_error_reply(widget, content, message):

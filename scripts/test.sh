@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: TypeScript checks + unit tests, then pytest on each Keras backend
+# (browser tests, which need Chromium, run on the first backend only).
+# Usage: scripts/test.sh   (backends: $FMW_BACKENDS, default "tensorflow jax")
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+backends=${FMW_BACKENDS:-tensorflow jax}
+export KERAS_HOME=${KERAS_HOME:-$(mktemp -d)}
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Chromium (Debian package) for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  [ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
+fi
+
+first=1
+status=0
+for backend in $backends; do
+  echo "== setting up $backend"
+  py=$(scripts/env.sh "$backend")
+  if [ $first = 1 ]; then
+    echo "== TypeScript: typecheck, lint, unit tests"
+    npm run -s check
+    echo "== ruff"
+    "$py" -m ruff check fmwidget tests
+    "$py" -m ruff format --check fmwidget tests
+    marks=()
+  else
+    marks=(-m "not browser")
+  fi
+  echo "== pytest on $backend"
+  KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider "${marks[@]}" || status=1
+  first=0
+done
+exit $status

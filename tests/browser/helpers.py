@@ -1,0 +1,529 @@
+"""Helpers for the real-browser tests: harness page, real layer data, JupyterLab driving.
+
+Everything here is plain code; the fixtures that own processes live in ``conftest.py``.
+Nothing in here talks to anything but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "fmwidget" / "static" / "widget.js"
+FAKE_MODEL_JS = pathlib.Path(__file__).with_name("fake_model.js")
+CHROMIUM = os.environ.get("FMW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = '<img src=x onerror="window.__pwned=1">'
+
+# The harness page is never served by a real server: page.route answers these URLs.
+HARNESS_ORIGIN = "http://127.0.0.1:47831"
+
+Responder = Callable[[dict[str, Any]], "tuple[dict[str, Any], list[bytes]] | None"]
+
+
+# -- network guard ----------------------------------------------------------------------------
+def only_localhost(route: Any) -> None:
+    """Playwright route handler: let 127.0.0.1 through, abort everything else."""
+    if urlsplit(route.request.url).hostname == "127.0.0.1":
+        route.fallback()
+    else:
+        route.abort("blockedbyclient")
+
+
+def new_context(browser: Any, **kwargs: Any) -> Any:
+    """A browser context that can only reach 127.0.0.1."""
+    ctx = browser.new_context(service_workers="block", **kwargs)
+    ctx.route("**/*", only_localhost)
+    return ctx
+
+
+def save_artifacts(page: Any, directory: pathlib.Path, name: str) -> None:
+    """Screenshot + HTML of ``page`` for a failed test (best effort)."""
+    stem = re.sub(r"[^\w.-]+", "_", name)[:80]
+    try:
+        page.screenshot(path=str(directory / f"{stem}.png"), full_page=True)
+        (directory / f"{stem}.html").write_text(page.content())
+        print(f"\nbrowser artifacts: {directory / stem}.png and .html")
+    except Exception as err:  # the page may be gone already
+        print(f"\n(no browser artifacts: {err})")
+
+
+# -- Keras side -------------------------------------------------------------------------------
+def keras_env(keras_home: str | os.PathLike[str]) -> dict[str, str]:
+    """Environment additions for anything spawned that imports Keras."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {
+        "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "KERAS_HOME": str(keras_home),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), path) if p),
+    }
+
+
+TINY_CNN_SOURCE = """\
+import json
+import numpy as np
+import keras
+import fmwidget
+
+def ring_image(size=28):
+    yy, xx = np.mgrid[:size, :size].astype("float32")
+    r = np.hypot(yy - size / 2 + 0.5, xx - size / 2 + 0.5)
+    img = np.exp(-((r - size / 3.5) ** 2) / 6.0) + 0.25 * (xx / size)
+    return img.astype("float32")[None, :, :, None]
+
+def tiny_cnn(name="tiny_cnn", conv_name="conv", pool_name="pool"):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name=conv_name),
+            keras.layers.MaxPooling2D(2, name=pool_name),
+        ],
+        name=name,
+    )
+"""
+
+
+def tiny_cnn_and_input(**names: str) -> tuple[Any, Any]:
+    """The same small real Keras CNN and input image the notebooks build."""
+    scope: dict[str, Any] = {}
+    exec(TINY_CNN_SOURCE, scope)
+    return scope["tiny_cnn"](**names), scope["ring_image"]()
+
+
+def widget_state(fm: Any, model_name: str, **overrides: Any) -> dict[str, Any]:
+    """Synced trait values as FeatureMapWidget would send them for ``fm``."""
+    from fmwidget.widget import layer_dict
+
+    layers = [layer_dict(info, fm) for info in fm.layers]
+    default = next(
+        (i.name for i in fm.layers if i.kind.endswith("conv") and i.spatial),
+        next((i.name for i in fm.layers[1:] if i.spatial), fm.layers[0].name),
+    )
+    state: dict[str, Any] = {
+        "model_name": model_name,
+        "layers": layers,
+        "layer": default,
+        "data_version": 1,
+        "selected_filters": [],
+        "hover": None,
+        "trace_target": None,
+        "colormap_range": "layer",
+        "error": "",
+    }
+    state.update(overrides)
+    return json.loads(json.dumps(state))  # exactly what survives the JSON wire
+
+
+def layer_data_reply(
+    fm: Any, request: dict[str, Any], *, sample: int = 0, version: int = 1
+) -> tuple[dict[str, Any], list[bytes]]:
+    """The kernel's answer to a ``get_layer`` message, built from real maps with encode_map."""
+    from fmwidget.encode import encode_map
+
+    try:
+        info = fm.info(request.get("layer"))
+        pre = bool(request.get("pre_activation", False))
+        arr = fm.pre_activation(info.name) if pre else fm[info.name]
+        header, payload = encode_map(arr[sample], info.data_format)
+    except Exception as err:  # the widget answers bad requests the same way
+        return {"type": "error", "request_id": request.get("request_id"), "message": str(err)}, []
+    stats = header["stats"]
+    header.update(
+        type="layer_data",
+        request_id=request.get("request_id"),
+        layer=info.name,
+        pre_activation=pre,
+        version=version,
+        layer_min=min(stats["min"]) if stats["min"] else 0.0,
+        layer_max=max(stats["max"]) if stats["max"] else 0.0,
+    )
+    return json.loads(json.dumps(header)), [payload]
+
+
+@dataclass
+class LayerDataResponder:
+    """Answers ``get_layer`` messages from real feature maps; records what it saw."""
+
+    fm: Any
+    sample: int = 0
+    version: int = 1
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]] | None:
+        self.requests.append(content)
+        if not isinstance(content, dict) or content.get("type") != "get_layer":
+            return None
+        return layer_data_reply(self.fm, content, sample=self.sample, version=self.version)
+
+
+# -- harness page -----------------------------------------------------------------------------
+HARNESS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>fmwidget harness</title></head>
+<body style="margin:0;width:1200px"><div id="host"></div></body></html>
+"""
+
+
+class Harness:
+    """A plain page that runs the real bundle against a fake anywidget model."""
+
+    def __init__(self, page: Any):
+        self.page = page
+        self.responder: Responder | None = None
+        self.page_errors: list[str] = []
+        self.console_errors: list[str] = []
+        page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        page.on(
+            "console",
+            lambda msg: self.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.route(f"{HARNESS_ORIGIN}/**", self._serve)
+        page.expose_function("__fmwPySend", self._on_send)
+        page.goto(f"{HARNESS_ORIGIN}/index.html")
+
+    def _serve(self, route: Any) -> None:
+        path = urlsplit(route.request.url).path
+        if path in ("/", "/index.html"):
+            route.fulfill(status=200, content_type="text/html", body=HARNESS_HTML)
+        elif path == "/widget.js":
+            if not BUNDLE.is_file():
+                pytest.fail(f"{BUNDLE} is missing: run `npm run build` in {REPO}")
+            route.fulfill(status=200, content_type="text/javascript", body=BUNDLE.read_bytes())
+        elif path == "/fake_model.js":
+            route.fulfill(
+                status=200, content_type="text/javascript", body=FAKE_MODEL_JS.read_bytes()
+            )
+        else:
+            route.fulfill(status=404, content_type="text/plain", body="not found")
+
+    def _on_send(self, content: Any, _n_buffers: int) -> dict[str, Any] | None:
+        if self.responder is None:
+            return None
+        answer = self.responder(content)
+        if answer is None:
+            return None
+        reply, buffers = answer
+        return {
+            "content": reply,
+            "buffers": [base64.b64encode(bytes(b)).decode("ascii") for b in buffers],
+        }
+
+    # -- driving ------------------------------------------------------------------------------
+    def mount(self, state: dict[str, Any], responder: Responder | None = None) -> Any:
+        """Renders the widget with ``state``; returns the ``.fmw-root`` locator."""
+        self.responder = responder
+        self.page.evaluate(
+            """async (state) => {
+                const {mount} = await import('/fake_model.js');
+                await mount('/widget.js', state);
+            }""",
+            state,
+        )
+        return self.root
+
+    def mount_maps(self, fm: Any, model_name: str, **overrides: Any) -> Any:
+        """Mounts real maps and answers ``get_layer`` from them."""
+        state = widget_state(fm, model_name, **overrides)
+        self.layer_responder = LayerDataResponder(fm, version=state["data_version"])
+        return self.mount(state, self.layer_responder)
+
+    @property
+    def root(self) -> Any:
+        return self.page.locator(".fmw-root")
+
+    def ready(self, timeout: float = 10_000) -> Any:
+        ready = self.page.locator('.fmw-root[data-ready="1"]')
+        ready.wait_for(state="visible", timeout=timeout)
+        return ready
+
+    def get(self, key: str) -> Any:
+        return self.page.evaluate("(k) => window.__fmwModel.get(k)", key)
+
+    def kernel_set(self, key: str, value: Any) -> None:
+        """A trait change coming from the kernel."""
+        self.page.evaluate("([k, v]) => window.__fmwModel.kernelSet(k, v)", [key, value])
+
+    def reply(self, content: dict[str, Any], buffers: Sequence[bytes] = ()) -> None:
+        """Delivers a custom message from the 'kernel' by hand."""
+        self.page.evaluate(
+            """([content, b64s]) => window.__fmwModel.reply(content, b64s.map((b) => {
+                const s = atob(b); const u = new Uint8Array(s.length);
+                for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+                return new DataView(u.buffer);
+            }))""",
+            [content, [base64.b64encode(bytes(b)).decode("ascii") for b in buffers]],
+        )
+
+    def sent(self) -> list[dict[str, Any]]:
+        return self.page.evaluate("() => window.__fmwModel.sent")
+
+    def sets(self) -> list[dict[str, Any]]:
+        """Trait changes the widget made, in order: ``[{key, value}, ...]``."""
+        return self.page.evaluate("() => window.__fmwModel.sets")
+
+    def saves(self) -> int:
+        return self.page.evaluate("() => window.__fmwModel.saves")
+
+
+# -- hovering a canvas ------------------------------------------------------------------------
+READOUT = ".fmw-readout[data-value]"
+GRID_POINTS = ((0.12, 0.12), (0.3, 0.4), (0.5, 0.5), (0.37, 0.62), (0.7, 0.3), (0.2, 0.8))
+
+
+def hover_grid(page: Any, scope: Any, points: Sequence[tuple[float, float]] = GRID_POINTS) -> dict:
+    """Moves the mouse over the first ``.fmw-grid`` in ``scope`` until the readout shows a cell.
+
+    Returns the readout's data attributes (layer, filter, row, col, value) as strings.
+    Tries a few points in case one lands in the gap between tiles.
+    """
+    grid = scope.locator(".fmw-grid").first
+    grid.scroll_into_view_if_needed()
+    readout = scope.locator(READOUT).first
+    for fx, fy in points:
+        box = grid.bounding_box()
+        assert box and box["width"] > 0 and box["height"] > 0, f"grid has no size: {box}"
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        try:
+            readout.wait_for(state="attached", timeout=1_500)
+        except Exception:  # playwright TimeoutError: try the next point
+            continue
+        return readout.evaluate(
+            "(el) => ({layer: el.dataset.layer, filter: el.dataset.filter,"
+            " row: el.dataset.row, col: el.dataset.col, value: el.dataset.value})"
+        )
+    raise AssertionError(f"no readout with data-value after hovering {len(points)} grid points")
+
+
+# -- JupyterLab -------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LabServer:
+    url: str
+    token: str
+    root_dir: pathlib.Path
+    proc: subprocess.Popen
+    log_path: pathlib.Path
+    env: dict[str, str]
+
+    def lab_url(self, path: str = "") -> str:
+        return f"{self.url}lab/tree/{path}?token={self.token}"
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def lab_environment(base: pathlib.Path, keras_home: pathlib.Path) -> dict[str, str]:
+    """Fresh Jupyter dirs, a kernelspec for this interpreter, and no-pop-up settings."""
+    dirs = {
+        "JUPYTER_CONFIG_DIR": base / "config",
+        "JUPYTER_DATA_DIR": base / "data",
+        "JUPYTER_RUNTIME_DIR": base / "runtime",
+        "IPYTHONDIR": base / "ipython",
+        "JUPYTERLAB_SETTINGS_DIR": base / "lab-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": base / "lab-workspaces",
+    }
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
+    env.update({k: str(v) for k, v in dirs.items()})
+    env.update(keras_env(keras_home))
+    env["PYTHONUNBUFFERED"] = "1"
+
+    kernel_dir = dirs["JUPYTER_DATA_DIR"] / "kernels" / "python3"
+    kernel_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (fmwidget tests)",
+        "language": "python",
+        "env": keras_env(keras_home),
+        "metadata": {"debugger": False},
+    }
+    (kernel_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+    settings = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    return env
+
+
+def start_lab(base: pathlib.Path, keras_home: pathlib.Path, timeout: float = 60) -> LabServer:
+    env = lab_environment(base, keras_home)
+    root = base / "notebooks"
+    root.mkdir()
+    token = base64.b32encode(os.urandom(15)).decode("ascii").lower()
+    last_log = ""
+    for attempt in range(3):  # a free port can be taken between probing and binding
+        port = free_port()
+        log_path = base / f"jupyterlab-{attempt}.log"
+        cmd = [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+            "--port-retries=0", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+        ]  # fmt: skip
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        server = LabServer(f"http://127.0.0.1:{port}/", token, root, proc, log_path, env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{server.url}api/status?token={token}", timeout=2):
+                    return server
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.2)
+        server.stop()
+        last_log = server.log_tail()
+        if "already in use" not in last_log:
+            break
+    pytest.fail(f"JupyterLab did not answer /api/status within {timeout}s.\n{last_log}")
+
+
+def write_notebook(path: pathlib.Path, cells: Sequence[str]) -> pathlib.Path:
+    """A notebook of code cells whose kernelspec is python3 (our kernelspec, sys.executable)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (fmwidget tests)",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nbformat.write(nb, str(path))
+    return path
+
+
+_PROMPT = re.compile(r"\[(\d+|\s*|\*)\]")
+
+
+class LabNotebook:
+    """One notebook open in a JupyterLab page, driven through the DOM like a user would."""
+
+    def __init__(self, page: Any, server: LabServer, name: str, timeout: float = 60_000):
+        self.page = page
+        self.server = server
+        self.name = name
+        self.timeout = timeout
+        page.goto(server.lab_url(name))
+        self.cells.first.wait_for(state="visible", timeout=timeout)
+        self.wait_idle()
+
+    @property
+    def cells(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+
+    def cell(self, index: int) -> Any:
+        return self.cells.nth(index)
+
+    def outputs(self, index: int) -> Any:
+        return self.cell(index).locator(".jp-OutputArea-output")
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+            state="attached", timeout=timeout or self.timeout
+        )
+
+    def _count(self, index: int) -> str:
+        text = self.cell(index).locator(".jp-InputPrompt").first.inner_text()
+        m = _PROMPT.search(text)
+        return m.group(1).strip() if m else ""
+
+    def run_cell(self, index: int, timeout: float | None = None) -> str:
+        """Runs cell ``index`` (click its prompt, Shift+Enter); returns its stdout text."""
+        timeout = timeout or self.timeout
+        cell = self.cell(index)
+        cell.scroll_into_view_if_needed(timeout=timeout)
+        before = self._count(index)
+        cell.locator(".jp-InputPrompt").first.click()
+        self.page.keyboard.press("Shift+Enter")
+        deadline = time.monotonic() + timeout / 1000
+        while True:
+            now = self._count(index)
+            if now.isdigit() and now != before:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"cell {index} did not finish within {timeout / 1000:.0f}s "
+                    f"(prompt {now!r}).\n{self.server.log_tail()}"
+                )
+            self.page.wait_for_timeout(100)
+        return self.stdout(index)
+
+    def stdout(self, index: int) -> str:
+        out = self.cell(index).locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stdout"]'
+        )
+        return "".join(out.all_inner_texts())
+
+    def error_text(self, index: int) -> str:
+        out = self.cell(index).locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],'
+            ' .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+        )
+        return "".join(out.all_inner_texts())
+
+    def run_json(self, index: int, timeout: float | None = None) -> Any:
+        """Runs a cell whose last stdout line is JSON and returns it decoded."""
+        text = self.run_cell(index, timeout)
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if not lines:
+            raise AssertionError(
+                f"cell {index} printed nothing; errors: {self.error_text(index)!r}"
+            )
+        return json.loads(lines[-1])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.page.close()

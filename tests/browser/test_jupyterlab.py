@@ -1,0 +1,92 @@
+"""fmwidget in a real JupyterLab 4 with a real kernel (one server and one notebook per module)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, new_context, write_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
+
+# 0: build the model and show the widget; record every hover the kernel receives.
+# 1: read traits back.  2: read the hover back.
+CELLS = [
+    TINY_CNN_SOURCE
+    + """
+model = tiny_cnn()
+x = ring_image()
+w = fmwidget.FeatureMapWidget(model, x)
+hovers = []
+w.observe(lambda change: hovers.append(change["new"]), names="hover")
+w
+""",
+    "print(w.model_name, len(w.layers))",
+    """seen = [h for h in hovers if h]
+print(json.dumps({"hover": w.hover, "last": seen[-1] if seen else None}))""",
+]
+READY = '.fmw-root[data-ready="1"]'
+
+
+class GridMissing(AssertionError):
+    """The rendered view has no ``.fmw-grid`` canvas yet."""
+
+
+@pytest.fixture(scope="module")
+def lab(browser: Any, jupyterlab: Any) -> Iterator[LabNotebook]:
+    """tiny.ipynb open in Lab with cell 0 (model + widget) already run."""
+    write_notebook(jupyterlab.root_dir / "tiny.ipynb", CELLS)
+    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(60_000)
+    try:
+        nb = LabNotebook(ctx.new_page(), jupyterlab, "tiny.ipynb")
+        nb.run_cell(0, timeout=120_000)
+        err = nb.error_text(0)
+        if "Error" in err or "Traceback" in err:
+            pytest.fail(f"cell 0 failed in the kernel:\n{err}", pytrace=False)
+        yield nb
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(autouse=True)
+def _artifacts_on_failure(lab: LabNotebook, keep_artifacts: Any) -> Iterator[None]:
+    yield
+    keep_artifacts(lab.page)
+
+
+def test_widget_renders_in_cell_output(lab: LabNotebook) -> None:
+    ready = lab.outputs(0).locator(READY)
+    ready.wait_for(state="visible", timeout=60_000)
+    assert "tiny_cnn" in ready.inner_text()
+
+
+def test_kernel_side_traits(lab: LabNotebook) -> None:
+    # input, conv, pool
+    assert lab.run_cell(1).strip() == "tiny_cnn 3"
+
+
+@pytest.mark.xfail(raises=GridMissing, reason="grid view not built yet", strict=False)
+def test_hover_reaches_kernel(lab: LabNotebook) -> None:
+    out = lab.outputs(0)
+    out.locator(READY).wait_for(state="visible", timeout=60_000)
+    if out.locator(".fmw-grid").count() == 0:
+        raise GridMissing("no .fmw-grid canvas in the rendered view")
+
+    cell = hover_grid(lab.page, out)
+    seen = (cell["layer"], int(cell["filter"]), int(cell["row"]), int(cell["col"]))
+    assert seen[0] == "conv"
+    # The kernel handles comm messages only between cells; hover sync may be throttled.
+    last = None
+    for _ in range(5):
+        got = lab.run_json(2)
+        last = got["last"]
+        if last is not None:
+            break
+        lab.page.wait_for_timeout(300)
+    assert last is not None, f"the kernel never received a hover (w.hover={got['hover']!r})"
+    assert (last["layer"], last["filter"], last["row"], last["col"]) == seen
+    assert math.isclose(last["value"], float(cell["value"]), rel_tol=1e-6, abs_tol=1e-9)
