@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv-<backend> with fmwidget installed editable for one Keras backend.
-# Usage: scripts/env.sh tensorflow|jax|torch   (prints the venv's python path last)
+# Usage: scripts/env.sh tensorflow|jax|torch [EXTRAS]   (prints the venv's python path last)
+#   EXTRAS: comma-separated pyproject extras, default "test,browser,notebooks"
 set -euo pipefail
 backend=${1:?usage: scripts/env.sh tensorflow|jax|torch}
 root=$(cd "$(dirname "$0")/.." && pwd)
+extras=${2:-test,browser,notebooks}
 venv="$root/.venv-$backend"
 case "$backend" in
   tensorflow|jax|torch) ;;
@@ -16,10 +18,10 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >&2
 fi
-stamp="$venv/.fmwidget-installed"
+stamp="$venv/.fmwidget-installed-${extras//,/-}"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ] || [ "$root/package.json" -nt "$stamp" ]; then
   # The editable install runs `npm install && npm run build` (hatch-jupyter-builder).
-  "$venv/bin/python" -m pip install -q -e "$root[$backend,test,browser,notebooks]" >&2
+  "$venv/bin/python" -m pip install -q -e "$root[$backend,$extras]" >&2
   touch "$stamp"
 fi
 # The bundle is built on install; rebuild if the TypeScript changed since.

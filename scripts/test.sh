@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: TypeScript checks + unit tests, then pytest on each Keras backend
-# (browser tests, which need Chromium, run on the first backend only).
-# Usage: scripts/test.sh   (backends: $FMW_BACKENDS, default "tensorflow jax")
+# The whole test suite: TypeScript checks + unit tests, then pytest on each Keras backend.
+# Browser tests (real Chromium, real JupyterLab) and notebooks run on the first backend only.
+# Usage: scripts/test.sh   (backends: $FMW_BACKENDS, default "tensorflow jax torch")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-backends=${FMW_BACKENDS:-tensorflow jax}
+backends=${FMW_BACKENDS:-tensorflow jax torch}
 export KERAS_HOME=${KERAS_HOME:-$(mktemp -d)}
 
 if [ ! -x /usr/bin/chromium ]; then
@@ -20,19 +20,20 @@ first=1
 status=0
 for backend in $backends; do
   echo "== setting up $backend"
-  py=$(scripts/env.sh "$backend")
   if [ $first = 1 ]; then
+    py=$(scripts/env.sh "$backend")
     echo "== TypeScript: typecheck, lint, unit tests"
     npm run -s check
     echo "== ruff"
     "$py" -m ruff check fmwidget tests
     "$py" -m ruff format --check fmwidget tests
-    marks=()
+    only=()
   else
-    marks=(-m "not browser")
+    py=$(scripts/env.sh "$backend" test)
+    only=(--ignore=tests/browser --ignore=tests/notebooks)
   fi
   echo "== pytest on $backend"
-  KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider "${marks[@]}" || status=1
+  KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider "${only[@]}" || status=1
   first=0
 done
 exit $status

@@ -1,0 +1,45 @@
+"""Every notebook in notebooks/ runs top to bottom on the current backend, quickly."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((pathlib.Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    env_backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    start = time.perf_counter()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute(env={**os.environ, "KERAS_BACKEND": env_backend})
+    elapsed = time.perf_counter() - start
+    assert elapsed < 120, f"{path.name} took {elapsed:.0f} s (limit 2 minutes)"
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    assert not errors
+    widgets = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+    ]
+    assert widgets, f"{path.name} displays no widget"
