@@ -243,6 +243,30 @@ class Graph:
             np.flatnonzero(self.relation(index, source, axis)[p]) for axis, p in enumerate(position)
         )
 
+    def taps(self, index: int, position: Sequence[int]) -> tuple[np.ndarray, ...]:
+        """Per axis, the input index under each kernel tap of a window layer (-1: padding)."""
+        node = self.nodes[index]
+        (source,) = node.inputs
+        self._check(index, source)
+        src = self.nodes[source]
+        assert node.axes is not None and src.spatial_shape is not None
+        out = []
+        for axis, p in enumerate(position):
+            m = node.axes[axis]
+            if m.kind != "window":
+                raise GeometryError(f"Expected a window layer, received {node.label}.")
+            i = p * m.stride + m.offset + np.arange(m.kernel) * m.dilation
+            out.append(np.where((i >= 0) & (i < src.spatial_shape[axis]), i, -1))
+        return tuple(out)
+
+    def readers(self, index: int, source_position: Sequence[int]) -> np.ndarray:
+        """Mask over entry ``index``: the cells that read one cell of its single input."""
+        node = self.nodes[index]
+        (source,) = node.inputs
+        src_shape = self.nodes[source].spatial_shape
+        assert src_shape is not None
+        return self._forward(index, source, point_mask(src_shape, source_position))
+
 
 def _apply(rel: np.ndarray, mask: np.ndarray, axis: int, transpose: bool) -> np.ndarray:
     """Propagate a boolean mask along one axis through a relation matrix.

@@ -224,6 +224,10 @@ class FeatureMaps:
         self._pre[info.index] = arr
         return arr
 
+    def keras_layer(self, name: str) -> Any:
+        """The Keras layer object behind entry ``name`` (None for the model input)."""
+        return self._entries[self.info(name).index].layer
+
     # -- geometry --------------------------------------------------------------------------
     def _cell_mask(self, info: LayerInfo, position: Any) -> np.ndarray:
         if info.spatial_shape is None:
@@ -279,6 +283,24 @@ class FeatureMaps:
                 f"vector of shape {info.shape}."
             )
         return geometry.bounding_slices(self.projective_field_mask(name, pixel))
+
+    def window_taps(self, name: str, position: Any) -> tuple[np.ndarray, ...]:
+        """Per spatial axis, the input index under each kernel tap of one output cell.
+
+        For convolution and pooling layers; taps that fall in the padding are ``-1``.
+        """
+        info = self.info(name)
+        pos = check_position(position, info.spatial_shape or (), f"layer {name!r}")
+        return self._graph.taps(info.index, pos)
+
+    def cells_reading(self, name: str, source_position: Any) -> np.ndarray:
+        """Mask over layer ``name``'s map: cells whose window holds one cell of its input."""
+        info = self.info(name)
+        if len(info.inputs) != 1:
+            raise ValueError(f"Expected a layer with one input, received {name!r}.")
+        src = self.info(info.inputs[0])
+        pos = check_position(source_position, src.spatial_shape or (), f"layer {src.name!r}")
+        return self._graph.readers(info.index, pos)
 
     def pool_window(self, name: str, position: Any) -> tuple[slice, ...]:
         """Slices of the pooling layer's *input* map that output ``position`` pools over.

@@ -12,6 +12,7 @@ import traitlets
 from .encode import encode_map
 from .inputs import check_index
 from .maps import FeatureMaps, LayerInfo, extract
+from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -119,10 +120,28 @@ class FeatureMapWidget(anywidget.AnyWidget):
             if kind == "get_layer":
                 reply, payload = self._layer_message(content)
                 self.send(reply, [payload])
+            elif kind == "get_trace":
+                self.send(self._trace_message(content))
             else:
-                raise ValueError(f"Expected message type 'get_layer', received {kind!r}.")
+                raise ValueError(
+                    f"Expected message type 'get_layer' or 'get_trace', received {kind!r}."
+                )
         except Exception as err:  # never let a browser message raise in the kernel
             self.send({"type": "error", "request_id": request_id, "message": str(err)})
+
+    def _trace_message(self, content: dict[str, Any]) -> dict[str, Any]:
+        info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
+        row, col = content.get("row"), content.get("col")
+        rank = len(info.spatial_shape or ())
+        position = (col,) if rank == 1 else (row, col)
+        result = trace(self.fm, info.name, content.get("filter"), position, self.sample)
+        return {
+            "type": "trace",
+            "request_id": content.get("request_id"),
+            "version": self.data_version,
+            "layer": info.name,
+            **result,
+        }
 
     def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         name = content.get("layer")

@@ -111,3 +111,13 @@ def test_layer_trait_rejects_unknown_names_and_set_input_validates(widget):
     np.testing.assert_allclose(
         widget.fm["pool1"], keras.ops.convert_to_numpy(sub(x[None])), rtol=1e-5, atol=1e-6
     )
+
+
+def test_trace_message(widget):
+    reply, _ = ask(widget, type="get_trace", layer="pool1", filter=2, row=3, col=4, request_id=9)
+    assert reply["type"] == "trace" and reply["request_id"] == 9
+    assert [s["layer"] for s in reply["steps"]] == ["conv1", "conv1", "pool1"]
+    assert reply["steps"][-1]["value"] == pytest.approx(float(widget.fm["pool1"][0, 3, 4, 2]))
+    assert reply["conv"]["total"] == pytest.approx(reply["steps"][0]["value"], rel=1e-4)
+    bad, _ = ask(widget, type="get_trace", layer="pool1", filter=2, row=8, col=0, request_id=10)
+    assert bad["type"] == "error" and "inside the (8, 8) map" in bad["message"]

@@ -88,6 +88,7 @@ def keras_env(keras_home: str | os.PathLike[str]) -> dict[str, str]:
 
 
 TINY_CNN_SOURCE = """\
+\"\"\"The small real CNN and input image of fmwidget's browser tests.\"\"\"
 import json
 import numpy as np
 import keras
@@ -180,9 +181,13 @@ class LayerDataResponder:
 
     def __call__(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]] | None:
         self.requests.append(content)
-        if not isinstance(content, dict) or content.get("type") != "get_layer":
-            return None
-        return layer_data_reply(self.fm, content, sample=self.sample, version=self.version)
+        if isinstance(content, dict) and content.get("type") == "get_layer":
+            return layer_data_reply(self.fm, content, sample=self.sample, version=self.version)
+        # Anything else gets the error reply FeatureMapWidget sends for unknown messages.
+        kind = content.get("type") if isinstance(content, dict) else None
+        request_id = content.get("request_id") if isinstance(content, dict) else None
+        message = f"Expected message type 'get_layer', received {kind!r}."
+        return {"type": "error", "request_id": request_id, "message": message}, []
 
 
 # -- harness page -----------------------------------------------------------------------------
@@ -288,6 +293,13 @@ class Harness:
     def sets(self) -> list[dict[str, Any]]:
         """Trait changes the widget made, in order: ``[{key, value}, ...]``."""
         return self.page.evaluate("() => window.__fmwModel.sets")
+
+    def wait_for_trait(self, key: str, timeout: float = 5_000) -> Any:
+        """Waits until trait ``key`` is not null/undefined and returns it."""
+        self.page.wait_for_function(
+            "(k) => window.__fmwModel.get(k) != null", arg=key, timeout=timeout
+        )
+        return self.get(key)
 
     def saves(self) -> int:
         return self.page.evaluate("() => window.__fmwModel.saves")
@@ -408,6 +420,7 @@ def start_lab(base: pathlib.Path, keras_home: pathlib.Path, timeout: float = 60)
             "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
             "--port-retries=0", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
         ]  # fmt: skip
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -480,14 +493,29 @@ class LabNotebook:
         m = _PROMPT.search(text)
         return m.group(1).strip() if m else ""
 
-    def run_cell(self, index: int, timeout: float | None = None) -> str:
-        """Runs cell ``index`` (click its prompt, Shift+Enter); returns its stdout text."""
+    def run_cell(self, index: int, timeout: float | None = None, *, mouse: bool = True) -> str:
+        """Runs cell ``index`` and returns its stdout text.
+
+        With ``mouse`` it clicks the cell's prompt and presses Shift+Enter, as a user would;
+        without, it runs the cell through Lab's command registry so the pointer stays put.
+        """
         timeout = timeout or self.timeout
         cell = self.cell(index)
         cell.scroll_into_view_if_needed(timeout=timeout)
         before = self._count(index)
-        cell.locator(".jp-InputPrompt").first.click()
-        self.page.keyboard.press("Shift+Enter")
+        if mouse:
+            cell.locator(".jp-InputPrompt").first.click()
+            self.page.keyboard.press("Shift+Enter")
+        else:  # leaves the pointer where it is (e.g. hovering a widget)
+            self.page.evaluate(
+                """(i) => {
+                    const app = window.jupyterapp;
+                    const nb = app.shell.currentWidget.content;
+                    nb.activeCellIndex = i;
+                    void app.commands.execute("notebook:run-cell");
+                }""",
+                index,
+            )
         deadline = time.monotonic() + timeout / 1000
         while True:
             now = self._count(index)
@@ -514,9 +542,9 @@ class LabNotebook:
         )
         return "".join(out.all_inner_texts())
 
-    def run_json(self, index: int, timeout: float | None = None) -> Any:
+    def run_json(self, index: int, timeout: float | None = None, *, mouse: bool = True) -> Any:
         """Runs a cell whose last stdout line is JSON and returns it decoded."""
-        text = self.run_cell(index, timeout)
+        text = self.run_cell(index, timeout, mouse=mouse)
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if not lines:
             raise AssertionError(
