@@ -143,21 +143,17 @@ class FeatureMapWidget(anywidget.AnyWidget):
             **result,
         }
 
-    def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        name = content.get("layer")
-        info = self.fm.info(name)  # type: ignore[arg-type]
+    def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], memoryview]:
+        info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
         pre = bool(content.get("pre_activation", False))
         arr = self.fm.pre_activation(info.name) if pre else self.fm[info.name]
         header, payload = encode_map(arr[self.sample], info.data_format)
-        stats = header["stats"]
         header.update(
             type="layer_data",
             request_id=content.get("request_id"),
             layer=info.name,
             pre_activation=pre,
             version=self.data_version,
-            layer_min=min(stats["min"]) if stats["min"] else 0.0,
-            layer_max=max(stats["max"]) if stats["max"] else 0.0,
         )
         return header, payload
 
