@@ -1,0 +1,41 @@
+/** Number and shape formatting for readouts, legends and the layer strip. */
+
+/** Three significant digits, trailing zeros dropped; exponent form outside [1e-3, 1e4). */
+export function fmt3(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Number.POSITIVE_INFINITY) return "∞";
+  if (v === Number.NEGATIVE_INFINITY) return "−∞";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  const sign = v < 0 ? "−" : "";
+  if (a >= 1e4 || a < 1e-3) {
+    const [m = "", e = "0"] = a.toExponential(2).split("e");
+    return `${sign}${stripZeros(m)}e${Number(e)}`;
+  }
+  let s = a.toPrecision(3);
+  if (s.includes("e")) s = String(Number(s)); // 9999.5 → "1.00e+4" never reaches here; be safe
+  return sign + stripZeros(s);
+}
+
+function stripZeros(s: string): string {
+  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
+}
+
+/** Keras-style shape without the batch axis: "(None, 28, 28, 8)". */
+export function fmtShape(shape: readonly (number | null)[]): string {
+  const dims = ["None", ...shape.map((d) => (d === null ? "None" : String(d)))];
+  return `(${dims.join(", ")})`;
+}
+
+/** Percentage with at most one decimal: 0.4567 → "45.7%". */
+export function fmtPercent(f: number): string {
+  if (!Number.isFinite(f)) return "–";
+  return `${stripZeros((f * 100).toFixed(1))}%`;
+}
+
+/** Splits a nested path "block1/conv1" into its parts (keeps empty names readable). */
+export function pathParts(name: string): { prefix: string; leaf: string } {
+  const i = name.lastIndexOf("/");
+  if (i < 0) return { prefix: "", leaf: name };
+  return { prefix: name.slice(0, i + 1), leaf: name.slice(i + 1) };
+}

@@ -1,0 +1,147 @@
+/**
+ * Grid layout of many small feature maps in one canvas, and the inverse:
+ * canvas pixel → (slot, row, col). Pure arithmetic.
+ */
+
+export interface GridLayout {
+  /** Number of maps. */
+  n: number;
+  /** Map size in cells. */
+  mapH: number;
+  mapW: number;
+  /** Integer pixels per cell. */
+  scale: number;
+  /** Pixels between tiles (and around the border). */
+  gap: number;
+  cols: number;
+  rows: number;
+  tileW: number;
+  tileH: number;
+  /** Canvas size in pixels. */
+  width: number;
+  height: number;
+}
+
+export interface LayoutOptions {
+  /** Usable width in CSS pixels. */
+  availWidth: number;
+  /** Desired tile edge in pixels (the scale is the integer that gets closest without exceeding it). */
+  targetTile?: number;
+  gap?: number;
+  maxScale?: number;
+}
+
+/** Chooses a target tile edge that shrinks as the number of maps grows. */
+export function defaultTargetTile(n: number): number {
+  if (n <= 4) return 160;
+  if (n <= 16) return 112;
+  if (n <= 64) return 64;
+  if (n <= 256) return 40;
+  if (n <= 1024) return 24;
+  return 12;
+}
+
+export function gridLayout(n: number, mapH: number, mapW: number, opts: LayoutOptions): GridLayout {
+  const h = Math.max(1, mapH | 0);
+  const w = Math.max(1, mapW | 0);
+  const count = Math.max(0, n | 0);
+  const gap = opts.gap ?? (Math.max(h, w) <= 2 ? 1 : 2);
+  const target = opts.targetTile ?? defaultTargetTile(count);
+  const maxScale = opts.maxScale ?? 16;
+  const scale = Math.max(1, Math.min(maxScale, Math.floor(target / Math.max(h, w))));
+  const tileW = w * scale;
+  const tileH = h * scale;
+  const avail = Math.max(tileW + 2 * gap, Math.floor(opts.availWidth));
+  const cols = Math.max(1, Math.min(count, Math.floor((avail - gap) / (tileW + gap))));
+  const rows = count === 0 ? 0 : Math.ceil(count / cols);
+  return {
+    n: count,
+    mapH: h,
+    mapW: w,
+    scale,
+    gap,
+    cols,
+    rows,
+    tileW,
+    tileH,
+    width: gap + cols * (tileW + gap),
+    height: gap + rows * (tileH + gap),
+  };
+}
+
+/** Top-left pixel of a slot. */
+export function slotOrigin(g: GridLayout, slot: number): { x: number; y: number } {
+  const c = slot % g.cols;
+  const r = Math.floor(slot / g.cols);
+  return { x: g.gap + c * (g.tileW + g.gap), y: g.gap + r * (g.tileH + g.gap) };
+}
+
+export interface Hit {
+  slot: number;
+  row: number;
+  col: number;
+}
+
+/** Canvas pixel → slot and cell, or null in a gap or past the last map. */
+export function hitTest(g: GridLayout, x: number, y: number): Hit | null {
+  if (x < 0 || y < 0) return null;
+  const px = Math.floor(x) - g.gap;
+  const py = Math.floor(y) - g.gap;
+  if (px < 0 || py < 0) return null;
+  const c = Math.floor(px / (g.tileW + g.gap));
+  const r = Math.floor(py / (g.tileH + g.gap));
+  if (c >= g.cols || r >= g.rows) return null;
+  const ox = px - c * (g.tileW + g.gap);
+  const oy = py - r * (g.tileH + g.gap);
+  if (ox >= g.tileW || oy >= g.tileH) return null;
+  const slot = r * g.cols + c;
+  if (slot >= g.n) return null;
+  return { slot, row: Math.floor(oy / g.scale), col: Math.floor(ox / g.scale) };
+}
+
+/** Cells of one map drawn at an integer scale (detail view): pixel → cell. */
+export function cellAt(
+  x: number,
+  y: number,
+  scale: number,
+  h: number,
+  w: number,
+): { row: number; col: number } | null {
+  const row = Math.floor(y / scale);
+  const col = Math.floor(x / scale);
+  if (x < 0 || y < 0 || row >= h || col >= w) return null;
+  return { row, col };
+}
+
+/** Moves a cell by (dr, dc), clamped to the map. */
+export function moveCell(
+  row: number,
+  col: number,
+  dr: number,
+  dc: number,
+  h: number,
+  w: number,
+): { row: number; col: number } {
+  return {
+    row: Math.min(h - 1, Math.max(0, row + dr)),
+    col: Math.min(w - 1, Math.max(0, col + dc)),
+  };
+}
+
+/** Receptive field of output cell (r, c) in the input image, half-open and clipped. */
+export function receptiveField(
+  geo: { start: [number, number]; size: [number, number]; jump: [number, number] },
+  row: number,
+  col: number,
+  imageH: number,
+  imageW: number,
+): { row0: number; row1: number; col0: number; col1: number } {
+  const r0 = geo.start[0] + row * geo.jump[0];
+  const c0 = geo.start[1] + col * geo.jump[1];
+  return {
+    row0: Math.max(0, r0),
+    row1: Math.min(imageH, r0 + geo.size[0]),
+    col0: Math.max(0, c0),
+    col1: Math.min(imageW, c0 + geo.size[1]),
+  };
+}

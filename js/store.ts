@@ -1,0 +1,314 @@
+/**
+ * One Store per widget model, created in `initialize` and shared by every view of that model.
+ *
+ * - Request plumbing: `get_layer` / `get_trace` custom messages carry a fresh `request_id` and
+ *   the current `data_version`; replies are matched by id. A reply whose version is not the
+ *   current `data_version` is dropped (its promise rejects with `StaleError`).
+ * - Layer cache: decoded layers (Float32Array, channel-major C×H×W) keyed by
+ *   `layer + pre_activation`, in a byte-capped LRU (`DEFAULT_CACHE_BYTES`, 128 MiB of decoded
+ *   float32 by default; a single layer bigger than the cap is still kept alone). Concurrent
+ *   requests for the same key share one message. A new `data_version` empties the cache.
+ * - Unsolicited `layer_data` (no pending request, current version) is cached too, so the
+ *   kernel may push layers ahead of time; unsolicited `trace` messages (the kernel's answer to
+ *   a change of the `trace_target` trait) are broadcast to views as the "trace" event. Replies
+ *   to `trace()` requests only resolve their promise.
+ */
+import type { AnyModel } from "@anywidget/types";
+import { computeStats, layerRange, toChannelMajor } from "./decode";
+import { decodeFloat16, decodeFloat32 } from "./float16";
+import { ByteLru } from "./lru";
+import { GlobalRange } from "./stats";
+import type {
+  Cell,
+  ErrorMsg,
+  FilterStats,
+  LayerData,
+  LayerDataMsg,
+  TraceMsg,
+  Traits,
+} from "./types";
+
+export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
+export const REQUEST_TIMEOUT_MS = 120_000;
+
+/** Raised for replies (or pending requests) that belong to an older `data_version`. */
+export class StaleError extends Error {
+  constructor() {
+    super("stale reply: the input changed");
+    this.name = "StaleError";
+  }
+}
+
+type Pending = {
+  resolve: (v: never) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+  kind: "layer" | "trace";
+};
+
+type Events = {
+  trace: TraceMsg;
+  error: string;
+  invalidate: number;
+  layer: LayerData;
+};
+
+export interface StoreOptions {
+  cacheBytes?: number;
+  timeoutMs?: number;
+}
+
+export function cacheKey(layer: string, pre: boolean): string {
+  return `${pre ? "1" : "0"}:${layer}`;
+}
+
+function asView(b: unknown): ArrayBufferView | null {
+  if (b instanceof ArrayBuffer) return new Uint8Array(b);
+  if (ArrayBuffer.isView(b)) return b;
+  return null;
+}
+
+export class Store {
+  readonly cache: ByteLru<LayerData>;
+  readonly global = new GlobalRange();
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly inflight = new Map<string, Promise<LayerData>>();
+  private readonly traces = new Map<string, Promise<TraceMsg>>();
+  private readonly listeners: { [K in keyof Events]: Set<(v: Events[K]) => void> } = {
+    trace: new Set(),
+    error: new Set(),
+    invalidate: new Set(),
+    layer: new Set(),
+  };
+  private readonly timeoutMs: number;
+  private disposed = false;
+
+  constructor(
+    private readonly model: AnyModel<Traits>,
+    opts: StoreOptions = {},
+  ) {
+    this.cache = new ByteLru<LayerData>(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    model.on("msg:custom", this.onMessage);
+    model.on("change:data_version", this.onVersion);
+  }
+
+  get version(): number {
+    return Number(this.model.get("data_version") ?? 0);
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof Events>(event: K, cb: (v: Events[K]) => void): () => void {
+    this.listeners[event].add(cb);
+    return () => {
+      this.listeners[event].delete(cb);
+    };
+  }
+
+  private emit<K extends keyof Events>(event: K, v: Events[K]): void {
+    for (const cb of this.listeners[event]) cb(v);
+  }
+
+  /** A cached layer, without requesting it. */
+  peek(layer: string, pre = false): LayerData | undefined {
+    return this.cache.get(cacheKey(layer, pre));
+  }
+
+  /** A layer's maps: from the cache, or requested once from the kernel. */
+  layer(layer: string, pre = false): Promise<LayerData> {
+    const key = cacheKey(layer, pre);
+    const hit = this.cache.get(key);
+    if (hit) return Promise.resolve(hit);
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const version = this.version;
+    const p = this.request<LayerData>("layer", (request_id) => ({
+      type: "get_layer",
+      layer,
+      pre_activation: pre,
+      version,
+      request_id,
+    })).finally(() => {
+      if (this.inflight.get(key) === p) this.inflight.delete(key);
+    });
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  /** Asks the kernel for the trace of one cell (views asking for the same cell share one request). */
+  trace(cell: Cell): Promise<TraceMsg> {
+    const version = this.version;
+    const { layer, filter, row, col } = cell;
+    const key = JSON.stringify([version, layer, filter, row, col]);
+    const running = this.traces.get(key);
+    if (running) return running;
+    const p = this.request<TraceMsg>("trace", (request_id) => ({
+      type: "get_trace",
+      layer,
+      filter,
+      row,
+      col,
+      version,
+      request_id,
+    })).finally(() => {
+      if (this.traces.get(key) === p) this.traces.delete(key);
+    });
+    this.traces.set(key, p);
+    return p;
+  }
+
+  private request<T>(kind: Pending["kind"], build: (id: number) => object): Promise<T> {
+    if (this.disposed) return Promise.reject(new Error("fmwidget: the widget was closed"));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) {
+          reject(new Error(`fmwidget: no reply from the kernel after ${this.timeoutMs / 1000} s`));
+        }
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer, kind });
+      this.model.send(build(id));
+    });
+  }
+
+  private settle(id: unknown): Pending | undefined {
+    if (typeof id !== "number") return undefined;
+    const p = this.pending.get(id);
+    if (p) {
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+    }
+    return p;
+  }
+
+  private readonly onMessage = (msg: unknown, buffers?: unknown[]): void => {
+    if (!msg || typeof msg !== "object") return;
+    const m = msg as { type?: unknown; request_id?: unknown; version?: unknown };
+    if (m.type === "layer_data") {
+      this.onLayerData(msg as LayerDataMsg, buffers ?? []);
+    } else if (m.type === "trace") {
+      const t = msg as TraceMsg;
+      const p = this.settle(t.request_id);
+      if (t.version !== this.version) {
+        p?.reject(new StaleError());
+        return;
+      }
+      if (p) p.resolve(t as never);
+      else this.emit("trace", t);
+    } else if (m.type === "error") {
+      const e = msg as ErrorMsg;
+      const text = String(e.message ?? "unknown error");
+      const p = this.settle(e.request_id);
+      // a pending request's caller decides what to show; unsolicited errors go to the views
+      if (p) p.reject(new Error(text));
+      else this.emit("error", text);
+    }
+  };
+
+  private onLayerData(msg: LayerDataMsg, buffers: unknown[]): void {
+    const p = this.settle(msg.request_id);
+    if (msg.version !== this.version) {
+      p?.reject(new StaleError());
+      return;
+    }
+    let data: LayerData;
+    try {
+      data = decodeLayer(msg, buffers[0]);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      if (p) p.reject(e);
+      else this.emit("error", e.message);
+      return;
+    }
+    const bytes = data.values.byteLength + 40 * data.channels + 256;
+    this.cache.set(cacheKey(data.layer, data.preActivation), data, bytes);
+    this.global.add(data);
+    p?.resolve(data as never);
+    this.emit("layer", data);
+  }
+
+  private readonly onVersion = (): void => {
+    this.cache.clear();
+    this.global.reset();
+    this.inflight.clear();
+    this.traces.clear();
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new StaleError());
+      this.pending.delete(id);
+    }
+    this.emit("invalidate", this.version);
+  };
+
+  dispose(): void {
+    this.disposed = true;
+    this.model.off("msg:custom", this.onMessage);
+    this.model.off("change:data_version", this.onVersion);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error("fmwidget: the widget was closed"));
+    }
+    this.pending.clear();
+    this.inflight.clear();
+    this.cache.clear();
+    for (const set of Object.values(this.listeners)) set.clear();
+  }
+}
+
+function validStats(s: unknown, c: number): s is FilterStats {
+  if (!s || typeof s !== "object") return false;
+  const st = s as Record<string, unknown>;
+  return ["min", "max", "mean", "zero_fraction"].every(
+    (k) => Array.isArray(st[k]) && (st[k] as unknown[]).length === c,
+  );
+}
+
+/** Validates a layer_data message and decodes its buffer (scaling channels back if needed). */
+export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
+  const view = asView(buffer);
+  const { height: h, width: w, channels: c } = msg;
+  if (!view)
+    throw new Error(`layer_data for ${JSON.stringify(msg.layer)} arrived without a buffer`);
+  const bytesPer = msg.encoding === "float32" ? 4 : msg.encoding === "float16" ? 2 : 0;
+  if (!bytesPer) {
+    throw new Error(
+      `Expected encoding "float16" or "float32", received ${JSON.stringify(msg.encoding)}`,
+    );
+  }
+  const want = h * w * c * bytesPer;
+  if (view.byteLength !== want) {
+    throw new Error(
+      `Expected ${want} bytes for ${JSON.stringify(msg.layer)} (${c}×${h}×${w} ${msg.encoding}), received ${view.byteLength}`,
+    );
+  }
+  const layout = msg.layout ?? "chw";
+  if (layout !== "chw" && layout !== "hwc") {
+    throw new Error(`Expected layout "chw" or "hwc", received ${JSON.stringify(layout)}`);
+  }
+  const raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
+  const values = toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
+  const stats = validStats(msg.stats, c) ? msg.stats : computeStats(values, c, h * w);
+  const range = layerRange(stats);
+  const num = (...xs: unknown[]): number | undefined => {
+    for (const x of xs) if (typeof x === "number" && Number.isFinite(x)) return x;
+    return undefined;
+  };
+  const data: LayerData = {
+    layer: msg.layer,
+    preActivation: Boolean(msg.pre_activation),
+    version: msg.version,
+    height: h,
+    width: w,
+    channels: c,
+    values,
+    stats,
+    layerMin: num(msg.layer_min, msg.min) ?? range.lo,
+    layerMax: num(msg.layer_max, msg.max) ?? range.hi,
+  };
+  if (typeof msg.global_min === "number" && typeof msg.global_max === "number") {
+    data.globalMin = msg.global_min;
+    data.globalMax = msg.global_max;
+  }
+  return data;
+}

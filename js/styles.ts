@@ -1,0 +1,65 @@
+/** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
+
+const CSS = `
+.fmw-root{--fmw-fg:#1f2328;--fmw-muted:#656d76;--fmw-bg:#fff;--fmw-panel:#f6f8fa;--fmw-border:#d0d7de;--fmw-accent:#0969da;--fmw-sel:#ff8c00;
+  font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fmw-fg);background:var(--fmw-bg);display:flex;flex-direction:column;gap:6px;padding:6px;box-sizing:border-box;max-width:100%}
+.fmw-root *{box-sizing:border-box}
+.fmw-title{margin:0;font-size:14px;font-weight:600}
+.fmw-error{color:#cf222e;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px}
+.fmw-error:empty{display:none}
+.fmw-strip{display:flex;gap:4px;overflow-x:auto;padding:2px;border:1px solid var(--fmw-border);border-radius:4px;background:var(--fmw-panel)}
+.fmw-layer{flex:0 0 auto;display:flex;flex-direction:column;align-items:flex-start;text-align:left;border:1px solid var(--fmw-border);border-radius:3px;background:var(--fmw-bg);padding:2px 6px;cursor:pointer;font:inherit;font-size:11px;color:inherit;max-width:220px}
+.fmw-layer[aria-selected=true]{border-color:var(--fmw-accent);box-shadow:inset 0 0 0 1px var(--fmw-accent)}
+.fmw-layer:focus-visible,.fmw-pane:focus-visible{outline:2px solid var(--fmw-accent);outline-offset:1px}
+.fmw-layer-name{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:100%}
+.fmw-layer-prefix{color:var(--fmw-muted);font-weight:400}
+.fmw-layer-meta{color:var(--fmw-muted);white-space:nowrap}
+.fmw-layer.fmw-trace-link{background:#fff8c5}
+.fmw-main{display:flex;gap:8px;align-items:flex-start;flex-wrap:wrap}
+.fmw-side{display:flex;flex-direction:column;gap:6px;width:240px;flex:0 0 auto}
+.fmw-stack{position:relative;display:inline-block;line-height:0}
+.fmw-stack canvas{image-rendering:pixelated}
+.fmw-overlay{position:absolute;left:0;top:0;pointer-events:none}
+.fmw-input{width:224px;height:auto;background:#000}
+.fmw-readout{font-family:ui-monospace,monospace;font-size:12px;min-height:3em;white-space:pre-wrap;word-break:break-all}
+.fmw-legend{display:flex;flex-direction:column;gap:2px;font-size:11px}
+.fmw-legend canvas{width:224px;height:12px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
+.fmw-legend-ticks{display:flex;justify-content:space-between;width:224px;font-family:ui-monospace,monospace}
+.fmw-center{flex:1 1 320px;min-width:0;display:flex;flex-direction:column;gap:4px}
+.fmw-controls{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px}
+.fmw-controls label{display:inline-flex;gap:4px;align-items:center}
+.fmw-gridwrap{max-height:520px;overflow:auto;border:1px solid var(--fmw-border);background:#6e7781}
+.fmw-grid{display:block;cursor:crosshair}
+.fmw-detail{display:flex;gap:8px;flex-wrap:wrap}
+.fmw-detail:empty{display:none}
+.fmw-detail-item{display:flex;flex-direction:column;gap:2px;font-size:11px}
+.fmw-detail-item canvas{cursor:crosshair}
+.fmw-trace{border:1px solid var(--fmw-border);border-radius:4px;padding:4px 6px;background:var(--fmw-panel);font-size:12px}
+.fmw-trace:empty{display:none}
+.fmw-trace-steps{display:flex;gap:6px;flex-wrap:wrap;align-items:flex-start}
+.fmw-trace-step{display:flex;flex-direction:column;gap:2px;background:var(--fmw-bg);border:1px solid var(--fmw-border);border-radius:3px;padding:3px 5px;max-width:220px}
+.fmw-trace-arrow{align-self:center;color:var(--fmw-muted)}
+.fmw-trace-map{align-self:flex-start;image-rendering:pixelated}
+.fmw-trace-name{font-weight:600;word-break:break-all}
+.fmw-num{font-family:ui-monospace,monospace}
+.fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
+.fmw-conv td{padding:0 6px;text-align:right}
+.fmw-conv tr.fmw-total td{border-top:1px solid var(--fmw-fg);font-weight:600}
+.fmw-muted{color:var(--fmw-muted)}
+.fmw-conv-how{display:flex;gap:4px;align-items:center}
+.fmw-numgrid{border-collapse:collapse;font-size:10px}
+.fmw-numgrid td{border:1px solid var(--fmw-border);padding:0 3px;text-align:right;background:var(--fmw-bg)}
+.fmw-kernel td{background:#eef6ff}
+.fmw-op{font-weight:600}
+`;
+
+const STYLE_ID = "fmw-style";
+
+/** Adds the stylesheet to the element's document once. */
+export function injectStyles(doc: Document): void {
+  if (doc.getElementById(STYLE_ID)) return;
+  const style = doc.createElement("style");
+  style.id = STYLE_ID;
+  style.textContent = CSS;
+  (doc.head ?? doc.documentElement).append(style);
+}

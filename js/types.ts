@@ -1,0 +1,181 @@
+/**
+ * The wire contract between fmwidget's Python side and the browser.
+ * Everything here arrives from the kernel: treat strings as hostile text.
+ */
+
+export type LayerKind =
+  | "input"
+  | "conv"
+  | "depthwise_conv"
+  | "separable_conv"
+  | "conv_transpose"
+  | "pooling"
+  | "global_pooling"
+  | "activation"
+  | "batch_norm"
+  | "other";
+
+/**
+ * Optional per-layer geometry: output cell (r, c) sees input-image rows
+ * [start[0] + r*jump[0], start[0] + r*jump[0] + size[0]) (clipped to the image), same for columns.
+ */
+export interface LayerGeometry {
+  start: [number, number];
+  size: [number, number];
+  jump: [number, number];
+}
+
+export interface LayerSpec {
+  index: number;
+  name: string;
+  kind: LayerKind | string;
+  class_name: string;
+  shape: number[];
+  spatial: boolean;
+  height: number | null;
+  width: number | null;
+  channels: number | null;
+  signed: boolean;
+  inputs: number[];
+  fused_activation: string | null;
+  /** Not in the minimal contract: when present, hover outlines the receptive field locally. */
+  receptive_field?: LayerGeometry | null;
+}
+
+export interface Cell {
+  layer: string;
+  filter: number;
+  row: number;
+  col: number;
+}
+
+export interface Hover extends Cell {
+  value: number;
+}
+
+export type RangeMode = "map" | "layer" | "global";
+
+/** Synced traits. */
+export interface Traits {
+  model_name: string;
+  data_version: number;
+  layers: LayerSpec[];
+  layer: string;
+  selected_filters: number[];
+  hover: Hover | null;
+  trace_target: Cell | null;
+  colormap_range: RangeMode;
+  error: string;
+  [key: string]: unknown;
+}
+
+export interface FilterStats {
+  min: number[];
+  max: number[];
+  mean: number[];
+  zero_fraction: number[];
+  /** Count of NaN/±Inf cells (the kernel may name it nan_count or nonfinite_count). */
+  nan_count?: number[];
+  nonfinite_count?: number[];
+}
+
+export interface LayerDataMsg {
+  type: "layer_data";
+  request_id: number;
+  layer: string;
+  pre_activation: boolean;
+  version: number;
+  height: number;
+  width: number;
+  channels: number;
+  encoding: "float16" | "float32";
+  /** Order of the buffer: "chw" (channel-major, default) or "hwc" (Keras channels_last). */
+  layout?: "chw" | "hwc";
+  /** Optional factor: true value = decoded value × scale (one per layer, or one per channel). */
+  scale?: number | number[] | null;
+  /** Optional: computed in the browser from the values when absent. */
+  stats?: FilterStats;
+  /** Layer's finite min/max (also accepted as `min` / `max`); computed when absent. */
+  layer_min?: number;
+  layer_max?: number;
+  min?: number;
+  max?: number;
+  /** Optional: min/max over every layer of this input, for the "global" range. */
+  global_min?: number;
+  global_max?: number;
+}
+
+/** A decoded layer: values channel-major (C, H, W). */
+export interface LayerData {
+  layer: string;
+  preActivation: boolean;
+  version: number;
+  height: number;
+  width: number;
+  channels: number;
+  values: Float32Array;
+  stats: FilterStats;
+  layerMin: number;
+  layerMax: number;
+  globalMin?: number;
+  globalMax?: number;
+}
+
+export interface Window {
+  row0: number;
+  row1: number;
+  col0: number;
+  col1: number;
+}
+
+export interface TraceStep {
+  layer: string;
+  kind: string;
+  filter: number;
+  row: number;
+  col: number;
+  value: number;
+  window?: Window;
+  argmax?: { row: number; col: number };
+  /** Optional: the step shows the pre-activation map of a fused conv. */
+  pre_activation?: boolean;
+  /** Optional: name of the activation function of an activation step ("relu"). */
+  activation?: string;
+  /** Optional: this step's own receptive field in the input image. */
+  receptive_field?: Window;
+}
+
+export interface ConvArithmetic {
+  layer: string;
+  filter?: number;
+  bias: number;
+  total: number;
+  terms: {
+    channel: number;
+    contribution: number;
+    /** Optional: the input window of this channel and the kernel slice (rows × cols). */
+    window?: number[][];
+    kernel?: number[][];
+  }[];
+  /** Optional: sum of the contributions not listed in `terms`. */
+  others?: number;
+  /** Optional: number of input channels in the sum. */
+  n_channels?: number;
+}
+
+export interface TraceMsg {
+  type: "trace";
+  request_id?: number | null;
+  version: number;
+  /** Optional: the traced layer (the target's). */
+  layer?: string;
+  steps: TraceStep[];
+  receptive_field: Window;
+  conv?: ConvArithmetic | null;
+}
+
+export interface ErrorMsg {
+  type: "error";
+  request_id?: number | null;
+  message: string;
+}

@@ -1,0 +1,228 @@
+/**
+ * The trace of one cell: conv (pre-activation) → activation → pooling window (winner marked)
+ * → pooled value, each with its number and a small map; the conv arithmetic; the input patch.
+ */
+import { type ColorRange, type Lut, mapToRgba } from "../colormap";
+import { ctx2d, h } from "../dom";
+import { fmt3 } from "../format";
+import type { ConvArithmetic, LayerData, TraceMsg, TraceStep, Window } from "../types";
+
+const MINI = 96;
+
+export interface TraceDeps {
+  /** Layer data for a step's mini map (may request it). */
+  data(layer: string, pre: boolean): Promise<LayerData>;
+  style(d: LayerData, f: number): { range: ColorRange; lut: Lut };
+}
+
+/** Whether step i shows a pre-activation map (explicit flag, or a fused conv followed by its own activation). */
+export function stepIsPre(steps: readonly TraceStep[], i: number): boolean {
+  const s = steps[i];
+  if (!s) return false;
+  if (typeof s.pre_activation === "boolean") return s.pre_activation;
+  return steps[i + 1]?.layer === s.layer;
+}
+
+function windowText(w: Window): string {
+  const rows = w.row1 - w.row0 === 1 ? `row ${w.row0}` : `rows ${w.row0}–${w.row1 - 1}`;
+  const cols = w.col1 - w.col0 === 1 ? `col ${w.col0}` : `cols ${w.col0}–${w.col1 - 1}`;
+  return `${rows}, ${cols}`;
+}
+
+export interface ConvRow {
+  label: string;
+  value: number;
+  window?: number[][];
+  kernel?: number[][];
+}
+
+/** The rows of the conv arithmetic: shown terms, the rest, the bias (they sum to the total). */
+export function convRows(conv: ConvArithmetic): ConvRow[] {
+  const rows: ConvRow[] = conv.terms.map((t) => {
+    const row: ConvRow = { label: `channel ${t.channel}`, value: t.contribution };
+    if (t.window) row.window = t.window;
+    if (t.kernel) row.kernel = t.kernel;
+    return row;
+  });
+  const shown = conv.terms.reduce((a, t) => a + t.contribution, 0);
+  const rest = typeof conv.others === "number" ? conv.others : conv.total - conv.bias - shown;
+  const nOthers =
+    typeof conv.n_channels === "number" ? conv.n_channels - conv.terms.length : undefined;
+  if (
+    nOthers !== undefined ? nOthers > 0 : Math.abs(rest) > 1e-6 * Math.max(1, Math.abs(conv.total))
+  ) {
+    const label =
+      nOthers !== undefined
+        ? `${nOthers} other channel${nOthers === 1 ? "" : "s"}`
+        : "other channels";
+    rows.push({ label, value: rest });
+  }
+  rows.push({ label: "bias", value: conv.bias });
+  return rows;
+}
+
+/** Largest window/kernel edge shown as numbers. */
+const MAX_NUMBER_GRID = 5;
+
+function numberGrid(m: number[][], cls: string): HTMLElement {
+  const t = h("table", `fmw-numgrid ${cls}`);
+  for (const r of m) {
+    const tr = h("tr");
+    for (const v of r) tr.append(h("td", "", fmt3(v)));
+    t.append(tr);
+  }
+  return t;
+}
+
+export class TraceView {
+  readonly el = h("div", "fmw-trace fmw-pane");
+  private token = 0;
+
+  constructor(private readonly deps: TraceDeps) {
+    this.el.tabIndex = -1;
+    this.el.setAttribute("aria-live", "polite");
+  }
+
+  clear(): void {
+    this.token++;
+    this.el.replaceChildren();
+  }
+
+  pending(text: string): void {
+    this.token++;
+    this.el.tabIndex = 0;
+    this.el.replaceChildren(h("span", "fmw-muted", text));
+  }
+
+  failed(message: string): void {
+    this.token++;
+    this.el.tabIndex = 0;
+    this.el.replaceChildren(h("span", "fmw-error", `trace: ${message}`));
+  }
+
+  show(t: TraceMsg): void {
+    const token = ++this.token;
+    this.el.tabIndex = 0;
+    const steps = t.steps ?? [];
+    const last = steps[steps.length - 1];
+    const head = h(
+      "div",
+      "fmw-trace-head",
+      last
+        ? `Trace of ${last.layer} · filter ${last.filter} · (${last.row}, ${last.col}) = ${fmt3(last.value)}`
+        : "Trace",
+    );
+    const chain = h("div", "fmw-trace-steps");
+    steps.forEach((s, i) => {
+      if (i > 0) chain.append(h("span", "fmw-trace-arrow", "→"));
+      const card = h("div", "fmw-trace-step");
+      card.dataset.layer = s.layer;
+      const pre = stepIsPre(steps, i);
+      const kind = pre
+        ? `${s.kind} (pre-activation)`
+        : s.activation
+          ? `${s.kind} (${s.activation})`
+          : s.kind;
+      card.append(
+        h("span", "fmw-trace-name", s.layer),
+        h("span", "fmw-muted", kind),
+        h("span", "fmw-num", `filter ${s.filter} · (${s.row}, ${s.col})`),
+        h("span", "fmw-num", `value ${fmt3(s.value)}`),
+      );
+      if (s.window) card.append(h("span", "fmw-muted", `window ${windowText(s.window)}`));
+      if (s.argmax)
+        card.append(h("span", "fmw-muted", `winner (${s.argmax.row}, ${s.argmax.col})`));
+      const mini = h("canvas", "fmw-trace-map");
+      card.append(mini);
+      chain.append(card);
+      const next = steps[i + 1];
+      this.deps
+        .data(s.layer, pre)
+        .then((d) => {
+          if (token === this.token) this.mini(mini, d, s, next);
+        })
+        .catch(() => {
+          mini.remove();
+        });
+    });
+    const rf = t.receptive_field;
+    const nodes: HTMLElement[] = [head, chain];
+    if (rf) nodes.push(h("div", "fmw-muted", `input patch: ${windowText(rf)}`));
+    if (t.conv) nodes.push(this.conv(t.conv));
+    this.el.replaceChildren(...nodes);
+  }
+
+  private mini(canvas: HTMLCanvasElement, d: LayerData, s: TraceStep, next?: TraceStep): void {
+    const { height: H, width: W } = d;
+    if (s.filter < 0 || s.filter >= d.channels) return;
+    const k = Math.max(1, Math.floor(MINI / Math.max(H, W)));
+    canvas.width = W * k;
+    canvas.height = H * k;
+    const ctx = ctx2d(canvas);
+    if (!ctx) return;
+    const img = ctx.createImageData(W * k, H * k);
+    const { range, lut } = this.deps.style(d, s.filter);
+    mapToRgba(d.values, s.filter * H * W, W, H, range, lut, {
+      out: img.data,
+      offset: 0,
+      stride: W * k * 4,
+      scale: k,
+    });
+    ctx.putImageData(img, 0, 0);
+    ctx.lineWidth = 1;
+    // the next step's window lives in this step's map: outline it, mark the winner
+    if (next?.window && next.filter === s.filter) {
+      const w = next.window;
+      ctx.strokeStyle = "#00e5ff";
+      ctx.strokeRect(
+        w.col0 * k + 0.5,
+        w.row0 * k + 0.5,
+        (w.col1 - w.col0) * k - 1,
+        (w.row1 - w.row0) * k - 1,
+      );
+      if (next.argmax) {
+        ctx.fillStyle = "rgba(0,229,255,0.6)";
+        ctx.fillRect(next.argmax.col * k, next.argmax.row * k, k, k);
+      }
+    }
+    ctx.strokeStyle = "#ff8c00";
+    ctx.strokeRect(s.col * k - 0.5, s.row * k - 0.5, k + 1, k + 1);
+  }
+
+  private conv(conv: ConvArithmetic): HTMLElement {
+    const box = h("div", "fmw-conv");
+    box.append(
+      h(
+        "div",
+        "fmw-muted",
+        `${conv.layer} · filter ${conv.filter ?? ""}: Σ over input channels of (input window × kernel slice) + bias`,
+      ),
+    );
+    const table = h("table");
+    for (const r of convRows(conv)) {
+      const tr = h("tr");
+      const how = h("td", "fmw-conv-how");
+      const small = (m?: number[][]) =>
+        m && m.length > 0 && m.length <= MAX_NUMBER_GRID && (m[0]?.length ?? 0) <= MAX_NUMBER_GRID;
+      if (small(r.window) && small(r.kernel)) {
+        how.append(
+          numberGrid(r.window as number[][], "fmw-window"),
+          h("span", "fmw-op", "×"),
+          numberGrid(r.kernel as number[][], "fmw-kernel"),
+          h("span", "fmw-op", "="),
+        );
+      }
+      tr.append(h("td", "", r.label), how, h("td", "fmw-num", fmt3(r.value)));
+      table.append(tr);
+    }
+    const total = h("tr", "fmw-total");
+    total.append(
+      h("td", "", "= pre-activation"),
+      h("td", ""),
+      h("td", "fmw-num", fmt3(conv.total)),
+    );
+    table.append(total);
+    box.append(table);
+    return box;
+  }
+}
