@@ -216,6 +216,38 @@ class Graph:
         shape = self.nodes[0].spatial_shape or ()
         return need.get(0, np.zeros(shape, dtype=bool))
 
+    def axis_intervals(self, target: int, axis: int) -> np.ndarray:
+        """Receptive-field bounding interval on one input axis for every index of ``target``.
+
+        The bounding box of a cell's receptive field is the product of its per-axis
+        intervals (the box of a union of boxes is the product of the per-axis boxes).
+
+        Returns:
+            ``(n, 2)`` int array of half-open ``[start, stop)``; ``[0, 0)`` when the cell
+            reads no input pixel (e.g. a cell of zero padding).
+        """
+        node = self.nodes[target]
+        assert node.spatial_shape is not None
+        need: dict[int, np.ndarray] = {target: np.eye(node.spatial_shape[axis], dtype=bool)}
+        for index in range(target, 0, -1):
+            m = need.pop(index, None)
+            if m is None:
+                continue
+            self._check_known(index)
+            for src in self.nodes[index].inputs:
+                self._check(index, src)
+                rel = self.relation(index, src, axis)
+                contrib = (m.astype(np.float32) @ rel.astype(np.float32)) > 0
+                need[src] = contrib if src not in need else (need[src] | contrib)
+        hits = need.get(0)
+        n = node.spatial_shape[axis]
+        if hits is None:
+            return np.zeros((n, 2), dtype=int)
+        any_hit = hits.any(axis=1)
+        start = np.where(any_hit, hits.argmax(axis=1), 0)
+        stop = np.where(any_hit, hits.shape[1] - hits[:, ::-1].argmax(axis=1), 0)
+        return np.stack([start, stop], axis=1)
+
     def projective_mask(self, target: int, mask: np.ndarray) -> np.ndarray:
         """Cells of ``target`` that read any input cell (entry 0) in ``mask``."""
         wanted = self._ancestors(target)

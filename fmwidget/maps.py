@@ -265,6 +265,25 @@ class FeatureMaps:
         """
         return geometry.bounding_slices(self.receptive_field_mask(name, position))
 
+    def receptive_field_table(self, name: str) -> tuple[np.ndarray, ...]:
+        """For each spatial axis, the receptive-field interval of every index of the map.
+
+        ``receptive_field(name, (r, c)) == (slice(*rows[r]), slice(*cols[c]))`` for every
+        cell: one table per axis instead of one query per cell.
+
+        Returns:
+            One ``(n, 2)`` int array of half-open ``[start, stop)`` per spatial axis.
+        """
+        info = self.info(name)
+        if info.spatial_shape is None:
+            raise ValueError(
+                f"Expected a layer with a spatial map, received {name!r} whose output is a "
+                f"vector of shape {info.shape}."
+            )
+        return tuple(
+            self._graph.axis_intervals(info.index, axis) for axis in range(len(info.spatial_shape))
+        )
+
     def projective_field_mask(self, name: str, pixel: Any) -> np.ndarray:
         """Boolean mask over layer ``name``'s map: the cells that input ``pixel`` can change."""
         info = self.info(name)

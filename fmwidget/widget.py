@@ -40,7 +40,21 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
         "max": float(finite.max()) if finite.size else 0.0,
         "inputs": [fm.info(n).index for n in info.inputs],
         "fused_activation": info.fused_activation,
+        "receptive_field": _rf_table(info, fm),
     }
+
+
+def _rf_table(info: LayerInfo, fm: FeatureMaps) -> dict[str, list[list[int]]] | None:
+    """Receptive-field intervals per row and per column, so hover outlines them locally."""
+    if info.spatial_shape is None or len(info.spatial_shape) > 2:
+        return None
+    try:
+        table = fm.receptive_field_table(info.name)
+    except ValueError:  # GeometryError: a layer of unknown geometry on the path
+        return None
+    if len(table) == 1:  # 1D maps are drawn as one row
+        return {"rows": [[0, 1]], "cols": table[0].tolist()}
+    return {"rows": table[0].tolist(), "cols": table[1].tolist()}
 
 
 class FeatureMapWidget(anywidget.AnyWidget):
@@ -88,6 +102,11 @@ class FeatureMapWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.model_name = str(self.model.name)
             self.layers = [layer_dict(info, fm) for info in fm.layers]
+            maps = [d for d in self.layers[1:] if d["spatial"]]
+            self._global_range = (
+                min((d["min"] for d in maps), default=0.0),
+                max((d["max"] for d in maps), default=0.0),
+            )
             if self.layer not in fm:
                 self.layer = _default_layer(fm)
             self.hover = None
@@ -154,6 +173,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
             layer=info.name,
             pre_activation=pre,
             version=self.data_version,
+            global_min=self._global_range[0],
+            global_max=self._global_range[1],
         )
         return header, payload
 

@@ -548,7 +548,7 @@ export class App {
       return;
     }
     if (geo) {
-      this.hoverField = receptiveField(geo, hv.row, hv.col, img.h, img.w);
+      this.hoverField = receptiveField(geo, hv.row, hv.col);
       this.outlineInput();
       return;
     }

@@ -64,18 +64,20 @@ describe("cellAt / moveCell / receptiveField", () => {
     expect(moveCell(0, 0, -1, 0, 3, 3)).toEqual({ row: 0, col: 0 });
     expect(moveCell(2, 1, 1, 1, 3, 3)).toEqual({ row: 2, col: 2 });
   });
-  it("composes start, size and jump, clipped to the image", () => {
+  it("reads the per-axis interval tables", () => {
     const geo = {
-      start: [-1, -1] as [number, number],
-      size: [3, 3] as [number, number],
-      jump: [1, 1] as [number, number],
+      rows: [
+        [0, 2],
+        [0, 3],
+        [1, 4],
+      ] as [number, number][],
+      cols: [
+        [0, 0],
+        [2, 6],
+      ] as [number, number][],
     };
-    expect(receptiveField(geo, 0, 0, 28, 28)).toEqual({ row0: 0, row1: 2, col0: 0, col1: 2 });
-    const pool = {
-      start: [-1, -1] as [number, number],
-      size: [4, 4] as [number, number],
-      jump: [2, 2] as [number, number],
-    };
-    expect(receptiveField(pool, 3, 5, 28, 28)).toEqual({ row0: 5, row1: 9, col0: 9, col1: 13 });
+    expect(receptiveField(geo, 2, 1)).toEqual({ row0: 1, row1: 4, col0: 2, col1: 6 });
+    expect(receptiveField(geo, 0, 0)).toBeNull(); // a padding column reads no pixel
+    expect(receptiveField(geo, 3, 1)).toBeNull(); // outside the table
   });
 });

@@ -3,6 +3,8 @@
  * canvas pixel → (slot, row, col). Pure arithmetic.
  */
 
+import type { LayerGeometry } from "./types";
+
 export interface GridLayout {
   /** Number of maps. */
   n: number;
@@ -128,20 +130,18 @@ export function moveCell(
   };
 }
 
-/** Receptive field of output cell (r, c) in the input image, half-open and clipped. */
+/**
+ * Receptive field of output cell (r, c) in the input image, half-open, from the per-axis
+ * interval tables the kernel sends (exact bounding boxes, already clipped). Null when the
+ * cell reads no input pixel (a zero-padding cell) or the index is outside the tables.
+ */
 export function receptiveField(
-  geo: { start: [number, number]; size: [number, number]; jump: [number, number] },
+  geo: LayerGeometry,
   row: number,
   col: number,
-  imageH: number,
-  imageW: number,
-): { row0: number; row1: number; col0: number; col1: number } {
-  const r0 = geo.start[0] + row * geo.jump[0];
-  const c0 = geo.start[1] + col * geo.jump[1];
-  return {
-    row0: Math.max(0, r0),
-    row1: Math.min(imageH, r0 + geo.size[0]),
-    col0: Math.max(0, c0),
-    col1: Math.min(imageW, c0 + geo.size[1]),
-  };
+): { row0: number; row1: number; col0: number; col1: number } | null {
+  const r = geo.rows[row];
+  const c = geo.cols[col];
+  if (!r || !c || r[0] >= r[1] || c[0] >= c[1]) return null;
+  return { row0: r[0], row1: r[1], col0: c[0], col1: c[1] };
 }

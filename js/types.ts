@@ -16,13 +16,13 @@ export type LayerKind =
   | "other";
 
 /**
- * Optional per-layer geometry: output cell (r, c) sees input-image rows
- * [start[0] + r*jump[0], start[0] + r*jump[0] + size[0]) (clipped to the image), same for columns.
+ * Per-layer receptive-field tables: output row r sees input-image rows [rows[r][0], rows[r][1])
+ * and column c sees columns [cols[c][0], cols[c][1]) (exact bounding box, clipped; an empty
+ * interval means the cell reads no pixel). 1D maps have one row.
  */
 export interface LayerGeometry {
-  start: [number, number];
-  size: [number, number];
-  jump: [number, number];
+  rows: [number, number][];
+  cols: [number, number][];
 }
 
 export interface LayerSpec {
@@ -38,8 +38,11 @@ export interface LayerSpec {
   signed: boolean;
   inputs: number[];
   fused_activation: string | null;
-  /** Not in the minimal contract: when present, hover outlines the receptive field locally. */
+  /** Receptive-field tables (null when a layer of unknown geometry is on the path). */
   receptive_field?: LayerGeometry | null;
+  /** Finite value range of the layer (for the "global" colour range). */
+  min?: number;
+  max?: number;
 }
 
 export interface Cell {

@@ -98,6 +98,12 @@ def check_fields(model: keras.Model, names: list[str]) -> None:
             assert fm.receptive_field(name, cell) == bounding_slices(truth)
         if info.spatial_shape is None:
             continue
+        table = fm.receptive_field_table(name)
+        for cell in cells:
+            box = tuple(slice(*map(int, table[a][p])) for a, p in enumerate(cell))
+            if any(b.start == b.stop for b in box):  # a padding cell reads nothing
+                box = tuple(slice(0, 0) for _ in box)
+            assert box == bounding_slices(moved[(Ellipsis, *cell)]), (name, cell)
         for pixel in np.ndindex(*spatial):
             truth = moved[pixel]
             assert np.array_equal(fm.projective_field_mask(name, pixel), truth), (name, pixel)
