@@ -6,6 +6,16 @@
   fake anywidget model (see ``helpers.Harness`` and ``fake_model.js``).
 - ``jupyterlab``: one real JupyterLab server for the session.
 - ``tiny_maps``: a real Keras CNN, its input and ``fmwidget.extract`` result.
+
+Run (about 20 s on 2 cores; ``-m "not jupyterlab"`` keeps only the ~4 s harness part)::
+
+    KERAS_BACKEND=tensorflow PYTHONPATH=. python -m pytest tests/browser -q
+
+Needs Chromium at /usr/bin/chromium (or ``FMW_CHROMIUM``), the playwright Python package,
+jupyterlab + ipykernel + nbformat + anywidget in the interpreter running pytest (the notebook
+kernel is that same interpreter), and the built bundle ``fmwidget/static/widget.js``
+(``npm run build``). Missing pieces fail the tests; nothing is skipped. On failure a
+screenshot and the page HTML are kept in the test's tmp_path (the path is printed).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 // - `set` from the widget records the change (`sets`) and fires `change:<key>` like Backbone.
 // - `kernelSet` is the test playing the kernel: it changes a trait and fires `change:<key>`.
 // - `send` records every message (`sent`); when the page exposes `__fmwPySend` (a Python
-//   responder), its answer `{content, buffers: [base64...]}` is delivered asynchronously as a
-//   `msg:custom` event with DataView buffers, as the real widget manager does.
+//   responder), its answers `[{content, buffers: [base64...]}, ...]` are delivered
+//   asynchronously as `msg:custom` events with DataView buffers, as the widget manager does.
 // - `reply(content, buffers)` delivers a custom message by hand.
 
 function b64ToDataView(b64) {
@@ -72,8 +72,8 @@ export class FakeModel {
     const respond = window.__fmwPySend;
     if (typeof respond !== "function") return;
     respond(content, (buffers ?? []).length).then(
-      (answer) => {
-        if (answer) this.reply(answer.content, answer.buffers.map(b64ToDataView));
+      (answers) => {
+        for (const a of answers ?? []) this.reply(a.content, a.buffers.map(b64ToDataView));
       },
       (err) => {
         window.__fmwResponderErrors = (window.__fmwResponderErrors ?? 0) + 1;

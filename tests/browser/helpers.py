@@ -45,7 +45,9 @@ HOSTILE = '<img src=x onerror="window.__pwned=1">'
 # The harness page is never served by a real server: page.route answers these URLs.
 HARNESS_ORIGIN = "http://127.0.0.1:47831"
 
-Responder = Callable[[dict[str, Any]], "tuple[dict[str, Any], list[bytes]] | None"]
+# A responder plays the kernel: it gets each message the widget sends and returns the custom
+# messages to send back, each ``(content, [buffer bytes])``.
+Responder = Callable[[dict[str, Any]], "list[tuple[dict[str, Any], list[bytes]]]"]
 
 
 # -- network guard ----------------------------------------------------------------------------
@@ -120,74 +122,42 @@ def tiny_cnn_and_input(**names: str) -> tuple[Any, Any]:
     return scope["tiny_cnn"](**names), scope["ring_image"]()
 
 
-def widget_state(fm: Any, model_name: str, **overrides: Any) -> dict[str, Any]:
-    """Synced trait values as FeatureMapWidget would send them for ``fm``."""
-    from fmwidget.widget import layer_dict
+def synced_state(widget: Any) -> dict[str, Any]:
+    """The traits a real FeatureMapWidget syncs to the browser (without ipywidgets' own)."""
+    import ipywidgets
 
-    layers = [layer_dict(info, fm) for info in fm.layers]
-    default = next(
-        (i.name for i in fm.layers if i.kind.endswith("conv") and i.spatial),
-        next((i.name for i in fm.layers[1:] if i.spatial), fm.layers[0].name),
-    )
-    state: dict[str, Any] = {
-        "model_name": model_name,
-        "layers": layers,
-        "layer": default,
-        "data_version": 1,
-        "selected_filters": [],
-        "hover": None,
-        "trace_target": None,
-        "colormap_range": "layer",
-        "error": "",
-    }
-    state.update(overrides)
-    return json.loads(json.dumps(state))  # exactly what survives the JSON wire
+    base = set(ipywidgets.DOMWidget.class_trait_names(sync=True))
+    state = {k: v for k, v in widget.get_state().items() if k not in base and k[0] != "_"}
+    return json.loads(json.dumps(state))
 
 
-def layer_data_reply(
-    fm: Any, request: dict[str, Any], *, sample: int = 0, version: int = 1
-) -> tuple[dict[str, Any], list[bytes]]:
-    """The kernel's answer to a ``get_layer`` message, built from real maps with encode_map."""
-    from fmwidget.encode import encode_map
-
-    try:
-        info = fm.info(request.get("layer"))
-        pre = bool(request.get("pre_activation", False))
-        arr = fm.pre_activation(info.name) if pre else fm[info.name]
-        header, payload = encode_map(arr[sample], info.data_format)
-    except Exception as err:  # the widget answers bad requests the same way
-        return {"type": "error", "request_id": request.get("request_id"), "message": str(err)}, []
-    stats = header["stats"]
-    header.update(
-        type="layer_data",
-        request_id=request.get("request_id"),
-        layer=info.name,
-        pre_activation=pre,
-        version=version,
-        layer_min=min(stats["min"]) if stats["min"] else 0.0,
-        layer_max=max(stats["max"]) if stats["max"] else 0.0,
-    )
-    return json.loads(json.dumps(header)), [payload]
+Reply = tuple[dict[str, Any], list[bytes]]
 
 
 @dataclass
-class LayerDataResponder:
-    """Answers ``get_layer`` messages from real feature maps; records what it saw."""
+class KernelResponder:
+    """Answers every message with a real FeatureMapWidget's own handler (no kernel needed).
 
-    fm: Any
-    sample: int = 0
-    version: int = 1
+    The widget's ``send`` is captured while it handles the message, so the harness gets
+    byte-for-byte what the kernel would send, for every message type the widget knows.
+    """
+
+    widget: Any
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]] | None:
+    def __call__(self, content: dict[str, Any]) -> list[Reply]:
         self.requests.append(content)
-        if isinstance(content, dict) and content.get("type") == "get_layer":
-            return layer_data_reply(self.fm, content, sample=self.sample, version=self.version)
-        # Anything else gets the error reply FeatureMapWidget sends for unknown messages.
-        kind = content.get("type") if isinstance(content, dict) else None
-        request_id = content.get("request_id") if isinstance(content, dict) else None
-        message = f"Expected message type 'get_layer', received {kind!r}."
-        return {"type": "error", "request_id": request_id, "message": message}, []
+        out: list[Reply] = []
+
+        def capture(msg: Any, buffers: Any = None) -> None:
+            out.append((json.loads(json.dumps(msg)), [bytes(b) for b in buffers or []]))
+
+        self.widget.send = capture
+        try:
+            self.widget._handle_custom_msg(content, [])
+        finally:
+            del self.widget.send
+        return out
 
 
 # -- harness page -----------------------------------------------------------------------------
@@ -205,7 +175,12 @@ class Harness:
         self.responder: Responder | None = None
         self.page_errors: list[str] = []
         self.console_errors: list[str] = []
+        self.failed_requests: dict[str, str] = {}
         page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        page.on(
+            "requestfailed",
+            lambda req: self.failed_requests.__setitem__(req.url, req.failure or ""),
+        )
         page.on(
             "console",
             lambda msg: self.console_errors.append(msg.text) if msg.type == "error" else None,
@@ -218,9 +193,7 @@ class Harness:
         path = urlsplit(route.request.url).path
         if path in ("/", "/index.html"):
             route.fulfill(status=200, content_type="text/html", body=HARNESS_HTML)
-        elif path == "/widget.js":
-            if not BUNDLE.is_file():
-                pytest.fail(f"{BUNDLE} is missing: run `npm run build` in {REPO}")
+        elif path == "/widget.js":  # read per page: a rebuilt bundle is picked up at once
             route.fulfill(status=200, content_type="text/javascript", body=BUNDLE.read_bytes())
         elif path == "/fake_model.js":
             route.fulfill(
@@ -229,17 +202,13 @@ class Harness:
         else:
             route.fulfill(status=404, content_type="text/plain", body="not found")
 
-    def _on_send(self, content: Any, _n_buffers: int) -> dict[str, Any] | None:
+    def _on_send(self, content: Any, _n_buffers: int) -> list[dict[str, Any]]:
         if self.responder is None:
-            return None
-        answer = self.responder(content)
-        if answer is None:
-            return None
-        reply, buffers = answer
-        return {
-            "content": reply,
-            "buffers": [base64.b64encode(bytes(b)).decode("ascii") for b in buffers],
-        }
+            return []
+        return [
+            {"content": reply, "buffers": [base64.b64encode(b).decode("ascii") for b in bufs]}
+            for reply, bufs in self.responder(content) or []
+        ]
 
     # -- driving ------------------------------------------------------------------------------
     def mount(self, state: dict[str, Any], responder: Responder | None = None) -> Any:
@@ -254,11 +223,10 @@ class Harness:
         )
         return self.root
 
-    def mount_maps(self, fm: Any, model_name: str, **overrides: Any) -> Any:
-        """Mounts real maps and answers ``get_layer`` from them."""
-        state = widget_state(fm, model_name, **overrides)
-        self.layer_responder = LayerDataResponder(fm, version=state["data_version"])
-        return self.mount(state, self.layer_responder)
+    def mount_widget(self, widget: Any, **overrides: Any) -> Any:
+        """Mounts a real FeatureMapWidget: its synced state, its own message handler."""
+        self.kernel = KernelResponder(widget)
+        return self.mount({**synced_state(widget), **overrides}, self.kernel)
 
     @property
     def root(self) -> Any:
@@ -303,6 +271,27 @@ class Harness:
 
     def saves(self) -> int:
         return self.page.evaluate("() => window.__fmwModel.saves")
+
+
+# -- canvases ---------------------------------------------------------------------------------
+def canvas_summary(canvas: Any) -> dict[str, Any]:
+    """Size, number of distinct RGBA colours and opaque fraction of a canvas (via getImageData)."""
+    return canvas.evaluate(
+        """(c) => {
+            const ctx = c.getContext("2d");
+            if (!ctx || c.width === 0 || c.height === 0)
+                return {width: c.width, height: c.height, colors: 0, opaque: 0};
+            const d = ctx.getImageData(0, 0, c.width, c.height).data;
+            const seen = new Set();
+            let opaque = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                seen.add((d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3]);
+                if (d[i + 3] === 255) opaque++;
+            }
+            return {width: c.width, height: c.height, colors: seen.size,
+                    opaque: opaque / (d.length / 4)};
+        }"""
+    )
 
 
 # -- hovering a canvas ------------------------------------------------------------------------
@@ -469,6 +458,7 @@ class LabNotebook:
         self.server = server
         self.name = name
         self.timeout = timeout
+        self.lost_runs: list[int] = []
         page.goto(server.lab_url(name))
         self.cells.first.wait_for(state="visible", timeout=timeout)
         self.wait_idle()
@@ -484,8 +474,21 @@ class LabNotebook:
         return self.cell(index).locator(".jp-OutputArea-output")
 
     def wait_idle(self, timeout: float | None = None) -> None:
-        self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
-            state="attached", timeout=timeout or self.timeout
+        """Waits until this notebook's kernel is connected and idle.
+
+        The toolbar's execution indicator can read "idle" while the kernel connection is still
+        being set up, and Shift+Enter pressed then is silently lost: ask Lab's session instead
+        (the server runs with ``--LabApp.expose_app_in_browser``).
+        """
+        self.page.wait_for_function(
+            """() => {
+                const panel = window.jupyterapp?.shell?.currentWidget;
+                const kernel = panel?.sessionContext?.session?.kernel;
+                return !!kernel && kernel.connectionStatus === "connected"
+                    && kernel.status === "idle" && panel.context?.isReady === true;
+            }""",
+            timeout=timeout or self.timeout,
+            polling=100,
         )
 
     def _count(self, index: int) -> str:
@@ -503,8 +506,32 @@ class LabNotebook:
         cell = self.cell(index)
         cell.scroll_into_view_if_needed(timeout=timeout)
         before = self._count(index)
+        self._start(index, mouse)
+        started = time.monotonic()
+        deadline = started + timeout / 1000
+        retried = False
+        while True:
+            now = self._count(index)
+            if now.isdigit() and now != before:
+                break
+            if now == before and not retried and time.monotonic() - started > 5:
+                # Never queued (no "[*]"): the request was lost, e.g. during a reconnect.
+                retried = True
+                self.lost_runs.append(index)
+                print(f"cell {index}: run request lost (prompt {now!r}), running it again")
+                self.wait_idle()
+                self._start(index, mouse)
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"cell {index} did not finish within {timeout / 1000:.0f}s "
+                    f"(prompt {now!r}).\n{self.server.log_tail()}"
+                )
+            self.page.wait_for_timeout(100)
+        return self.stdout(index)
+
+    def _start(self, index: int, mouse: bool) -> None:
         if mouse:
-            cell.locator(".jp-InputPrompt").first.click()
+            self.cell(index).locator(".jp-InputPrompt").first.click()
             self.page.keyboard.press("Shift+Enter")
         else:  # leaves the pointer where it is (e.g. hovering a widget)
             self.page.evaluate(
@@ -516,18 +543,6 @@ class LabNotebook:
                 }""",
                 index,
             )
-        deadline = time.monotonic() + timeout / 1000
-        while True:
-            now = self._count(index)
-            if now.isdigit() and now != before:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"cell {index} did not finish within {timeout / 1000:.0f}s "
-                    f"(prompt {now!r}).\n{self.server.log_tail()}"
-                )
-            self.page.wait_for_timeout(100)
-        return self.stdout(index)
 
     def stdout(self, index: int) -> str:
         out = self.cell(index).locator(
@@ -536,9 +551,15 @@ class LabNotebook:
         return "".join(out.all_inner_texts())
 
     def error_text(self, index: int) -> str:
+        """The traceback cell ``index`` raised, or ``""``."""
         out = self.cell(index).locator(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],'
-            ' .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+        )
+        return "".join(out.all_inner_texts())
+
+    def stderr(self, index: int) -> str:
+        out = self.cell(index).locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
         )
         return "".join(out.all_inner_texts())
 
@@ -548,7 +569,8 @@ class LabNotebook:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if not lines:
             raise AssertionError(
-                f"cell {index} printed nothing; errors: {self.error_text(index)!r}"
+                f"cell {index} printed nothing; error: {self.error_text(index)!r}, "
+                f"stderr: {self.stderr(index)!r}"
             )
         return json.loads(lines[-1])
 

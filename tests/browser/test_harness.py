@@ -7,26 +7,32 @@ from typing import Any
 
 import pytest
 
-from .helpers import HOSTILE, hover_grid, tiny_cnn_and_input
+from .helpers import (
+    HOSTILE,
+    canvas_summary,
+    hover_grid,
+    tiny_cnn_and_input,
+)
 
 pytestmark = pytest.mark.browser
 
 
-class GridMissing(AssertionError):
-    """The rendered view has no ``.fmw-grid`` canvas yet."""
+@pytest.fixture(scope="module")
+def tiny_widget(tiny_maps: Any) -> Any:
+    """A real FeatureMapWidget (no kernel: the harness plays the comm)."""
+    from fmwidget import FeatureMapWidget
 
-
-class StripMissing(AssertionError):
-    """The rendered view has no ``.fmw-layer`` strip items yet."""
+    model, x, _ = tiny_maps
+    return FeatureMapWidget(model, x)
 
 
 @pytest.fixture(scope="module")
-def hostile_maps() -> tuple[Any, Any]:
+def hostile_widget() -> Any:
     """A real model whose own name and conv layer name are HTML that would run script."""
-    import fmwidget
+    from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input(name=HOSTILE, conv_name=HOSTILE)
-    return model, fmwidget.extract(model, x)
+    return FeatureMapWidget(model, x)
 
 
 def _no_script_ran(harness: Any) -> None:
@@ -44,47 +50,44 @@ def _no_script_ran(harness: Any) -> None:
     assert harness.page_errors == []
 
 
-def test_bundle_renders_model_name(harness_page: Any, tiny_maps: Any) -> None:
-    model, _, fm = tiny_maps
-    harness_page.mount_maps(fm, model.name)
+def test_bundle_renders_model_name(harness_page: Any, tiny_widget: Any) -> None:
+    harness_page.mount_widget(tiny_widget)
     ready = harness_page.ready()
     assert "tiny_cnn" in ready.inner_text()
+    assert ready.locator(".fmw-error").inner_text() == ""
     assert harness_page.page_errors == []
-    # Whatever the view asked the "kernel" for was a well-formed get_layer request.
-    for msg in harness_page.sent():
-        assert msg.get("type") == "get_layer", msg
-        assert msg.get("layer") in fm.names, msg
+    # The view asked the "kernel" for the shown layer, and every request was answered.
+    requests = harness_page.kernel.requests
+    assert any(q.get("type") == "get_layer" and q.get("layer") == "conv" for q in requests)
+    assert harness_page.page.evaluate("() => window.__fmwResponderErrors ?? 0") == 0
+    # Once ready, the 4 conv maps (26x26) and the 28x28 input are painted, not blank.
+    grid = canvas_summary(ready.locator(".fmw-grid"))
+    assert grid["width"] >= 26 * 2 and grid["height"] >= 26, grid
+    assert grid["colors"] >= 16 and grid["opaque"] > 0.5, grid
+    image = canvas_summary(ready.locator(".fmw-input"))
+    assert image["colors"] >= 16 and image["opaque"] > 0.5, image
 
 
-def test_hostile_model_name_is_text(harness_page: Any, hostile_maps: Any) -> None:
-    model, fm = hostile_maps
-    harness_page.mount_maps(fm, model.name, layer=HOSTILE)
+def test_hostile_model_name_is_text(harness_page: Any, hostile_widget: Any) -> None:
+    harness_page.mount_widget(hostile_widget)
     ready = harness_page.ready()
     assert HOSTILE in ready.inner_text()
     _no_script_ran(harness_page)
 
 
-@pytest.mark.xfail(raises=StripMissing, reason="layer strip not built yet", strict=False)
-def test_hostile_layer_name_is_text(harness_page: Any, hostile_maps: Any) -> None:
-    _, fm = hostile_maps
-    harness_page.mount_maps(fm, "plain_model", layer=HOSTILE)
+def test_hostile_layer_name_is_text(harness_page: Any, hostile_widget: Any) -> None:
+    harness_page.mount_widget(hostile_widget, model_name="plain_model")
     harness_page.ready()
     _no_script_ran(harness_page)
-    items = harness_page.root.locator(".fmw-layer")
-    if items.count() == 0:
-        raise StripMissing("no .fmw-layer items in the rendered view")
     conv = harness_page.root.locator(".fmw-layer[data-index='1']")
     assert HOSTILE in conv.inner_text()
     _no_script_ran(harness_page)
 
 
-@pytest.mark.xfail(raises=GridMissing, reason="grid view not built yet", strict=False)
-def test_hover_shows_real_value_and_sets_trait(harness_page: Any, tiny_maps: Any) -> None:
-    model, _, fm = tiny_maps
-    harness_page.mount_maps(fm, model.name)
+def test_hover_shows_real_value_and_sets_trait(harness_page: Any, tiny_widget: Any) -> None:
+    fm = tiny_widget.fm
+    harness_page.mount_widget(tiny_widget)
     harness_page.ready()
-    if harness_page.root.locator(".fmw-grid").count() == 0:
-        raise GridMissing("no .fmw-grid canvas in the rendered view")
 
     cell = hover_grid(harness_page.page, harness_page.root)
     layer, f, r, c = cell["layer"], int(cell["filter"]), int(cell["row"]), int(cell["col"])
@@ -94,7 +97,7 @@ def test_hover_shows_real_value_and_sets_trait(harness_page: Any, tiny_maps: Any
         cell,
         expected,
     )
-    requests = harness_page.layer_responder.requests
+    requests = harness_page.kernel.requests
     assert any(q.get("type") == "get_layer" and q.get("layer") == "conv" for q in requests)
 
     hover = harness_page.wait_for_trait("hover")  # the view throttles hover syncs
