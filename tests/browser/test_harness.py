@@ -105,3 +105,33 @@ def test_hover_shows_real_value_and_sets_trait(harness_page: Any, tiny_widget: A
     assert math.isclose(hover["value"], expected, rel_tol=2e-3, abs_tol=1e-6)
     assert harness_page.saves() > 0, "hover must be saved to the kernel (save_changes)"
     assert harness_page.page_errors == []
+
+
+def _number(text: str) -> float:
+    return float(text.split()[-1].replace("\u2212", "-"))
+
+
+def test_trace_panel_shows_the_kernels_float32_values(harness_page: Any, tiny_widget: Any) -> None:
+    """Setting trace_target (as notebook code would) shows the chain with Keras's numbers."""
+    from fmwidget.trace import trace
+
+    harness_page.mount_widget(tiny_widget)
+    harness_page.ready()
+    harness_page.kernel_set("trace_target", {"layer": "pool", "filter": 2, "row": 5, "col": 7})
+    steps = harness_page.root.locator(".fmw-trace-step")
+    steps.nth(2).wait_for()
+    want = trace(tiny_widget.fm, "pool", 2, (5, 7))["steps"]
+    assert steps.count() == len(want) == 3
+    for k, step in enumerate(want):
+        card = steps.nth(k)
+        assert card.get_attribute("data-layer") == step["layer"]
+        text = card.inner_text()
+        assert f"({step['row']}, {step['col']})" in text
+        value_line = next(line for line in text.splitlines() if line.startswith("value"))
+        assert math.isclose(_number(value_line), step["value"], rel_tol=5e-3, abs_tol=1e-9)
+    winner = want[2]["argmax"]
+    assert f"winner ({winner['row']}, {winner['col']})" in steps.nth(2).inner_text()
+    # the conv arithmetic's total is the pre-activation value, to 3 significant digits
+    total = harness_page.root.locator(".fmw-conv .fmw-total .fmw-num").inner_text()
+    assert math.isclose(_number(total), want[0]["value"], rel_tol=5e-3, abs_tol=1e-9)
+    assert harness_page.page_errors == []
