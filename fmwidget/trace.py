@@ -214,8 +214,8 @@ def conv_arithmetic(
     x = fm[src.name][sample]
     if src.data_format == "channels_first":
         x = np.moveaxis(x, 0, -1)
-    kernel = keras.ops.convert_to_numpy(conv.kernel).astype(np.float32)
-    bias = float(keras.ops.convert_to_numpy(conv.bias)[channel]) if conv.use_bias else 0.0
+    kernel = keras.ops.convert_to_numpy(conv.kernel.value).astype(np.float32)
+    bias = float(keras.ops.convert_to_numpy(conv.bias.value)[channel]) if conv.use_bias else 0.0
     if x.ndim == 2:  # 1D: treat as one row
         x, kernel = x[None], kernel[None]
     idx = fm.window_taps(layer, pos)
