@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ class LayerInfo:
         channels: Number of channels (filters), or ``None`` for vectors.
         inputs: Names of the entries that feed this one.
         fused_activation: Name of a fused activation (``Conv2D(activation="relu")``).
-        config: The layer's ``get_config()``.
+        layer: The Keras layer object (None for the model input).
     """
 
     index: int
@@ -60,12 +61,22 @@ class LayerInfo:
     channels: int | None
     inputs: tuple[str, ...]
     fused_activation: str | None = None
-    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    layer: Any = field(default=None, repr=False, compare=False)
 
     @property
     def spatial(self) -> bool:
         """Whether the output is a feature map (has spatial axes)."""
         return self.spatial_shape is not None
+
+    @functools.cached_property
+    def config(self) -> dict[str, Any]:
+        """The layer's ``get_config()`` (computed on first access; ``{}`` if it fails)."""
+        if self.layer is None:
+            return {}
+        try:
+            return self.layer.get_config()
+        except Exception:  # custom layers without a working get_config
+            return {}
 
 
 def _fused_activation(layer: Any) -> str | None:
@@ -114,17 +125,12 @@ class FeatureMaps:
         readers = [e for e in entries if 0 in e.inputs and hasattr(e.layer, "data_format")]
         if readers:
             fmts[0] = data_format_of(readers[0].layer)
-        nodes = []
         for e in entries:
             shape = shapes[e.index]
             sp = spatial_shape(shape, fmts[e.index]) if shape is not None else None
             channels = None
             if sp is not None and shape is not None:
                 channels = shape[0] if fmts[e.index] == "channels_first" else shape[-1]
-            try:
-                config = e.layer.get_config() if e.layer is not None else {}
-            except Exception:  # custom layers without get_config
-                config = {}
             infos.append(
                 LayerInfo(
                     index=e.index,
@@ -137,21 +143,27 @@ class FeatureMaps:
                     channels=channels,
                     inputs=tuple(entries[i].name for i in e.inputs),
                     fused_activation=_fused_activation(e.layer),
-                    config=config,
+                    layer=e.layer,
                 )
             )
-            label = f"layer {e.name!r} ({infos[-1].class_name})"
-            in_sp = [infos[i].spatial_shape for i in e.inputs]
-            nodes.append(node_for(e.layer, label, e.inputs, sp, in_sp, e.unlinked))
         self._entries = entries
         self.layers: list[LayerInfo] = infos
         self._index = {info.name: info.index for info in infos}
-        self._graph = geometry.Graph(nodes)
         self._pre: dict[int, np.ndarray] = {}
         self.input = self._arrays[0]
         for e in entries:  # backend tensors are no longer needed
             e.output = None
             e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
+
+    @functools.cached_property
+    def _graph(self) -> geometry.Graph:
+        """The geometry graph, built on the first geometry question."""
+        nodes = []
+        for info, e in zip(self.layers, self._entries, strict=True):
+            label = f"layer {info.name!r} ({info.class_name})"
+            in_sp = [self.layers[i].spatial_shape for i in e.inputs]
+            nodes.append(node_for(e.layer, label, e.inputs, info.spatial_shape, in_sp, e.unlinked))
+        return geometry.Graph(nodes)
 
     # -- mapping ---------------------------------------------------------------------------
     def info(self, name: str) -> LayerInfo:
@@ -226,7 +238,7 @@ class FeatureMaps:
 
     def keras_layer(self, name: str) -> Any:
         """The Keras layer object behind entry ``name`` (None for the model input)."""
-        return self._entries[self.info(name).index].layer
+        return self.info(name).layer
 
     # -- geometry --------------------------------------------------------------------------
     def _cell_mask(self, info: LayerInfo, position: Any) -> np.ndarray:

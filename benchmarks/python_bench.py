@@ -1,0 +1,181 @@
+"""Python-side timings for one Keras backend, printed as JSON (run by benchmarks/run.py).
+
+Everything is measured in this one process, side by side, as medians over repeats:
+the bare forward pass, fmwidget's extract, one sub-model per layer (quiver's way),
+encoding every map for the wire (fmwidget's float16 vs JSON of floats), the bytes sent
+before the first map can be painted, and the peak resident memory of extract + encode.
+
+Usage: KERAS_BACKEND=jax python benchmarks/python_bench.py [--smoke] [--models small,vgg16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("KERAS_HOME", os.path.join(os.path.dirname(__file__), "out", "keras"))
+
+import keras
+import numpy as np
+
+import fmwidget
+from fmwidget.encode import encode_map
+from fmwidget.widget import FeatureMapWidget
+
+L = keras.layers
+MAP_KINDS = {"conv", "activation", "pooling", "depthwise_conv", "separable_conv", "batch_norm"}
+
+
+def small_cnn() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            L.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+            L.MaxPooling2D(2, name="pool1"),
+            L.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
+            L.MaxPooling2D(2, name="pool2"),
+            L.Flatten(name="flatten"),
+            L.Dense(10, name="head"),
+        ],
+        name="small_cnn",
+    )
+
+
+def build(name: str) -> tuple[keras.Model, np.ndarray]:
+    rng = np.random.default_rng(0)
+    if name == "small":
+        return small_cnn(), rng.random((1, 28, 28, 1), dtype=np.float32)
+    if name == "vgg16":
+        model = keras.applications.VGG16(weights=None)
+        return model, rng.random((1, 224, 224, 3), dtype=np.float32)
+    raise SystemExit(f"unknown model {name!r} (expected small or vgg16)")
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (tracing, caches)
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def rss_now_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_and_measure(fn) -> int:
+    """Peak resident growth (KiB) while ``fn`` runs (Linux: clear_refs resets VmHWM)."""
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = rss_now_kb()
+    fn()
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return peak - before
+
+
+def map_layers(fm: fmwidget.FeatureMaps) -> list[fmwidget.LayerInfo]:
+    return [i for i in fm.layers if i.spatial and i.kind in MAP_KINDS]
+
+
+def bench_model(name: str, repeats: int) -> dict[str, Any]:
+    model, x = build(name)
+
+    def forward():
+        return keras.ops.convert_to_numpy(model(x, training=False))
+
+    def extract():
+        return fmwidget.extract(model, x)
+
+    fm = extract()
+    maps = map_layers(fm)
+    n_values = sum(fm[i.name][0].size for i in maps)
+    out: dict[str, Any] = {"model": name, "map_values": n_values, "maps": len(maps)}
+    out["forward_s"] = median_time(forward, repeats)
+    out["extract_s"] = median_time(extract, repeats)
+
+    if model.inputs:  # quiver's way: one sub-model per layer, each a forward pass
+
+        def per_layer():
+            for info in maps:
+                layer = model.get_layer(info.name)
+                keras.ops.convert_to_numpy(keras.Model(model.inputs, layer.output)(x))
+
+        out["submodels_s"] = median_time(per_layer, max(1, repeats // 2))
+
+    def encode_all():
+        return [encode_map(fm[i.name][0], i.data_format) for i in maps]
+
+    def json_all():
+        return [json.dumps(fm[i.name][0].tolist()) for i in maps]
+
+    out["encode_s"] = median_time(encode_all, repeats)
+    out["encode_bytes"] = sum(len(p) for _, p in encode_all())
+    out["json_s"] = median_time(json_all, 1)
+    out["json_bytes"] = sum(len(s) for s in json_all())
+
+    # Bytes before the first map is painted: the synced state plus the first shown layer.
+    widget = FeatureMapWidget(model, x)
+    state = {k: v for k, v in widget.get_state().items() if not k.startswith("_")}
+    state_bytes = len(json.dumps(state, default=str))
+    header, payload = widget._layer_message(
+        {"type": "get_layer", "layer": widget.layer, "request_id": 1}
+    )
+    first = fm.info(widget.layer)
+    first_values = fm[first.name][0].size
+    out["first_layer"] = first.name
+    out["first_layer_values"] = first_values
+    out["bytes_before_first_paint"] = state_bytes + len(json.dumps(header)) + len(payload)
+    out["state_bytes"] = state_bytes
+
+    out["maps_float32_bytes"] = sum(fm[i.name].nbytes for i in fm.layers)
+    return out
+
+
+def peak_memory(name: str) -> int:
+    """Peak resident growth (bytes) of extract + encoding every map, in a fresh state."""
+    model, x = build(name)
+    keras.ops.convert_to_numpy(model(x, training=False))  # build and warm up first
+
+    def run():
+        fm = fmwidget.extract(model, x)
+        return [encode_map(fm[i.name][0], i.data_format) for i in map_layers(fm)]
+
+    return 1024 * reset_peak_and_measure(run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", default="small,vgg16")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="tiny model, one repeat")
+    args = parser.parse_args()
+    models = ["small"] if args.smoke else args.models.split(",")
+    repeats = 1 if args.smoke else args.repeats
+    results = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": sys.version.split()[0],
+        "models": [bench_model(m, repeats) for m in models],
+    }
+    for entry in results["models"]:  # after the timings, so their garbage is gone
+        entry["peak_rss_growth_bytes"] = peak_memory(entry["model"])
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
