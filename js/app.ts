@@ -390,6 +390,7 @@ export class App {
   }
 
   private repaint(): void {
+    const t0 = performance.now();
     const d = this.data;
     this.rangeSel.value = this.rangeMode();
     if (!d) return;
@@ -408,6 +409,7 @@ export class App {
     this.paintLegend();
     this.updateReadout();
     this.root.dataset.ready = "1";
+    performance.measure("fmw:repaint", { start: t0 }); // read by benchmarks/
   }
 
   private paintDetail(): void {
@@ -502,6 +504,7 @@ export class App {
         cell.row === this.hover.row &&
         cell.col === this.hover.col);
     if (same) return;
+    const t0 = performance.now();
     this.hover = cell;
     this.paintOverlay();
     this.detail.mark(cell);
@@ -509,6 +512,7 @@ export class App {
     if (this.rangeMode() === "map") this.paintLegend();
     this.updateHoverField();
     if (fromUser) this.sendHover();
+    performance.measure("fmw:hover", { start: t0 }); // read by benchmarks/
   }
 
   private hoverValue(): Hover | null {

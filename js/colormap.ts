@@ -122,6 +122,20 @@ export function lutIndex(v: number, scale: number, offset: number): number {
   return t < 0 ? 0 : t >= LUT_SIZE ? LUT_SIZE - 1 : t;
 }
 
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const BAD_COLOR32 = new Uint32Array(new Uint8ClampedArray(BAD_COLOR).buffer)[0] as number;
+const packedTables = new WeakMap<Lut, Uint32Array>();
+
+/** The table as one little-endian RGBA word per entry (cached per table). */
+function packed(lut: Lut): Uint32Array {
+  let t = packedTables.get(lut);
+  if (!t) {
+    t = new Uint32Array(lut.buffer.slice(lut.byteOffset, lut.byteOffset + LUT_SIZE * 4));
+    packedTables.set(lut, t);
+  }
+  return t;
+}
+
 /** Where and how to write a w×h block of pixels into a larger RGBA buffer. */
 export interface BlitTarget {
   out: Uint8ClampedArray;
@@ -149,6 +163,36 @@ export function mapToRgba(
   const { scale, offset } = rangeToAffine(range);
   const { out, stride } = target;
   const k = Math.max(1, Math.floor(target.scale));
+  if (littleEndian && target.offset % 4 === 0 && stride % 4 === 0 && out.byteOffset % 4 === 0) {
+    // One 32-bit store per pixel from a packed table (the hot path for big grids).
+    const out32 = new Uint32Array(out.buffer, out.byteOffset, out.byteLength >> 2);
+    const lut32 = packed(lut);
+    const stride32 = stride >> 2;
+    const top = target.offset >> 2;
+    for (let r = 0; r < h; r++) {
+      const rowBase = top + r * k * stride32;
+      const srcRow = srcOffset + r * w;
+      for (let c = 0; c < w; c++) {
+        const v = src[srcRow + c] as number;
+        let color = BAD_COLOR32;
+        if (v - v === 0) {
+          // finite (NaN - NaN and Inf - Inf are NaN)
+          let t = Math.floor(v * scale + offset);
+          t = t < 0 ? 0 : t >= LUT_SIZE ? LUT_SIZE - 1 : t;
+          color = lut32[t] as number;
+        }
+        if (k === 1) {
+          out32[rowBase + c] = color;
+        } else {
+          for (let dy = 0; dy < k; dy++) {
+            const p = rowBase + dy * stride32 + c * k;
+            out32.fill(color, p, p + k);
+          }
+        }
+      }
+    }
+    return;
+  }
   for (let r = 0; r < h; r++) {
     const rowBase = target.offset + r * k * stride;
     for (let c = 0; c < w; c++) {

@@ -38,6 +38,7 @@ export class GridView {
   private layout: GridLayout | null = null;
   private order: number[] = [];
   private slotOf = new Map<number, number>();
+  private image: ImageData | null = null;
   private readonly d = new Disposer();
 
   constructor(handlers: GridHandlers) {
@@ -96,14 +97,19 @@ export class GridView {
     this.order = order;
     this.slotOf = new Map(order.map((f, s) => [f, s]));
     for (const c of [this.canvas, this.overlay]) {
-      c.width = g.width;
-      c.height = g.height;
+      // Resizing a canvas reallocates and clears it: only when the size really changes.
+      if (c.width !== g.width) c.width = g.width;
+      if (c.height !== g.height) c.height = g.height;
       c.style.width = `${g.width}px`;
       c.style.height = `${g.height}px`;
     }
     const ctx = ctx2d(this.canvas);
     if (!ctx || g.width === 0 || g.height === 0) return;
-    const img = ctx.createImageData(g.width, g.height);
+    let img = this.image;
+    if (!img || img.width !== g.width || img.height !== g.height) {
+      img = ctx.createImageData(g.width, g.height);
+      this.image = img; // reused by the next repaint of the same size (gaps stay blank)
+    }
     const hw = data.height * data.width;
     const stride = g.width * 4;
     for (let s = 0; s < n; s++) {

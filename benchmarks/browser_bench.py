@@ -1,0 +1,173 @@
+"""Browser-side timings in headless Chromium, printed as JSON (run by benchmarks/run.py).
+
+* grid repaint (``performance.measure("fmw:repaint")`` in the real bundle) for 512 maps of
+  14x14 and 64 maps of 224x224 (VGG16's block4_pool and block1_conv1);
+* hover handling (``fmw:hover``: readout, overlay, receptive-field outline), 95th percentile;
+* in a real JupyterLab: from pressing Shift+Enter on ``FeatureMapWidget(model, x)`` to the
+  first map painted, against the bare forward pass measured in the same kernel.
+
+Reuses the harness and JupyterLab helpers of tests/browser. Usage (a venv with playwright
+and jupyterlab): python benchmarks/browser_bench.py [--smoke] [--no-lab]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from fmwidget import FeatureMapWidget  # noqa: E402
+from tests.browser.helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Harness,
+    LabNotebook,
+    new_context,
+    start_lab,
+    write_notebook,
+)
+
+
+def measures(page: Any, name: str) -> list[float]:
+    return page.evaluate("(n) => performance.getEntriesByName(n).map((e) => e.duration)", name)
+
+
+def clear(page: Any) -> None:
+    page.evaluate("() => performance.clearMeasures()")
+
+
+def repaint_times(h: Harness, layer: str, label: str, repeats: int) -> list[float]:
+    h.kernel_set("layer", layer)
+    h.page.wait_for_function(  # the info line reads e.g. "512 maps of 14×14 · ×3"
+        "(t) => (document.querySelector('.fmw-info')?.textContent ?? '').startsWith(t)",
+        arg=label,
+        timeout=120_000,
+    )
+    h.page.wait_for_timeout(500)
+    clear(h.page)
+    modes = ["map", "layer"]
+    for k in range(repeats):  # each colour-range change repaints the whole grid
+        h.kernel_set("colormap_range", modes[k % 2])
+        h.page.wait_for_timeout(30)
+    h.page.wait_for_timeout(300)
+    return measures(h.page, "fmw:repaint")
+
+
+def hover_times(h: Harness, moves: int) -> list[float]:
+    clear(h.page)
+    box = h.page.locator(".fmw-grid").bounding_box()
+    for k in range(moves):
+        x = box["x"] + 2 + (k * 7) % max(3, int(box["width"]) - 4)
+        y = box["y"] + 2 + (k * 5) % max(3, int(min(box["height"], 400)) - 4)
+        h.page.mouse.move(x, y)
+    h.page.wait_for_timeout(200)
+    return measures(h.page, "fmw:hover")
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+LAB_CELLS = [
+    """import time, numpy as np, keras, fmwidget
+model = keras.applications.VGG16(weights=None)
+x = np.random.default_rng(0).random((224, 224, 3), dtype=np.float32)
+keras.ops.convert_to_numpy(model(x[None], training=False))  # warm-up
+times = []
+for _ in range(5):
+    t = time.perf_counter()
+    keras.ops.convert_to_numpy(model(x[None], training=False))
+    times.append(time.perf_counter() - t)
+print(sorted(times)[2])""",
+    "w = fmwidget.FeatureMapWidget(model, x)\nw",
+]
+
+
+def lab_first_paint(browser: Any, runs: int) -> dict[str, Any]:
+    base = pathlib.Path(tempfile.mkdtemp(prefix="fmw-bench-lab-"))
+    (base / "keras").mkdir()
+    server = start_lab(base, base / "keras")
+    try:
+        write_notebook(server.root_dir / "bench.ipynb", LAB_CELLS)
+        ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+        ctx.set_default_timeout(120_000)
+        nb = LabNotebook(ctx.new_page(), server, "bench.ipynb", timeout=180_000)
+        forward_s = float(nb.run_cell(0).strip().splitlines()[-1])
+        ratios, seconds = [], []
+        for _ in range(runs):
+            nb.wait_idle()
+            start = time.perf_counter()
+            nb.run_cell(1, mouse=False)
+            nb.outputs(1).locator('.fmw-root[data-ready="1"]').first.wait_for()
+            elapsed = time.perf_counter() - start
+            seconds.append(elapsed)
+            ratios.append(elapsed / forward_s)
+        nb.close()
+        ctx.close()
+        return {
+            "forward_s": forward_s,
+            "first_paint_s": statistics.median(seconds),
+            "ratio": statistics.median(ratios),
+        }
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny model, few repeats, no Lab")
+    parser.add_argument("--no-lab", action="store_true", help="skip the JupyterLab timing")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"chromium": CHROMIUM}
+    if args.smoke:
+        model = keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3), keras.layers.MaxPooling2D()]
+        )
+        x = np.random.default_rng(0).random((28, 28, 1), dtype=np.float32)
+        cases = [
+            (model.layers[0].name, "8 maps of 26×26"),
+            (model.layers[1].name, "8 maps of 13×13"),
+        ]
+        repeats, moves = 3, 10
+    else:
+        model = keras.applications.VGG16(weights=None)
+        x = np.random.default_rng(0).random((224, 224, 3), dtype=np.float32)
+        cases = [("block4_pool", "512 maps of 14×14"), ("block1_conv1", "64 maps of 224×224")]
+        repeats, moves = 21, 200
+    widget = FeatureMapWidget(model, x)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+        h = Harness(ctx.new_page())
+        h.mount_widget(widget)
+        h.ready(timeout=120_000)
+        out["repaint_ms"] = {}
+        for layer, label in cases:
+            times = repaint_times(h, layer, label, repeats)
+            out["repaint_ms"][label] = statistics.median(times) if times else None
+        hovers = hover_times(h, moves)
+        out["hover_ms_p95"] = p95(hovers) if hovers else None
+        out["hover_events"] = len(hovers)
+        out["page_errors"] = h.page_errors
+        ctx.close()
+        if not (args.smoke or args.no_lab):
+            out["jupyterlab"] = lab_first_paint(browser, runs=3)
+        browser.close()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
