@@ -39,6 +39,8 @@ from tests.browser.helpers import (  # noqa: E402
     write_notebook,
 )
 
+X = "\u00d7"  # the multiplication sign the widget's info line uses
+
 
 def measures(page: Any, name: str) -> list[float]:
     return page.evaluate("(n) => performance.getEntriesByName(n).map((e) => e.duration)", name)
@@ -50,7 +52,7 @@ def clear(page: Any) -> None:
 
 def repaint_times(h: Harness, layer: str, label: str, repeats: int) -> list[float]:
     h.kernel_set("layer", layer)
-    h.page.wait_for_function(  # the info line reads e.g. "512 maps of 14×14 · ×3"
+    h.page.wait_for_function(  # the info line reads e.g. "512 maps of 14\u00d714 ..."
         "(t) => (document.querySelector('.fmw-info')?.textContent ?? '').startsWith(t)",
         arg=label,
         timeout=120_000,
@@ -138,14 +140,14 @@ def main() -> None:
         )
         x = np.random.default_rng(0).random((28, 28, 1), dtype=np.float32)
         cases = [
-            (model.layers[0].name, "8 maps of 26×26"),
-            (model.layers[1].name, "8 maps of 13×13"),
+            (model.layers[0].name, f"8 maps of 26{X}26"),
+            (model.layers[1].name, f"8 maps of 13{X}13"),
         ]
         repeats, moves = 3, 10
     else:
         model = keras.applications.VGG16(weights=None)
         x = np.random.default_rng(0).random((224, 224, 3), dtype=np.float32)
-        cases = [("block4_pool", "512 maps of 14×14"), ("block1_conv1", "64 maps of 224×224")]
+        cases = [("block4_pool", f"512 maps of 14{X}14"), ("block1_conv1", f"64 maps of 224{X}224")]
         repeats, moves = 21, 200
     widget = FeatureMapWidget(model, x)
     with sync_playwright() as pw:

@@ -25,8 +25,8 @@ for backend in $backends; do
     echo "== TypeScript: typecheck, lint, unit tests"
     npm run -s check
     echo "== ruff"
-    "$py" -m ruff check fmwidget tests
-    "$py" -m ruff format --check fmwidget tests
+    "$py" -m ruff check fmwidget tests benchmarks
+    "$py" -m ruff format --check fmwidget tests benchmarks
     only=()
   else
     py=$(scripts/env.sh "$backend" test)
