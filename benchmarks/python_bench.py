@@ -88,6 +88,12 @@ def reset_peak_and_measure(fn) -> int:
     return peak - before
 
 
+def _t(fm: fmwidget.FeatureMaps, name: str):
+    """The first sample's backend tensor when extract kept it (what the widget passes)."""
+    t = fm.backend_tensor(name)
+    return None if t is None else t[0]
+
+
 def map_layers(fm: fmwidget.FeatureMaps) -> list[fmwidget.LayerInfo]:
     return [i for i in fm.layers if i.spatial and i.kind in MAP_KINDS]
 
@@ -118,7 +124,7 @@ def bench_model(name: str, repeats: int) -> dict[str, Any]:
         out["submodels_s"] = median_time(per_layer, max(1, repeats // 2))
 
     def encode_all():
-        return [encode_map(fm[i.name][0], i.data_format) for i in maps]
+        return [encode_map(fm[i.name][0], i.data_format, _t(fm, i.name)) for i in maps]
 
     def json_all():
         return [json.dumps(fm[i.name][0].tolist()) for i in maps]
@@ -153,7 +159,7 @@ def peak_memory(name: str) -> int:
 
     def run():
         fm = fmwidget.extract(model, x)
-        return [encode_map(fm[i.name][0], i.data_format) for i in map_layers(fm)]
+        return [encode_map(fm[i.name][0], i.data_format, _t(fm, i.name)) for i in map_layers(fm)]
 
     return 1024 * reset_peak_and_measure(run)
 

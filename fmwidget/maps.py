@@ -90,7 +90,14 @@ def _fused_activation(layer: Any) -> str | None:
 
 
 def _to_numpy(t: Any) -> np.ndarray:
+    if keras.backend.backend() == "jax" and keras.ops.is_tensor(t):
+        return np.asarray(t, dtype=np.float32)  # a view of the CPU buffer (read-only)
     return np.asarray(keras.ops.convert_to_numpy(t), dtype=np.float32)
+
+
+def _shares_buffer(t: Any) -> bool:
+    """Whether the numpy view of backend tensor ``t`` costs no copy (JAX on CPU)."""
+    return keras.backend.backend() == "jax" and keras.ops.is_tensor(t)
 
 
 class FeatureMaps:
@@ -103,6 +110,9 @@ class FeatureMaps:
     def __init__(self, model: Any, x: np.ndarray, entries: list[Entry]):
         self.model = model
         self._arrays: list[np.ndarray | None] = []
+        # Backend tensors kept where the numpy view shares their buffer (free): the
+        # encoder then casts to float16 on the backend without a copy.
+        self._tensors: list[Any] = []
         infos: list[LayerInfo] = []
         shapes: list[tuple[int, ...] | None] = []
         fmts: list[str] = []
@@ -113,6 +123,7 @@ class FeatureMaps:
                 else None
             )
             self._arrays.append(arr)
+            self._tensors.append(e.output if arr is not None and _shares_buffer(e.output) else None)
             shapes.append(tuple(arr.shape[1:]) if arr is not None else None)
         # The input takes the data_format of its first reader that declares one.
         for e in entries:
@@ -235,6 +246,10 @@ class FeatureMaps:
         arr = _to_numpy(out)
         self._pre[info.index] = arr
         return arr
+
+    def backend_tensor(self, name: str) -> Any:
+        """Layer ``name``'s output as the backend tensor, when it is kept (else None)."""
+        return self._tensors[self.info(name).index]
 
     def keras_layer(self, name: str) -> Any:
         """The Keras layer object behind entry ``name`` (None for the model input)."""

@@ -1,0 +1,178 @@
+"""Run every fmwidget benchmark side by side and report ratios (table + PNG plot).
+
+Each backend runs benchmarks/python_bench.py in its own interpreter (one Keras backend per
+process); the browser numbers come from benchmarks/browser_bench.py; keract, where a
+legacy-Keras venv is given, from benchmarks/keract_bench.py. Ratios compare numbers taken
+in the same process. Nothing here asserts a time: it reports.
+
+Usage:
+    python benchmarks/run.py                 # backends with a .venv-<name>, VGG16 + small
+    python benchmarks/run.py --smoke         # tiny model, one repeat, no JupyterLab (CI)
+    python benchmarks/run.py --keract-python /path/to/legacy-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+
+
+def run_json(python: str, script: str, *args: str, backend: str | None = None) -> Any:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.setdefault("KERAS_HOME", str(OUT / "keras"))
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    proc = subprocess.run(
+        [python, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{script} failed on {backend or python}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}"
+
+
+def rows_for(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+    """(backend, model, metric, value, target) rows from one python_bench result."""
+    rows = []
+    for m in res["models"]:
+        fwd = m["forward_s"]
+        name = m["model"]
+        rows.append((backend, name, "extract / forward", m["extract_s"] / fwd, 1.10))
+        if "submodels_s" in m:
+            rows.append((backend, name, "sub-model per layer / forward", m["submodels_s"] / fwd, 0))
+        rows.append((backend, name, "encode / forward", m["encode_s"] / fwd, 0.25))
+        rows.append((backend, name, "JSON encode / forward", m["json_s"] / fwd, 0))
+        first = m["bytes_before_first_paint"] / (2 * m["first_layer_values"])
+        rows.append((backend, name, "first paint bytes / first layer at 2 B/value", first, 1.10))
+        rows.append(
+            (backend, name, "binary / JSON bytes", m["encode_bytes"] / m["json_bytes"], 0.10)
+        )
+        rows.append(
+            (
+                backend,
+                name,
+                "peak memory / float32 maps",
+                m["peak_rss_growth_bytes"] / m["maps_float32_bytes"],
+                2.5,
+            )
+        )
+    return rows
+
+
+def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no plot; pip install '.[bench]')")
+        return False
+    ratio_rows = [r for r in rows if "ms" not in r[2]]
+    labels = [f"{b} {m}\n{k}" for b, m, k, _, _ in ratio_rows]
+    values = [v for *_, v, _ in ratio_rows]
+    targets = [t for *_, t in ratio_rows]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.2))
+    ypos = range(len(labels))
+    colors = [
+        "#2a9d8f" if (t == 0 or v <= t) else "#e76f51"
+        for v, t in zip(values, targets, strict=False)
+    ]
+    ax.barh(list(ypos), values, color=colors)
+    for y, t in zip(ypos, targets, strict=False):
+        if t:
+            ax.plot([t, t], [y - 0.4, y + 0.4], color="black", lw=1.5)
+    ax.set_yticks(list(ypos), labels, fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("ratio (log scale); black tick = target, red = misses it")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--backends", default="tensorflow,jax,torch")
+    parser.add_argument("--keract-python", default=None)
+    parser.add_argument("--no-lab", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    pythons = {}
+    for b in args.backends.split(","):
+        venv = ROOT / f".venv-{b}" / "bin" / "python"
+        pythons[b] = str(venv) if venv.exists() else None
+    if not any(pythons.values()):
+        pythons = {os.environ.get("KERAS_BACKEND", "tensorflow"): sys.executable}
+    flags = ["--smoke"] if args.smoke else []
+
+    rows: list[tuple[str, str, str, float, float]] = []
+    raw: dict[str, Any] = {"machine": machine(), "python": {}}
+    for backend, python in pythons.items():
+        if python is None:
+            print(f"(skipping {backend}: no .venv-{backend}; scripts/env.sh {backend} makes it)")
+            continue
+        res = run_json(python, "python_bench.py", *flags, backend=backend)
+        raw["python"][backend] = res
+        rows += rows_for(backend, res)
+
+    browser_python = next(p for p in pythons.values() if p)
+    backend0 = next(b for b, p in pythons.items() if p)
+    lab_flags = flags + (["--no-lab"] if args.no_lab else [])
+    br = run_json(browser_python, "browser_bench.py", *lab_flags, backend=backend0)
+    raw["browser"] = br
+    for label, ms in br["repaint_ms"].items():
+        target = 16 if not args.smoke else 0
+        rows.append(("chromium", "", f"repaint ms ({label})", ms, target))
+    rows.append(("chromium", "", "hover ms p95", br["hover_ms_p95"], 8 if not args.smoke else 0))
+    if "jupyterlab" in br:
+        lab = br["jupyterlab"]
+        rows.append((backend0, "vgg16", "Lab first paint / forward", lab["ratio"], 3))
+
+    if args.keract_python:
+        kr = run_json(args.keract_python, "keract_bench.py", backend="tensorflow")
+        raw["keract"] = kr
+        for m in kr["models"]:
+            rows.append(
+                ("tf-keras", m["model"], "keract / forward", m["keract_s"] / m["forward_s"], 0)
+            )
+
+    print(f"\nmachine: {raw['machine']}")
+    print(f"{'backend':<11} {'model':<6} {'metric':<46} {'value':>9} {'target':>7}  ok")
+    for b, m, k, v, t in rows:
+        ok = "" if not t else ("yes" if v <= t else "NO")
+        print(f"{b:<11} {m:<6} {k:<46} {v:>9.3f} {t or '':>7}  {ok}")
+    (OUT / "results.json").write_text(json.dumps(raw, indent=1))
+    if plot(rows, OUT / "benchmark.png"):
+        print(f"\nplot: {OUT / 'benchmark.png'}")
+    print(f"raw numbers: {OUT / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
