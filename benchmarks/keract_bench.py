@@ -12,34 +12,16 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 import keract
-import numpy as np
 import tf_keras as keras
 
-L = keras.layers
-
-
-def build(name: str):
-    rng = np.random.default_rng(0)
-    if name == "small":
-        model = keras.Sequential(
-            [
-                keras.Input((28, 28, 1)),
-                L.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
-                L.MaxPooling2D(2, name="pool1"),
-                L.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
-                L.MaxPooling2D(2, name="pool2"),
-                L.Flatten(name="flatten"),
-                L.Dense(10, name="head"),
-            ]
-        )
-        return model, rng.random((1, 28, 28, 1), dtype=np.float32)
-    model = keras.applications.VGG16(weights=None)
-    return model, rng.random((1, 224, 224, 3), dtype=np.float32)
+sys.path.insert(0, os.path.dirname(__file__))
+import models  # benchmarks/models.py, shared with python_bench.py
 
 
 def median_time(fn, repeats: int) -> float:
@@ -59,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     out = []
     for name in args.models.split(","):
-        model, x = build(name)
+        model, x = models.build(keras, name)
         forward = median_time(lambda m=model, x=x: m(x, training=False).numpy(), args.repeats)
         acts = median_time(lambda m=model, x=x: keract.get_activations(m, x), args.repeats)
         out.append({"model": name, "forward_s": forward, "keract_s": acts})

@@ -26,35 +26,15 @@ import numpy as np
 
 import fmwidget
 from fmwidget.encode import encode_map
+from fmwidget.introspect import MAP_KINDS
 from fmwidget.widget import FeatureMapWidget
 
-L = keras.layers
-MAP_KINDS = {"conv", "activation", "pooling", "depthwise_conv", "separable_conv", "batch_norm"}
-
-
-def small_cnn() -> keras.Model:
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            L.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
-            L.MaxPooling2D(2, name="pool1"),
-            L.Conv2D(64, 3, padding="same", activation="relu", name="conv2"),
-            L.MaxPooling2D(2, name="pool2"),
-            L.Flatten(name="flatten"),
-            L.Dense(10, name="head"),
-        ],
-        name="small_cnn",
-    )
+sys.path.insert(0, os.path.dirname(__file__))
+import models
 
 
 def build(name: str) -> tuple[keras.Model, np.ndarray]:
-    rng = np.random.default_rng(0)
-    if name == "small":
-        return small_cnn(), rng.random((1, 28, 28, 1), dtype=np.float32)
-    if name == "vgg16":
-        model = keras.applications.VGG16(weights=None)
-        return model, rng.random((1, 224, 224, 3), dtype=np.float32)
-    raise SystemExit(f"unknown model {name!r} (expected small or vgg16)")
+    return models.build(keras, name)
 
 
 def median_time(fn, repeats: int) -> float:
@@ -95,7 +75,7 @@ def _t(fm: fmwidget.FeatureMaps, name: str):
 
 
 def map_layers(fm: fmwidget.FeatureMaps) -> list[fmwidget.LayerInfo]:
-    return [i for i in fm.layers if i.spatial and i.kind in MAP_KINDS]
+    return [i for i in fm.layers[1:] if i.spatial and i.kind in MAP_KINDS]
 
 
 def bench_model(name: str, repeats: int) -> dict[str, Any]:

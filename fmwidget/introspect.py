@@ -23,6 +23,18 @@ from .geometry import IDENTITY, AxisMap, Node, same_padding
 
 L = keras.layers
 
+_ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)
+_DROPOUTS = (
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.SpatialDropout3D,
+    L.GaussianDropout,
+    L.GaussianNoise,
+    L.AlphaDropout,
+)
+_ELEMENTWISE_MERGES = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
+
 # Kinds, in Keras's own vocabulary. Anything not matched below is "other".
 _KIND_CLASSES: list[tuple[str, tuple[type, ...]]] = [
     ("conv_transpose", (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)),
@@ -51,50 +63,20 @@ _KIND_CLASSES: list[tuple[str, tuple[type, ...]]] = [
             L.AveragePooling3D,
         ),
     ),
-    ("activation", (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)),
+    ("activation", _ACTIVATIONS),
     ("batch_norm", (L.BatchNormalization,)),
-    (
-        "dropout",
-        (
-            L.Dropout,
-            L.SpatialDropout1D,
-            L.SpatialDropout2D,
-            L.SpatialDropout3D,
-            L.GaussianDropout,
-            L.GaussianNoise,
-            L.AlphaDropout,
-        ),
-    ),
+    ("dropout", _DROPOUTS),
     ("padding", (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)),
     ("cropping", (L.Cropping1D, L.Cropping2D, L.Cropping3D)),
-    (
-        "merge",
-        (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate),
-    ),
+    ("merge", (*_ELEMENTWISE_MERGES, L.Concatenate)),
 ]
 
 # Layers whose output cell (r, c) reads only input cell (r, c) (at inference).
 _POINTWISE = (
-    L.Activation,
-    L.ReLU,
-    L.LeakyReLU,
-    L.ELU,
-    L.PReLU,
-    L.Softmax,
+    *_ACTIVATIONS,
     L.BatchNormalization,
-    L.Dropout,
-    L.SpatialDropout1D,
-    L.SpatialDropout2D,
-    L.SpatialDropout3D,
-    L.GaussianDropout,
-    L.GaussianNoise,
-    L.AlphaDropout,
-    L.Add,
-    L.Subtract,
-    L.Multiply,
-    L.Average,
-    L.Maximum,
-    L.Minimum,
+    *_DROPOUTS,
+    *_ELEMENTWISE_MERGES,
     L.Dense,
     L.EinsumDense,
     L.Rescaling,
