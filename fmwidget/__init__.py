@@ -1,5 +1,6 @@
 """fmwidget: see inside a Keras 3 convolutional network, one feature map at a time."""
 
+from .export import ExportReport, save_html
 from .geometry import GeometryError
 from .inputs import LayerNotFoundError
 from .maps import FeatureMaps, LayerInfo, extract
@@ -7,6 +8,7 @@ from .maps import FeatureMaps, LayerInfo, extract
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExportReport",
     "FeatureMapWidget",
     "FeatureMaps",
     "GeometryError",
@@ -14,6 +16,7 @@ __all__ = [
     "LayerNotFoundError",
     "__version__",
     "extract",
+    "save_html",
 ]
 
 

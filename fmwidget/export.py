@@ -1,0 +1,343 @@
+"""Kernel-free static export: one self-contained HTML file that runs the widget offline.
+
+The page holds, all inline:
+
+- the export bundle (``fmwidget/static/export.js``: the widget plus a small in-page "static
+  model" that implements the anywidget model API) in a ``<script type="module">``;
+- a JSON manifest: the widget's synced state, for every layer the exact ``layer_data`` header
+  the kernel would send, and the geometry a trace needs;
+- one ``<script type="application/octet-stream">`` per payload: the bytes the kernel would
+  send (``FeatureMapWidget._layer_message``, float16), zlib-compressed when that is smaller,
+  then base64.
+
+Tracing offline follows :func:`fmwidget.trace.trace`'s rules in the browser, but never guesses
+from float16 values: for every max-pooling layer the export embeds, per channel and pooled
+cell, where the float32 max came from (:meth:`FeatureMaps.pool_source`, ties to the first
+cell), and per pooling layer its window as per-axis ``[start, stop)`` tables. Receptive fields
+come from the exact tables already in ``layers[i].receptive_field``. Values shown in a static
+trace are read from the float16 maps (3 significant digits). The convolution arithmetic panel
+needs the kernel weights and is left out (the page says so).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import pathlib
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .maps import FeatureMaps, LayerInfo
+
+_BUNDLE = pathlib.Path(__file__).parent / "static" / "export.js"
+FORMAT = 1
+STATIC_NOTE = (
+    "Static export: no kernel. Maps are stored as float16 (about 3 significant digits). "
+    "Hover, filter selection, sorting, colour ranges and tracing work offline; max-pool "
+    "winners, pooling windows and receptive fields were computed exactly in Python. The "
+    "convolution arithmetic panel needs the kernel and is not included."
+)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`save_html` wrote.
+
+    Attributes:
+        path: The HTML file.
+        bytes: Size of the file.
+        values: Number of feature-map values embedded (every layer, plus pre-activation maps
+            when exported).
+        payload_bytes: Bytes of the embedded map payloads as written (compressed, base64).
+        table_bytes: Bytes of the embedded max-pool winner tables as written.
+        bytes_per_value: ``bytes / values``: the whole file, bundle and tables included.
+    """
+
+    path: pathlib.Path
+    bytes: int
+    values: int
+    payload_bytes: int
+    table_bytes: int
+
+    @property
+    def bytes_per_value(self) -> float:
+        return self.bytes / self.values if self.values else math.inf
+
+
+def save_html(
+    source: Any,
+    path: str | os.PathLike[str],
+    x: Any = None,
+    *,
+    layer: str | None = None,
+    sample: int = 0,
+    pre_activation: bool = True,
+    compress: bool = True,
+    title: str | None = None,
+) -> ExportReport:
+    """Write one self-contained HTML file showing the widget without a kernel.
+
+    Args:
+        source: A :class:`~fmwidget.FeatureMapWidget`, or a Keras model (then ``x`` is
+            required and a widget is built for it).
+        path: Where to write the ``.html`` file.
+        x: The input, when ``source`` is a model.
+        layer: Layer shown first (model form only; a widget keeps its current layer).
+        sample: Sample of the batch to show (model form only).
+        pre_activation: Also embed the pre-activation maps of layers with a fused activation
+            (the "pre-activation" checkbox and the first step of a trace need them).
+        compress: zlib-compress payloads when that makes them smaller (decoded in the page
+            with the browser's ``DecompressionStream``).
+        title: The page title (default: the model name).
+
+    Returns:
+        An :class:`ExportReport` with the file size and bytes per feature-map value.
+
+    Raises:
+        FileNotFoundError: the export bundle was not built (``npm run build``).
+        TypeError: ``source`` is a model but ``x`` is missing.
+    """
+    from .widget import FeatureMapWidget
+
+    if isinstance(source, FeatureMapWidget):
+        widget = source
+    else:
+        if x is None:
+            raise TypeError(
+                "Expected save_html(widget, path) or save_html(model, path, x); received a "
+                f"{type(source).__name__} without x."
+            )
+        widget = FeatureMapWidget(source, x, layer=layer, sample=sample)
+    if not _BUNDLE.is_file():
+        raise FileNotFoundError(
+            f"Expected the export bundle at {_BUNDLE}; build it with `npm run build`."
+        )
+    page, values, payload_bytes, table_bytes = render_html(
+        widget, pre_activation=pre_activation, compress=compress, title=title
+    )
+    out = pathlib.Path(path)
+    out.write_text(page, encoding="utf-8")
+    return ExportReport(out, out.stat().st_size, values, payload_bytes, table_bytes)
+
+
+# -- page ----------------------------------------------------------------------------------------
+class _Blobs:
+    """Binary payloads, each becoming one base64 ``<script type="application/octet-stream">``."""
+
+    def __init__(self, compress: bool):
+        self.compress = compress
+        self.parts: list[str] = []
+        self.bytes = {"map": 0, "table": 0}
+
+    def add(self, data: bytes | memoryview, kind: str = "map") -> dict[str, Any]:
+        raw = bytes(data)
+        codec = "raw"
+        if self.compress and raw:
+            packed = zlib.compress(raw, 6)
+            if len(packed) < len(raw):
+                raw, codec = packed, "deflate"
+        b64 = base64.b64encode(raw).decode("ascii")
+        ident = f"fmw-blob-{len(self.parts)}"
+        self.parts.append(
+            f'<script type="application/octet-stream" id="{ident}" data-codec="{codec}">'
+            f"{b64}</script>"
+        )
+        self.bytes[kind] += len(b64)
+        return {"blob": ident, "codec": codec, "size": len(data)}
+
+
+def render_html(
+    widget: Any, *, pre_activation: bool = True, compress: bool = True, title: str | None = None
+) -> tuple[str, int, int, int]:
+    """The export page of ``widget``, the number of map values, map and table bytes."""
+    bundle = _BUNDLE.read_text(encoding="utf-8")
+    blobs = _Blobs(compress)
+    fm: FeatureMaps = widget.fm
+    maps: list[dict[str, Any]] = []
+    values = 0
+    for info in fm.layers:
+        wanted = [False, True] if pre_activation and info.fused_activation else [False]
+        for pre in wanted:
+            entry: dict[str, Any] = {"layer": info.name, "pre_activation": pre}
+            try:
+                header, payload = widget._layer_message({"layer": info.name, "pre_activation": pre})
+            except Exception as err:  # the kernel would answer this request with an error
+                entry["error"] = str(err)
+            else:
+                header.pop("request_id", None)
+                entry["header"] = header
+                entry.update(blobs.add(payload))
+                values += payload.nbytes // 2
+            maps.append(entry)
+    manifest = {
+        "format": FORMAT,
+        "state": _synced_state(widget),
+        "maps": maps,
+        "geometry": {
+            info.name: _geometry(fm, info, widget.sample, blobs)
+            for info in fm.layers
+            if info.spatial_shape is not None
+        },
+        "pre_activation": pre_activation,
+    }
+    name = title if title is not None else f"{widget.model_name} — fmwidget"
+    page = "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            # No network at all: everything the page needs is in it.
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
+            'connect-src data: blob:">',
+            f"<title>{html.escape(name)}</title>",
+            "<style>body{margin:0;padding:8px 12px;font-family:system-ui,sans-serif}"
+            ".fmw-static-note{font-size:12px;color:#555;margin:0 0 8px;max-width:70em}</style>",
+            "</head><body>",
+            f'<p class="fmw-static-note">{html.escape(STATIC_NOTE)}</p>',
+            '<div id="fmw-host"></div>',
+            f'<script type="application/json" id="fmw-manifest">{_json_for_html(manifest)}'
+            "</script>",
+            *blobs.parts,
+            f'<script type="module">{_script_for_html(bundle)}</script>',
+            "</body></html>",
+            "",
+        ]
+    )
+    return page, values, blobs.bytes["map"], blobs.bytes["table"]
+
+
+def _synced_state(widget: Any) -> dict[str, Any]:
+    import ipywidgets
+
+    base = set(ipywidgets.DOMWidget.class_trait_names(sync=True))
+    names = [n for n in widget.trait_names(sync=True) if n not in base and not n.startswith("_")]
+    return {n: _finite(getattr(widget, n)) for n in sorted(names)}
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: NaN/±Inf become null (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_for_html(obj: Any) -> str:
+    """JSON that cannot end its ``<script>`` element (``</script>`` in a layer name stays text)."""
+    text = json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, esc)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _script_for_html(code: str) -> str:
+    """Inline module source: ``</script`` and ``<!--`` may not appear raw inside the element."""
+    out = code.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
+    return out.replace("<!--", "<\\!--")
+
+
+# -- geometry for offline traces -----------------------------------------------------------------
+def _geometry(fm: FeatureMaps, info: LayerInfo, sample: int, blobs: _Blobs) -> dict[str, Any]:
+    assert info.spatial_shape is not None
+    geo: dict[str, Any] = {"rank": len(info.spatial_shape)}
+    if info.kind == "pooling" and len(info.spatial_shape) <= 2 and len(info.inputs) == 1:
+        try:
+            geo["pool"] = pool_tables(fm, info.name, sample, blobs)
+        except ValueError as err:  # unknown geometry: a trace through it stops here
+            geo["pool_error"] = str(err)
+    return geo
+
+
+def pool_windows(fm: FeatureMaps, name: str) -> list[np.ndarray]:
+    """Per axis of pooling layer ``name``, the ``[start, stop)`` window of every output index.
+
+    Windows are in the pooling layer's input map, padding excluded (as
+    :meth:`FeatureMaps.pool_window`). 1D maps get a single-row ``rows`` table first.
+    """
+    info = fm.info(name)
+    assert info.spatial_shape is not None
+    rank = len(info.spatial_shape)
+    tables = []
+    for axis, n in enumerate(info.spatial_shape):
+        table = np.zeros((n, 2), np.int64)
+        for p in range(n):
+            pos = [0] * rank
+            pos[axis] = p
+            sl = fm.pool_window(name, tuple(pos))[axis]
+            table[p] = (sl.start, sl.stop)
+        tables.append(table)
+    if rank == 1:
+        tables.insert(0, np.array([[0, 1]], np.int64))
+    return tables
+
+
+def pool_argmax(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
+    """For max pooling ``name``: where each pooled cell's max came from, channel-major.
+
+    Returns ``(C, H_out, W_out)`` ints: the row-major index of the winning cell inside that
+    cell's (clipped) window, equal to :meth:`FeatureMaps.pool_source` (float32 values, ties
+    and NaN to the first cell, as ``np.argmax``).
+
+    Raises:
+        ValueError: ``name`` is not a MaxPooling layer.
+    """
+    info = fm.info(name)
+    src = fm.info(info.inputs[0])
+    assert info.spatial_shape is not None and src.spatial_shape is not None
+    # raises ValueError for average pooling, as pool_source does
+    fm.pool_source(name, (0,) * len(info.spatial_shape), 0, sample)
+    rows, cols = pool_windows(fm, name)
+    x = fm[src.name][sample]
+    if src.data_format == "channels_first":
+        x = np.moveaxis(x, 0, -1)
+    if x.ndim == 2:  # 1D: one row
+        x = x[None]
+    h, w = x.shape[:2]
+    len_r, len_c = rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0]
+    best = x[np.ix_(rows[:, 0], cols[:, 0])]  # offset (0, 0) of each window
+    best_r = np.zeros(best.shape, np.int64)
+    best_c = np.zeros(best.shape, np.int64)
+    with np.errstate(invalid="ignore"):
+        for dr in range(int(len_r.max())):
+            for dc in range(int(len_c.max())):
+                if dr == 0 and dc == 0:
+                    continue
+                ri = np.minimum(rows[:, 0] + dr, h - 1)
+                ci = np.minimum(cols[:, 0] + dc, w - 1)
+                v = x[np.ix_(ri, ci)]
+                valid = ((dr < len_r)[:, None] & (dc < len_c)[None, :])[..., None]
+                better = valid & ~np.isnan(best) & (np.isnan(v) | (v > best))
+                best = np.where(better, v, best)
+                best_r = np.where(better, dr, best_r)
+                best_c = np.where(better, dc, best_c)
+    local = best_r * len_c[None, :, None] + best_c
+    return np.moveaxis(local, -1, 0)
+
+
+def pool_tables(fm: FeatureMaps, name: str, sample: int, blobs: _Blobs) -> dict[str, Any]:
+    """The window tables of a pooling layer and, for max pooling, its argmax blob."""
+    rows, cols = pool_windows(fm, name)
+    out: dict[str, Any] = {"rows": rows.tolist(), "cols": cols.tolist(), "argmax": None}
+    try:
+        local = pool_argmax(fm, name, sample)
+    except ValueError:  # average pooling: no single source cell
+        return out
+    window = int((rows[:, 1] - rows[:, 0]).max() * (cols[:, 1] - cols[:, 0]).max())
+    dtype = "uint8" if window <= 256 else "uint16" if window <= 65536 else "uint32"
+    data = np.ascontiguousarray(local, dtype=np.dtype(dtype).newbyteorder("<"))
+    out["argmax"] = {
+        "dtype": dtype,
+        "shape": list(local.shape),
+        **blobs.add(data.tobytes(), "table"),
+    }
+    return out

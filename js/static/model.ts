@@ -1,0 +1,205 @@
+/**
+ * An in-page anywidget model for static exports: get/set/on/off/save_changes/send, with no
+ * kernel behind it. `get_layer` is answered with the exact `layer_data` message (header and
+ * float16 bytes) the kernel produced at export time; `get_trace` is answered locally by
+ * `traceCell` from exact tables (see ./trace.ts). Replies arrive asynchronously as
+ * `msg:custom` events, like a widget manager delivers them.
+ */
+import { halfToFloat } from "../float16";
+import type { Traits } from "../types";
+import type { BlobReader, Manifest, MapEntry } from "./manifest";
+import { type PoolTable, traceCell } from "./trace";
+
+type Cb = (...args: unknown[]) => void;
+
+function key(layer: string, pre: boolean): string {
+  return `${pre ? 1 : 0}:${layer}`;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class StaticModel {
+  readonly state: Traits;
+  readonly widget_manager = {
+    get_model: () => Promise.reject(new Error("static export: no widget manager")),
+  };
+  /** Messages the views sent (for tests). */
+  readonly sent: unknown[] = [];
+  private readonly handlers = new Map<string, Set<Cb>>();
+  private readonly maps = new Map<string, MapEntry>();
+  private readonly bytes = new Map<string, Uint8Array>();
+  private pools: Promise<Map<string, PoolTable>> | null = null;
+
+  constructor(
+    readonly manifest: Manifest,
+    private readonly blobs: BlobReader,
+  ) {
+    this.state = structuredClone(manifest.state);
+    for (const m of manifest.maps) this.maps.set(key(m.layer, m.pre_activation), m);
+  }
+
+  get<K extends keyof Traits>(k: K): Traits[K] {
+    return this.state[k];
+  }
+
+  set<K extends keyof Traits>(k: K, value: Traits[K]): void {
+    const old = this.state[k];
+    this.state[k] = value;
+    if (!same(old, value)) {
+      this.emit(`change:${String(k)}`, this, value);
+      this.emit("change", this);
+    }
+  }
+
+  on(names: string, cb: Cb): void {
+    for (const n of names.split(/\s+/).filter(Boolean)) {
+      let set = this.handlers.get(n);
+      if (!set) {
+        set = new Set();
+        this.handlers.set(n, set);
+      }
+      set.add(cb);
+    }
+  }
+
+  off(names?: string | null, cb?: Cb | null): void {
+    if (!names) {
+      this.handlers.clear();
+      return;
+    }
+    for (const n of names.split(/\s+/).filter(Boolean)) {
+      if (cb) this.handlers.get(n)?.delete(cb);
+      else this.handlers.delete(n);
+    }
+  }
+
+  /** Nothing to save to: the page is the whole widget. */
+  save_changes(): void {}
+
+  send(content: unknown): void {
+    this.sent.push(content);
+    void this.answer(content).then((reply) => {
+      if (reply) this.emit("msg:custom", reply[0], reply[1]);
+    });
+  }
+
+  private emit(name: string, ...args: unknown[]): void {
+    for (const cb of [...(this.handlers.get(name) ?? [])]) cb(...args);
+  }
+
+  /** The reply the kernel would send: `[content, buffers]`. */
+  async answer(content: unknown): Promise<[object, DataView[]] | null> {
+    const msg = (content ?? {}) as Record<string, unknown>;
+    const rid = typeof msg.request_id === "number" ? msg.request_id : null;
+    try {
+      if (msg.type === "get_layer") {
+        const entry = this.maps.get(key(String(msg.layer), Boolean(msg.pre_activation)));
+        if (!entry) throw new Error(this.missingMap(msg.layer, Boolean(msg.pre_activation)));
+        if (entry.error !== undefined || !entry.header) throw new Error(entry.error ?? "no data");
+        const data = await this.load(entry);
+        const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+        return [{ ...entry.header, request_id: rid }, [view]];
+      }
+      if (msg.type === "get_trace") {
+        return [{ type: "trace", request_id: rid, ...(await this.trace(msg)) }, []];
+      }
+      throw new Error(
+        `Expected message type 'get_layer' or 'get_trace', received ${JSON.stringify(msg.type)}.`,
+      );
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return [{ type: "error", request_id: rid, message }, []];
+    }
+  }
+
+  private missingMap(layer: unknown, pre: boolean): string {
+    const known = this.manifest.state.layers.some((l) => l.name === layer);
+    if (!known) return `Unknown layer ${JSON.stringify(layer)}.`;
+    if (pre && !this.manifest.pre_activation) {
+      return "Pre-activation maps are not in this export (save_html(..., pre_activation=True) includes them).";
+    }
+    return `Layer ${JSON.stringify(layer)} has no ${pre ? "pre-activation " : ""}map in this export.`;
+  }
+
+  private async load(entry: MapEntry): Promise<Uint8Array> {
+    const k = key(entry.layer, entry.pre_activation);
+    const hit = this.bytes.get(k);
+    if (hit) return hit;
+    if (!entry.blob || !entry.codec || entry.size === undefined) throw new Error("no data");
+    const data = await this.blobs.read({ blob: entry.blob, codec: entry.codec, size: entry.size });
+    this.bytes.set(k, data);
+    return data;
+  }
+
+  private poolTables(): Promise<Map<string, PoolTable>> {
+    if (!this.pools) {
+      this.pools = (async () => {
+        const out = new Map<string, PoolTable>();
+        for (const [name, geo] of Object.entries(this.manifest.geometry)) {
+          const pool = geo.pool;
+          if (!pool) continue;
+          let argmax: ArrayLike<number> | null = null;
+          if (pool.argmax) {
+            const b = await this.blobs.read(pool.argmax);
+            const a = b.slice(); // aligned copy (little-endian hosts, as every browser is)
+            argmax =
+              pool.argmax.dtype === "uint8"
+                ? a
+                : pool.argmax.dtype === "uint16"
+                  ? new Uint16Array(a.buffer)
+                  : new Uint32Array(a.buffer);
+          }
+          out.set(name, { rows: pool.rows, cols: pool.cols, argmax });
+        }
+        return out;
+      })();
+      this.pools.catch(() => {
+        this.pools = null;
+      });
+    }
+    return this.pools;
+  }
+
+  /** One float16 value of a loaded map (NaN when that map is not loaded / not exported). */
+  private value(layer: string, pre: boolean, f: number, r: number, c: number): number {
+    const entry = this.maps.get(key(layer, pre));
+    const data = this.bytes.get(key(layer, pre));
+    const h = entry?.header;
+    if (!h || !data) return Number.NaN;
+    const { height: H, width: W, channels: C } = h;
+    const i = h.layout === "hwc" ? (r * W + c) * C + f : (f * H + r) * W + c;
+    const scale =
+      typeof h.scale === "number" ? h.scale : Array.isArray(h.scale) ? (h.scale[f] ?? 1) : 1;
+    if (h.encoding === "float32") {
+      return new DataView(data.buffer, data.byteOffset).getFloat32(i * 4, true) * scale;
+    }
+    return halfToFloat(new DataView(data.buffer, data.byteOffset).getUint16(i * 2, true)) * scale;
+  }
+
+  /** The trace message body for a `get_trace` request (structure exact, values float16). */
+  async trace(msg: Record<string, unknown>): Promise<object> {
+    const pools = await this.poolTables();
+    const needed = new Set<string>();
+    const geometry = this.manifest.geometry;
+    const ctx = {
+      layers: this.manifest.state.layers,
+      rank: (name: string) => geometry[name]?.rank,
+      pools,
+      value: (layer: string, pre: boolean, f: number, r: number, c: number) => {
+        needed.add(key(layer, pre));
+        return this.value(layer, pre, f, r, c);
+      },
+    };
+    const cell = { layer: msg.layer, filter: msg.filter, row: msg.row, col: msg.col };
+    traceCell(ctx, cell); // first pass: which maps the values come from
+    await Promise.all(
+      [...needed].map((k) => {
+        const entry = this.maps.get(k);
+        return entry?.header ? this.load(entry) : Promise.resolve(null);
+      }),
+    );
+    return { version: this.state.data_version, ...traceCell(ctx, cell) };
+  }
+}

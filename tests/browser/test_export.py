@@ -1,0 +1,293 @@
+"""The static HTML export in headless Chromium with every network request refused.
+
+The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``); every
+other request, to 127.0.0.1 or anywhere else, is refused and recorded. No kernel, no harness:
+the page runs on what it embeds.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from test_export import pools_cnn, tie_image
+
+from .helpers import HOSTILE, canvas_summary, hover_grid, new_context, tiny_cnn_and_input
+
+pytestmark = pytest.mark.browser
+
+ORIGIN = "http://127.0.0.1:47835"
+
+
+class ExportPage:
+    """One exported HTML file open in a fresh, offline browser context."""
+
+    def __init__(self, browser: Any, path: pathlib.Path):
+        self.ctx = new_context(browser, viewport={"width": 1280, "height": 900})
+        self.page = self.ctx.new_page()
+        self.page.set_default_timeout(10_000)
+        self.requests: list[str] = []
+        self.page_errors: list[str] = []
+        body = path.read_bytes()
+        self.page.on("request", lambda req: self.requests.append(req.url))
+        self.page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+
+        def serve(route: Any) -> None:
+            if route.request.url == f"{ORIGIN}/export.html":
+                route.fulfill(status=200, content_type="text/html", body=body)
+            else:
+                route.abort("blockedbyclient")
+
+        self.page.route(f"{ORIGIN}/**", serve)
+        self.page.goto(f"{ORIGIN}/export.html")
+        self.root = self.page.locator(".fmw-root")
+
+    def ready(self) -> Any:
+        ready = self.page.locator('.fmw-root[data-ready="1"]')
+        ready.wait_for(state="visible")
+        return ready
+
+    def get(self, key: str) -> Any:
+        return self.page.evaluate("(k) => window.__fmwStatic.get(k)", key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.page.evaluate("([k, v]) => window.__fmwStatic.set(k, v)", [key, value])
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+@pytest.fixture
+def open_export(browser: Any, keep_artifacts: Any) -> Iterator[Any]:
+    pages: list[ExportPage] = []
+
+    def open_(path: pathlib.Path) -> ExportPage:
+        p = ExportPage(browser, path)
+        pages.append(p)
+        return p
+
+    yield open_
+    for p in pages:
+        keep_artifacts(p.page)
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.Path]:
+    from fmwidget import FeatureMapWidget
+
+    model, x = tiny_cnn_and_input()
+    w = FeatureMapWidget(model, x)
+    report = w.save_html(tmp_path_factory.mktemp("export") / "tiny.html")
+    print(f"\ntiny export: {report.bytes} bytes, {report.values} values")
+    return w, report.path
+
+
+@pytest.fixture(scope="module")
+def pools_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.Path]:
+    from fmwidget import FeatureMapWidget
+
+    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2))
+    report = w.save_html(tmp_path_factory.mktemp("export") / "pools.html")
+    return w, report.path
+
+
+def _value(fm: Any, layer: str, f: int, r: int, c: int, pre: bool = False) -> float:
+    arr = fm.pre_activation(layer) if pre else fm[layer]
+    return float(arr[0, r, c, f])  # channels_last (batch, H, W, C)
+
+
+def _close3(got: float, want: float, peak: float = 1.0) -> bool:
+    """Equal to 3 significant digits (float16 keeps ~3.3), small values up to the layer peak."""
+    return math.isclose(got, want, rel_tol=2e-3, abs_tol=1e-4 * peak)
+
+
+def _no_network(p: ExportPage) -> None:
+    assert p.requests == [f"{ORIGIN}/export.html"], p.requests
+
+
+def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -> None:
+    widget, path = tiny_export
+    fm = widget.fm
+    p = open_export(path)
+    ready = p.ready()
+    assert "tiny_cnn" in ready.inner_text()
+    assert ready.locator(".fmw-error").inner_text() == ""
+    grid = canvas_summary(ready.locator(".fmw-grid"))
+    assert grid["width"] >= 26 * 2 and grid["height"] >= 26, grid
+    assert grid["colors"] >= 16 and grid["opaque"] > 0.5, grid
+    image = canvas_summary(ready.locator(".fmw-input"))
+    assert image["colors"] >= 16 and image["opaque"] > 0.5, image
+
+    cell = hover_grid(p.page, p.root)
+    layer, f, r, c = cell["layer"], int(cell["filter"]), int(cell["row"]), int(cell["col"])
+    assert layer == "conv"
+    want = _value(fm, layer, f, r, c)
+    assert _close3(float(cell["value"]), want), (cell, want)
+    readout = p.root.locator(".fmw-readout").inner_text()
+    assert f"filter {f} · row {r} · col {c}" in readout
+    hover = p.page.wait_for_function("() => window.__fmwStatic.get('hover')").json_value()
+    assert (hover["layer"], hover["filter"], hover["row"], hover["col"]) == (layer, f, r, c)
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def test_switch_layer_and_trace_a_clicked_pool_cell(open_export: Any, tiny_export: Any) -> None:
+    widget, path = tiny_export
+    fm = widget.fm
+    p = open_export(path)
+    p.ready()
+    pool_tab = p.root.locator(".fmw-layer[data-index='2']")
+    pool_tab.click()
+    p.page.wait_for_function("() => window.__fmwStatic.get('layer') === 'pool'")
+    assert pool_tab.get_attribute("aria-selected") == "true"
+    p.page.wait_for_function(
+        "() => document.querySelector('.fmw-info')?.textContent.includes('13\u00d713')"
+    )
+    cell = hover_grid(p.page, p.root)
+    layer, f, r, c = cell["layer"], int(cell["filter"]), int(cell["row"]), int(cell["col"])
+    assert layer == "pool"
+    assert _close3(float(cell["value"]), _value(fm, "pool", f, r, c))
+
+    p.page.mouse.down()  # click where the pointer is: select the filter, trace the cell
+    p.page.mouse.up()
+    target = p.page.wait_for_function("() => window.__fmwStatic.get('trace_target')")
+    assert target.json_value() == {"layer": "pool", "filter": f, "row": r, "col": c}
+    assert p.get("selected_filters") == [f]
+    steps = p.root.locator(".fmw-trace-step")
+    steps.nth(2).wait_for()
+    assert steps.count() == 3
+    wr, wc = fm.pool_source("pool", (r, c), f)
+    assert f"winner ({wr}, {wc})" in steps.nth(2).inner_text()
+    # the chain's conv cell is the winner, with the conv's value there
+    assert f"({wr}, {wc})" in steps.nth(0).inner_text()
+    assert p.root.locator(".fmw-detail-item").count() == 1
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def _trace_cells(fm: Any, per_layer: int = 40) -> list[dict[str, Any]]:
+    rng = random.Random(5)
+    cells = []
+    for info in fm.layers:
+        if info.spatial_shape is None:
+            continue
+        h, w = info.spatial_shape
+        every = [(f, r, c) for f in range(info.channels) for r in range(h) for c in range(w)]
+        pick = every if info.kind == "pooling" else rng.sample(every, min(per_layer, len(every)))
+        cells += [{"layer": info.name, "filter": f, "row": r, "col": c} for f, r, c in pick]
+    return cells
+
+
+def test_static_traces_equal_python(open_export: Any, pools_export: Any) -> None:
+    """Every pooled cell and a sample of all others: chain, windows, winners, fields exact."""
+    from fmwidget.trace import trace
+
+    widget, path = pools_export
+    fm = widget.fm
+    p = open_export(path)
+    p.ready()
+    cells = _trace_cells(fm)
+    got = p.page.evaluate(
+        """async (cells) => {
+            const out = [];
+            for (const c of cells) {
+                try { out.push(await window.__fmwStatic.trace(c)); }
+                catch (e) { out.push({error: String(e)}); }
+            }
+            return out;
+        }""",
+        cells,
+    )
+    peaks = {i.name: float(np.abs(fm[i.name]).max()) for i in fm.layers if i.spatial}
+    n_steps = 0
+    for cell, js in zip(cells, got, strict=True):
+        want = trace(fm, cell["layer"], cell["filter"], (cell["row"], cell["col"]))
+        assert "error" not in js, (cell, js)
+        assert js["conv"] is None and js["layer"] == cell["layer"]
+        assert js["receptive_field"] == want["receptive_field"], cell
+        assert len(js["steps"]) == len(want["steps"]), (cell, js["steps"], want["steps"])
+        for s_js, s_py in zip(js["steps"], want["steps"], strict=True):
+            value_js, value_py = s_js.pop("value"), s_py.pop("value")
+            assert s_js == s_py, cell
+            assert _close3(value_js, value_py, peaks[s_py["layer"]]), (cell, s_py, value_js)
+            n_steps += 1
+    assert n_steps > 1000
+    # a malformed request gets the kernel's kind of answer: an error message, not a crash
+    bad = p.page.evaluate(
+        "() => window.__fmwStatic.answer({type: 'get_trace', layer: 'p1', filter: 99,"
+        " row: 0, col: 0, request_id: 7})"
+    )
+    assert bad[0]["type"] == "error" and bad[0]["request_id"] == 7
+    assert "filter in range(0, 5)" in bad[0]["message"]
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def test_client_side_controls_work_offline(open_export: Any, pools_export: Any) -> None:
+    widget, path = pools_export
+    fm = widget.fm
+    p = open_export(path)
+    p.ready()
+    assert p.get("layer") == "c1"
+    # colour range modes, sorting: repaint with no kernel
+    before = canvas_summary(p.root.locator(".fmw-grid"))
+    p.root.locator(".fmw-range").select_option("map")
+    p.page.wait_for_function("() => window.__fmwStatic.get('colormap_range') === 'map'")
+    after = canvas_summary(p.root.locator(".fmw-grid"))
+    assert after["colors"] >= 16 and after != before
+    p.root.locator(".fmw-sort").select_option(index=1)
+    assert canvas_summary(p.root.locator(".fmw-grid"))["colors"] >= 16
+    # keyboard: focus the grid, move, select with Enter
+    p.root.locator(".fmw-gridwrap").focus()
+    for key in ("ArrowRight", "ArrowRight", "ArrowDown", "]"):
+        p.page.keyboard.press(key)
+    readout = p.root.locator(".fmw-readout[data-value]")
+    readout.wait_for(state="attached")
+    ds = readout.evaluate("(el) => ({...el.dataset})")
+    f, r, c = int(ds["filter"]), int(ds["row"]), int(ds["col"])
+    assert (r, c) == (1, 1)
+    assert _close3(float(ds["value"]), _value(fm, "c1", f, r, c))
+    p.page.keyboard.press("Enter")
+    p.page.wait_for_function("() => window.__fmwStatic.get('selected_filters').length === 1")
+    assert p.get("selected_filters") == [f]
+    # the fused activation's pre-activation map is embedded too
+    p.root.locator(".fmw-pre").check()
+    p.page.wait_for_function(
+        "() => document.querySelector('.fmw-readout')?.textContent.includes('pre-activation')"
+    )
+    ds = readout.evaluate("(el) => ({...el.dataset})")
+    assert (int(ds["filter"]), int(ds["row"]), int(ds["col"])) == (f, r, c)
+    assert _close3(float(ds["value"]), _value(fm, "c1", f, r, c, pre=True))
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def test_hostile_layer_name_is_text(
+    open_export: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from fmwidget import FeatureMapWidget
+
+    model, x = tiny_cnn_and_input(name=HOSTILE, conv_name=HOSTILE)
+    path = FeatureMapWidget(model, x).save_html(tmp_path_factory.mktemp("h") / "h.html").path
+    p = open_export(path)
+    ready = p.ready()
+    assert HOSTILE in ready.inner_text()
+    assert HOSTILE in p.root.locator(".fmw-layer[data-index='1']").inner_text()
+    assert HOSTILE in p.page.title()
+    # An <img src=x> injected anywhere would have failed to load by the time this probe has.
+    p.page.evaluate(
+        """() => new Promise((done) => {
+            const probe = new Image();
+            probe.onerror = probe.onload = () => setTimeout(done, 50);
+            probe.src = 'data:,x';
+        })"""
+    )
+    assert p.page.evaluate("() => typeof window.__pwned") == "undefined"
+    assert p.page.locator("img").count() == 0
+    assert p.page_errors == []
