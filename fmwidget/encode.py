@@ -114,9 +114,11 @@ MAX_MESSAGE_BYTES = 64 * 2**20
 
 
 def split_channels(
-    header: dict[str, Any], payload: memoryview, max_bytes: int = MAX_MESSAGE_BYTES
+    header: dict[str, Any], payload: memoryview, max_bytes: int | None = None
 ) -> Iterator[tuple[dict[str, Any], memoryview]]:
     """Cut one encoded layer into messages of at most ``max_bytes``, by channel ranges.
+
+    ``max_bytes`` defaults to :data:`MAX_MESSAGE_BYTES` (64 MiB).
 
     A layer that fits is yielded unchanged. Otherwise each part's header is the layer's
     header plus ``chunk`` (0-based), ``chunks``, ``channel_start`` and ``channel_stop``; its
@@ -126,6 +128,8 @@ def split_channels(
     Raises:
         ValueError: one channel alone is bigger than ``max_bytes``.
     """
+    if max_bytes is None:
+        max_bytes = MAX_MESSAGE_BYTES
     if payload.nbytes <= max_bytes:
         yield header, payload
         return
@@ -147,13 +151,16 @@ def split_channels(
             part = payload[c0 * per_channel : c1 * per_channel]
         else:
             part = memoryview(np.ascontiguousarray(hwc[..., c0:c1])).cast("B")
-        yield {
-            **header,
-            "chunk": k,
-            "chunks": len(starts),
-            "channel_start": c0,
-            "channel_stop": c1,
-        }, part
+        yield (
+            {
+                **header,
+                "chunk": k,
+                "chunks": len(starts),
+                "channel_start": c0,
+                "channel_stop": c1,
+            },
+            part,
+        )
 
 
 def decode_map(header: dict[str, Any], payload: bytes) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import pathlib
 from typing import Any
 
@@ -9,12 +11,137 @@ import anywidget
 import numpy as np
 import traitlets
 
-from .encode import encode_map
-from .inputs import check_index
+from .encode import encode_map, split_channels
+from .inputs import LayerNotFoundError, check_index
 from .maps import FeatureMaps, LayerInfo, extract
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
+
+#: Requests from the browser are a few small fields; anything bigger is refused unread.
+MAX_REQUEST_CHARS = 16 * 1024
+#: Layer names in requests longer than this are refused (Keras names are far shorter).
+MAX_NAME_CHARS = 4096
+#: Error replies are cut to this many characters.
+MAX_ERROR_CHARS = 2000
+_REQUEST_TYPES = ("get_layer", "get_trace")
+_INT_FIELDS = {"get_layer": (), "get_trace": ("filter", "row", "col")}
+
+
+def _bundle_text(path: pathlib.Path) -> str | pathlib.Path:
+    """The ES module's source (its path when not built yet, so importing still works)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return path
+
+
+class LayerTraitError(traitlets.TraitError, LayerNotFoundError):
+    """An unknown name set on the ``layer`` trait (a ``TraitError`` and a ``ValueError``)."""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _request_id(content: Any) -> int | None:
+    """The request id to echo: only a plain int (anything else is answered with ``None``)."""
+    rid = content.get("request_id") if isinstance(content, dict) else None
+    return rid if _is_int(rid) and abs(rid) < 2**53 else None
+
+
+def _over_budget(obj: Any, budget: int) -> bool:
+    """Whether ``obj`` (decoded JSON) is bigger than ``budget`` characters, stopping early."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            budget -= len(item) + 2
+        elif isinstance(item, dict):
+            budget -= 2
+            for k, v in item.items():
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(item, (list, tuple)):
+            budget -= 2
+            stack.extend(item)
+        else:
+            budget -= 8
+        if budget < 0:
+            return True
+    return False
+
+
+def _check_request(content: Any, buffers: Any, data_version: int) -> str:
+    """Validate a browser request's envelope and fields; returns its type.
+
+    Raises:
+        ValueError / TypeError: saying what was expected and what was received.
+    """
+    if not isinstance(content, dict):
+        raise TypeError(f"Expected a message object, received {type(content).__name__}.")
+    if _over_budget(content, MAX_REQUEST_CHARS):
+        raise ValueError(
+            f"Expected a request of at most {MAX_REQUEST_CHARS} characters, received a larger one."
+        )
+    if buffers:
+        raise ValueError(f"Expected a request without binary buffers, received {len(buffers)}.")
+    kind = content.get("type")
+    if kind not in _REQUEST_TYPES:
+        raise ValueError(
+            f"Expected message type 'get_layer' or 'get_trace', received {_short(kind)}."
+        )
+    rid = content.get("request_id")
+    if rid is not None and _request_id(content) is None:
+        raise TypeError(f"Expected an int request_id, received {_short(rid)}.")
+    version = content.get("version")
+    if version is not None:
+        if not _is_int(version):
+            raise TypeError(f"Expected an int version, received {_short(version)}.")
+        if not 0 <= version <= data_version:
+            raise ValueError(
+                f"Expected version in range(0, {data_version + 1}), received {version}."
+            )
+    layer = content.get("layer")
+    if not isinstance(layer, str):
+        raise TypeError(f"Expected a layer name (str), received {_short(layer)}.")
+    if len(layer) > MAX_NAME_CHARS:
+        raise ValueError(
+            f"Expected a layer name of at most {MAX_NAME_CHARS} characters, received {len(layer)}."
+        )
+    pre = content.get("pre_activation", False)
+    if kind == "get_layer" and not isinstance(pre, bool) and pre is not None:
+        raise TypeError(f"Expected pre_activation true or false, received {_short(pre)}.")
+    for key in _INT_FIELDS[kind]:
+        value = content.get(key)
+        if not _is_int(value):
+            raise TypeError(f"Expected an int {key}, received {_short(value)}.")
+    return kind
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
+
+    Jupyter refuses NaN in JSON messages; the browser turns these strings back into numbers.
+    """
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, np.floating):
+        return json_safe(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
@@ -67,7 +194,10 @@ class FeatureMapWidget(anywidget.AnyWidget):
         sample: Index of the sample in the batch to show.
     """
 
-    _esm = _STATIC / "widget.js"
+    # The bundle's text, not its path: anywidget turns a path into a FileContents whose
+    # class-level "changed" signal keeps a closure over every instance, so no widget would
+    # ever be freed (measured: 100 closed widgets, 100 alive). No hot reload is lost in use.
+    _esm = _bundle_text(_STATIC / "widget.js")
 
     model_name = traitlets.Unicode("").tag(sync=True)
     layers = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -122,31 +252,63 @@ class FeatureMapWidget(anywidget.AnyWidget):
         """
         self._load(x, sample)
 
+    def save_html(self, path: Any, **options: Any) -> Any:
+        """Write one self-contained HTML file of this widget that works without a kernel.
+
+        See :func:`fmwidget.save_html` for ``options`` (``pre_activation``, ``compress``,
+        ``title``).
+
+        Returns:
+            An :class:`fmwidget.export.ExportReport` (file size, bytes per map value).
+        """
+        from .export import save_html
+
+        return save_html(self, path, **options)
+
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         name = proposal["value"]
-        if hasattr(self, "fm") and name and name not in self.fm:
-            self.fm.info(name)  # raises LayerNotFoundError with suggestions
+        if hasattr(self, "fm") and name not in self.fm:
+            try:
+                self.fm.info(name)
+            except LayerNotFoundError as err:  # a TraitError too, so traitlets rolls back
+                raise LayerTraitError(str(err)) from None
         return name
 
     # -- messages --------------------------------------------------------------------------
     def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
-        request_id = content.get("request_id") if isinstance(content, dict) else None
+        """Answers one browser request; anything malformed gets an ``error`` reply."""
+        request_id = _request_id(content)
         try:
-            if not isinstance(content, dict):
-                raise ValueError(f"Expected a message object, received {type(content).__name__}.")
-            kind = content.get("type")
+            kind = _check_request(content, buffers, self.data_version)
             if kind == "get_layer":
                 reply, payload = self._layer_message(content)
-                self.send(reply, [payload])
-            elif kind == "get_trace":
-                self.send(self._trace_message(content))
+                for part, data in split_channels(reply, payload):  # each <= 64 MiB
+                    self.send(part, [data])
             else:
-                raise ValueError(
-                    f"Expected message type 'get_layer' or 'get_trace', received {kind!r}."
-                )
+                self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel
-            self.send({"type": "error", "request_id": request_id, "message": str(err)})
+            self._send_error(err, request_id)
+
+    def _send_error(self, err: BaseException | str, request_id: int | None = None) -> None:
+        text = str(err) or type(err).__name__
+        if len(text) > MAX_ERROR_CHARS:
+            text = text[: MAX_ERROR_CHARS - 1] + "\u2026"
+        with contextlib.suppress(Exception):  # e.g. the comm is gone: nothing left to tell
+            self.send({"type": "error", "request_id": request_id, "message": text})
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Trait changes from the browser; invalid ones are refused with an ``error`` message.
+
+        The refused traits keep their value and are re-sent, so the browser reverts too.
+        """
+        try:
+            super().set_state(sync_data)
+        except Exception as err:
+            self._send_error(f"Refused a change from the browser: {err}")
+            keys = [k for k in sync_data if k in self.keys] if isinstance(sync_data, dict) else []
+            with contextlib.suppress(Exception):
+                self.send_state(keys or None)
 
     def _trace_message(self, content: dict[str, Any]) -> dict[str, Any]:
         info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
@@ -154,19 +316,23 @@ class FeatureMapWidget(anywidget.AnyWidget):
         rank = len(info.spatial_shape or ())
         position = (col,) if rank == 1 else (row, col)
         result = trace(self.fm, info.name, content.get("filter"), position, self.sample)
-        return {
-            "type": "trace",
-            "request_id": content.get("request_id"),
-            "version": self.data_version,
-            "layer": info.name,
-            **result,
-        }
+        return json_safe(
+            {
+                "type": "trace",
+                "request_id": content.get("request_id"),
+                "version": self.data_version,
+                "layer": info.name,
+                **result,
+            }
+        )
 
     def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], memoryview]:
         info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
-        pre = bool(content.get("pre_activation", False))
+        pre = bool(content.get("pre_activation") or False)
         arr = self.fm.pre_activation(info.name) if pre else self.fm[info.name]
-        header, payload = encode_map(arr[self.sample], info.data_format)
+        tensor = None if pre else self.fm.backend_tensor(info.name)
+        sample = None if tensor is None else tensor[self.sample]
+        header, payload = encode_map(arr[self.sample], info.data_format, sample)
         header.update(
             type="layer_data",
             request_id=content.get("request_id"),

@@ -153,6 +153,18 @@ export class App {
         this.showError();
       }),
     );
+    this.d.add(
+      this.store.on("progress", (p) => {
+        // a layer sent in parts (over 64 MiB): show how far it got
+        if (p.layer !== this.spec?.name || p.preActivation !== this.pre) return;
+        if (p.received >= p.chunks) {
+          delete this.info.dataset.progress;
+          return;
+        }
+        this.info.dataset.progress = `${p.received}/${p.chunks}`;
+        this.info.textContent = `loading… part ${p.received} of ${p.chunks}`;
+      }),
+    );
     this.d.listen(this.sortSel, "change", () => {
       this.sortKey = this.sortSel.value as SortKey;
       this.reorder();

@@ -46,11 +46,27 @@ type Pending = {
   kind: "layer" | "trace";
 };
 
+/** Arrival of one part of a layer sent in several messages (`chunks` > 1). */
+export interface Progress {
+  layer: string;
+  preActivation: boolean;
+  received: number;
+  chunks: number;
+}
+
 type Events = {
   trace: TraceMsg;
   error: string;
   invalidate: number;
   layer: LayerData;
+  progress: Progress;
+};
+
+/** A layer being reassembled from its channel-range parts. */
+type Assembly = {
+  msg: LayerDataMsg;
+  values: Float32Array;
+  got: Set<number>;
 };
 
 export interface StoreOptions {
@@ -80,7 +96,9 @@ export class Store {
     error: new Set(),
     invalidate: new Set(),
     layer: new Set(),
+    progress: new Set(),
   };
+  private readonly assembling = new Map<string, Assembly>();
   private readonly timeoutMs: number;
   private disposed = false;
 
@@ -188,7 +206,7 @@ export class Store {
     if (m.type === "layer_data") {
       this.onLayerData(msg as LayerDataMsg, buffers ?? []);
     } else if (m.type === "trace") {
-      const t = msg as TraceMsg;
+      const t = reviveNumbers(msg) as TraceMsg;
       const p = this.settle(t.request_id);
       if (t.version !== this.version) {
         p?.reject(new StaleError());
@@ -207,6 +225,10 @@ export class Store {
   };
 
   private onLayerData(msg: LayerDataMsg, buffers: unknown[]): void {
+    if (msg.chunks !== undefined && msg.chunks !== 1) {
+      this.onLayerChunk(msg, buffers);
+      return;
+    }
     const p = this.settle(msg.request_id);
     if (msg.version !== this.version) {
       p?.reject(new StaleError());
@@ -221,6 +243,10 @@ export class Store {
       else this.emit("error", e.message);
       return;
     }
+    this.accept(data, p);
+  }
+
+  private accept(data: LayerData, p: Pending | undefined): void {
     const bytes = data.values.byteLength + 40 * data.channels + 256;
     this.cache.set(cacheKey(data.layer, data.preActivation), data, bytes);
     this.global.add(data);
@@ -228,8 +254,67 @@ export class Store {
     this.emit("layer", data);
   }
 
+  /**
+   * One part of a layer too big for one message: channels [channel_start, channel_stop).
+   * Parts are decoded into place as they arrive; the request resolves when all have.
+   */
+  private onLayerChunk(msg: LayerDataMsg, buffers: unknown[]): void {
+    const key =
+      typeof msg.request_id === "number"
+        ? `r${msg.request_id}`
+        : `u${cacheKey(String(msg.layer), Boolean(msg.pre_activation))}`;
+    const fail = (e: Error): void => {
+      this.assembling.delete(key);
+      const p = this.settle(msg.request_id);
+      if (p) p.reject(e);
+      else this.emit("error", e.message);
+    };
+    if (msg.version !== this.version) {
+      this.assembling.delete(key);
+      this.settle(msg.request_id)?.reject(new StaleError());
+      return;
+    }
+    try {
+      const { height: h, width: w, channels: c } = msg;
+      const { chunk, chunks, channel_start: c0, channel_stop: c1 } = msg;
+      const int = (v: unknown): v is number => Number.isInteger(v);
+      if (!int(chunks) || !int(chunk) || chunks < 1 || chunk < 0 || chunk >= chunks) {
+        throw new Error(`Expected chunk in [0, chunks), received ${chunk} of ${chunks}`);
+      }
+      if (!int(c0) || !int(c1) || !int(c) || c0 < 0 || c1 <= c0 || c1 > c) {
+        throw new Error(
+          `Expected 0 ≤ channel_start < channel_stop ≤ ${c}, received [${c0}, ${c1})`,
+        );
+      }
+      let a = this.assembling.get(key);
+      if (!a) {
+        a = { msg, values: new Float32Array(c * h * w), got: new Set() };
+        this.assembling.set(key, a);
+      } else if (a.msg.chunks !== chunks || a.msg.channels !== c || a.msg.height !== h) {
+        throw new Error(`Part ${chunk} of ${JSON.stringify(msg.layer)} does not match part 0`);
+      }
+      const scale = Array.isArray(msg.scale) ? msg.scale.slice(c0, c1) : msg.scale;
+      const part = decodeValues({ ...msg, channels: c1 - c0, scale }, buffers[0]);
+      a.values.set(part, c0 * h * w);
+      a.got.add(chunk);
+      this.emit("progress", {
+        layer: msg.layer,
+        preActivation: Boolean(msg.pre_activation),
+        received: a.got.size,
+        chunks,
+      });
+      if (a.got.size < chunks) return;
+      this.assembling.delete(key);
+      const data = layerFromValues({ ...a.msg, stats: undefined }, a.values);
+      this.accept(data, this.settle(msg.request_id));
+    } catch (err) {
+      fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   private readonly onVersion = (): void => {
     this.cache.clear();
+    this.assembling.clear();
     this.global.reset();
     this.inflight.clear();
     this.traces.clear();
@@ -252,8 +337,41 @@ export class Store {
     this.pending.clear();
     this.inflight.clear();
     this.cache.clear();
+    this.assembling.clear();
     for (const set of Object.values(this.listeners)) set.clear();
   }
+}
+
+const NON_FINITE: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  "-Infinity": Number.NEGATIVE_INFINITY,
+};
+/** Keys whose values are numbers (or grids of numbers) in a `trace` message. */
+const NUMERIC_KEYS = new Set([
+  "value",
+  "bias",
+  "total",
+  "contribution",
+  "others",
+  "window",
+  "kernel",
+]);
+
+/**
+ * Jupyter's JSON has no NaN/±Inf, so the kernel sends them as the strings "NaN", "Infinity" and
+ * "-Infinity" in numeric fields; this turns them back into numbers (other strings, such as layer
+ * names, are left alone).
+ */
+export function reviveNumbers(obj: unknown, numeric = false): unknown {
+  if (typeof obj === "string") return numeric && obj in NON_FINITE ? NON_FINITE[obj] : obj;
+  if (Array.isArray(obj)) return obj.map((v) => reviveNumbers(v, numeric));
+  if (obj && typeof obj === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(obj)) out[k] = reviveNumbers(v, NUMERIC_KEYS.has(k));
+    return out;
+  }
+  return obj;
 }
 
 function validStats(s: unknown, c: number): s is FilterStats {
@@ -266,6 +384,11 @@ function validStats(s: unknown, c: number): s is FilterStats {
 
 /** Validates a layer_data message and decodes its buffer (scaling channels back if needed). */
 export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
+  return layerFromValues(msg, decodeValues(msg, buffer));
+}
+
+/** Checks a layer_data buffer against its header; returns channel-major float32 values. */
+export function decodeValues(msg: LayerDataMsg, buffer: unknown): Float32Array {
   const view = asView(buffer);
   const { height: h, width: w, channels: c } = msg;
   if (!view)
@@ -287,7 +410,12 @@ export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
     throw new Error(`Expected layout "chw" or "hwc", received ${JSON.stringify(layout)}`);
   }
   const raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
-  const values = toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
+  return toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
+}
+
+/** A decoded layer from its channel-major values (statistics computed when not sent). */
+export function layerFromValues(msg: LayerDataMsg, values: Float32Array): LayerData {
+  const { height: h, width: w, channels: c } = msg;
   const stats = validStats(msg.stats, c) ? msg.stats : computeStats(values, c, h * w);
   const range = layerRange(stats);
   const num = (...xs: unknown[]): number | undefined => {

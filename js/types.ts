@@ -106,6 +106,14 @@ export interface LayerDataMsg {
   /** Optional: min/max over every layer of this input, for the "global" range. */
   global_min?: number;
   global_max?: number;
+  /**
+   * Optional, for layers over 64 MiB: this message is part `chunk` of `chunks` and its buffer
+   * holds channels [channel_start, channel_stop) only (in `layout`); `channels` is the layer's.
+   */
+  chunk?: number;
+  chunks?: number;
+  channel_start?: number;
+  channel_stop?: number;
 }
 
 /** A decoded layer: values channel-major (C, H, W). */
