@@ -1,0 +1,156 @@
+"""Renders the README screenshots (docs/img/*.png) from the real widget and real models.
+
+The real bundle runs in headless Chromium against real ``FeatureMapWidget`` objects, through
+the browser-test harness (``tests/browser/helpers.py``): the page's messages are answered by
+the widget's own handler, so every pixel comes from Keras's numbers. Nothing but 127.0.0.1 is
+reachable from the page.
+
+    KERAS_BACKEND=tensorflow PYTHONPATH=. python scripts/screenshots.py [--out docs/img]
+
+Needs: the built bundle (``npm run build``), Chromium at /usr/bin/chromium (or
+``FMW_CHROMIUM``), playwright, keras, scikit-image and scikit-learn. Takes ~20 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="fmw-keras-home-"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import fmwidget  # noqa: E402
+from tests.browser.helpers import (  # noqa: E402
+    BUNDLE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Harness,
+    hover_grid,
+    new_context,
+)
+
+L = keras.layers
+MAX_BYTES = 300_000
+
+
+def edge_model_and_photo():
+    """Notebook 2's hand-made edge filters on a real photo (scikit-image's astronaut)."""
+    from skimage import data, transform
+
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], "float32") / 4
+    checker = np.where(np.indices((3, 3)).sum(0) % 2, -1.25, 1.0).astype("float32") / 9
+    kernel = np.zeros((3, 3, 3, 4), "float32")
+    kernel[:, :, :, 0] = sobel[..., None] / 3
+    kernel[:, :, :, 1] = sobel.T[..., None] / 3
+    kernel[:, :, 0, 2], kernel[:, :, 2, 2] = sobel, -sobel
+    kernel[:, :, :, 3] = checker[..., None] / 3
+    model = keras.Sequential(
+        [
+            keras.Input((96, 128, 3)),
+            L.Conv2D(4, 3, padding="same", activation="relu", use_bias=False, name="edges"),
+            L.MaxPooling2D(2, name="pool"),
+        ],
+        name="hand_made_filters",
+    )
+    model.get_layer("edges").set_weights([kernel])
+    photo = transform.resize(data.astronaut(), (96, 128), anti_aliasing=True).astype("float32")
+    return model, photo
+
+
+def digits_model_and_input():
+    """Notebook 3's small CNN, trained on scikit-learn's real digits (~5 s)."""
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    images = np.kron(digits.images / 16.0, np.ones((3, 3)))[..., None].astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((24, 24, 1)),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            L.MaxPooling2D(2, name="pool1"),
+            L.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            L.MaxPooling2D(2, name="pool2"),
+            L.Flatten(name="flatten"),
+            L.Dense(10, activation="softmax", name="classifier"),
+        ],
+        name="digits_cnn",
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images[:1500], digits.target[:1500], epochs=15, batch_size=32, verbose=0)
+    return model, images[1500]
+
+
+def shoot(harness: Harness, path: pathlib.Path) -> None:
+    harness.page.wait_for_timeout(300)  # let the last frame paint
+    harness.root.screenshot(path=str(path), animations="disabled")
+    size = path.stat().st_size
+    print(f"wrote {path} ({size / 1000:.0f} kB)")
+    if size > MAX_BYTES:
+        raise SystemExit(f"{path} is {size} bytes, over the {MAX_BYTES} limit")
+    if harness.page_errors:
+        raise SystemExit(f"page errors while rendering {path.name}: {harness.page_errors}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=REPO / "docs" / "img")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not BUNDLE.is_file():
+        raise SystemExit(f"{BUNDLE} is missing: run `npm run build` in {REPO}")
+
+    from playwright.sync_api import sync_playwright
+
+    edge_model, photo = edge_model_and_photo()
+    digits_model, digit = digits_model_and_input()
+    fm = fmwidget.extract(digits_model, digit)
+    p2 = fm["pool2"][0]
+    r, c, f = (int(v) for v in np.unravel_index(np.argmax(p2), p2.shape))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            ctx = new_context(browser, viewport={"width": 1200, "height": 900})
+
+            # 1. The grid: every map of a layer, here hand-made edge filters on a photo.
+            harness = Harness(ctx.new_page())
+            harness.mount_widget(fmwidget.FeatureMapWidget(edge_model, photo, layer="edges"))
+            harness.ready()
+            shoot(harness, args.out / "grid.png")
+            harness.page.close()
+
+            # 2. Hover: the read-out and the receptive field outlined on the input.
+            harness = Harness(ctx.new_page())
+            harness.mount_widget(fmwidget.FeatureMapWidget(digits_model, digit, layer="conv2"))
+            harness.ready()
+            cell = hover_grid(
+                harness.page, harness.root, points=((0.06, 0.3), (0.06, 0.4), (0.33, 0.3))
+            )
+            print("hovered", cell)
+            shoot(harness, args.out / "hover.png")
+            harness.page.close()
+
+            # 3. The trace panel for the strongest pool2 cell, set from Python.
+            harness = Harness(ctx.new_page())
+            widget = fmwidget.FeatureMapWidget(digits_model, digit, layer="pool2")
+            harness.mount_widget(widget)
+            harness.ready()
+            harness.kernel_set("trace_target", {"layer": "pool2", "filter": f, "row": r, "col": c})
+            harness.root.locator(".fmw-trace-step").nth(2).wait_for()
+            shoot(harness, args.out / "trace.png")
+            ctx.close()
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
