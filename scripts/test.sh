@@ -25,8 +25,8 @@ for backend in $backends; do
     echo "== TypeScript: typecheck, lint, unit tests"
     npm run -s check
     echo "== ruff"
-    "$py" -m ruff check fmwidget tests benchmarks
-    "$py" -m ruff format --check fmwidget tests benchmarks
+    "$py" -m ruff check fmwidget tests benchmarks scripts notebooks/build_notebooks.py
+    "$py" -m ruff format --check fmwidget tests benchmarks scripts notebooks/build_notebooks.py
     only=()
   else
     py=$(scripts/env.sh "$backend" test)
@@ -36,4 +36,6 @@ for backend in $backends; do
   KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider "${only[@]}" || status=1
   first=0
 done
+echo "== benchmark smoke run (reports only; the full run is benchmarks/run.py)"
+"$root/.venv-${backends%% *}/bin/python" benchmarks/run.py --smoke --backends "${backends// /,}" || status=1
 exit $status
