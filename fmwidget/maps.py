@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from . import geometry
+from .encode import finite_range
 from .inputs import (
     as_batch,
     check_index,
@@ -95,9 +96,17 @@ def _to_numpy(t: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(t), dtype=np.float32)
 
 
-def _shares_buffer(t: Any) -> bool:
-    """Whether the numpy view of backend tensor ``t`` costs no copy (JAX on CPU)."""
-    return keras.backend.backend() == "jax" and keras.ops.is_tensor(t)
+def _keep_policy() -> str:
+    """How captured outputs become numpy, per backend.
+
+    * ``view`` (JAX): the numpy view shares the device buffer on CPU: take it, and keep
+      the tensor too, so the encoder can cast to float16 on the backend without a copy.
+    * ``lazy`` (TensorFlow): ``.numpy()`` copies: keep the tensor and copy a layer only
+      when it is asked for as numpy.
+    * ``eager`` (PyTorch and others): convert now and drop the tensor (PyTorch shares the
+      buffer, and a tensor can hold its autograd graph alive).
+    """
+    return {"jax": "view", "tensorflow": "lazy"}.get(keras.backend.backend(), "eager")
 
 
 class FeatureMaps:
@@ -116,15 +125,25 @@ class FeatureMaps:
         infos: list[LayerInfo] = []
         shapes: list[tuple[int, ...] | None] = []
         fmts: list[str] = []
+        policy = _keep_policy()
         for e in entries:
-            arr = (
-                _to_numpy(e.output)
-                if keras.ops.is_tensor(e.output) or isinstance(e.output, np.ndarray)
-                else None
-            )
+            out = e.output
+            arr, tensor = None, None
+            if e.index == 0:
+                arr = x
+            elif isinstance(out, np.ndarray):
+                arr = np.asarray(out, dtype=np.float32)
+            elif keras.ops.is_tensor(out):
+                if policy != "lazy":
+                    arr = _to_numpy(out)
+                if policy != "eager" and keras.backend.standardize_dtype(out.dtype) == "float32":
+                    tensor = out
+                elif arr is None:
+                    arr = _to_numpy(out)
             self._arrays.append(arr)
-            self._tensors.append(e.output if arr is not None and _shares_buffer(e.output) else None)
-            shapes.append(tuple(arr.shape[1:]) if arr is not None else None)
+            self._tensors.append(tensor)
+            source = arr if arr is not None else tensor
+            shapes.append(tuple(source.shape[1:]) if source is not None else None)
         # The input takes the data_format of its first reader that declares one.
         for e in entries:
             if e.layer is not None and hasattr(e.layer, "data_format"):
@@ -161,8 +180,8 @@ class FeatureMaps:
         self.layers: list[LayerInfo] = infos
         self._index = {info.name: info.index for info in infos}
         self._pre: dict[int, np.ndarray] = {}
-        self.input = self._arrays[0]
-        for e in entries:  # backend tensors are no longer needed
+        self.input = x
+        for e in entries:  # the entries' references are no longer needed
             e.output = None
             e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
 
@@ -189,10 +208,31 @@ class FeatureMaps:
         return self.layers[index]
 
     def __getitem__(self, name: str) -> np.ndarray:
-        arr = self._arrays[self.info(name).index]
+        arr = self._array(self.info(name).index)
         if arr is None:
             raise ValueError(f"Expected a layer with one tensor output; {name!r} has several.")
         return arr
+
+    def _array(self, index: int) -> np.ndarray | None:
+        """Entry ``index``'s output as float32 numpy (copied from the backend on first use)."""
+        arr = self._arrays[index]
+        if arr is None and self._tensors[index] is not None:
+            arr = self._arrays[index] = _to_numpy(self._tensors[index])
+        return arr
+
+    def value_range(self, name: str) -> tuple[float, float]:
+        """Finite ``(min, max)`` of layer ``name``'s output over the batch (``(0, 0)`` if none).
+
+        Reduced on the backend when the layer is not yet numpy (no copy made).
+        """
+        index = self.info(name).index
+        tensor = self._tensors[index]
+        if self._arrays[index] is None and tensor is not None:
+            ops = keras.ops
+            if bool(ops.all(ops.isfinite(tensor))):
+                return float(ops.min(tensor)), float(ops.max(tensor))
+        arr = self._array(index)
+        return finite_range(arr) if arr is not None and arr.size else (0.0, 0.0)
 
     def __contains__(self, name: object) -> bool:
         return name in self._index
@@ -235,7 +275,7 @@ class FeatureMaps:
         if cached is not None:
             return cached
         entry = self._entries[info.index]
-        inputs = [self._arrays[i] for i in entry.inputs] + list(entry.extra_inputs)
+        inputs = [self._array(i) for i in entry.inputs] + list(entry.extra_inputs)
         layer = entry.layer
         saved = layer.__dict__["activation"]
         layer.__dict__["activation"] = keras.activations.linear
@@ -395,7 +435,7 @@ class FeatureMaps:
         """
         info = self._pool_info(name, max_only=True)
         src = self.layers[self._entries[info.index].inputs[0]]
-        arr = self._arrays[src.index]
+        arr = self._array(src.index)
         assert arr is not None and src.channels is not None
         sample = check_index(sample, arr.shape[0], "sample")
         channel = check_index(channel, src.channels, "channel")
