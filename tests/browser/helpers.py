@@ -274,6 +274,24 @@ class Harness:
 
 
 # -- canvases ---------------------------------------------------------------------------------
+def assert_no_script_ran(page: Any, root: Any, page_errors: list[str]) -> None:
+    """No injected markup ran or exists: ``window.__pwned`` unset, no active elements.
+
+    An ``<img src=x>`` injected by the widget would have failed to load by the time this
+    probe (same page) has: only then is "``__pwned`` is undefined" meaningful.
+    """
+    page.evaluate(
+        """() => new Promise((done) => {
+            const probe = new Image();
+            probe.onerror = probe.onload = () => setTimeout(done, 50);
+            probe.src = 'data:,x';
+        })"""
+    )
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    assert root.locator("script, img, svg, iframe, object, embed").count() == 0
+    assert page_errors == []
+
+
 def canvas_summary(canvas: Any) -> dict[str, Any]:
     """Size, number of distinct RGBA colours and opaque fraction of a canvas (via getImageData)."""
     return canvas.evaluate(

@@ -9,6 +9,7 @@ import pytest
 
 from .helpers import (
     HOSTILE,
+    assert_no_script_ran,
     canvas_summary,
     hover_grid,
     tiny_cnn_and_input,
@@ -35,21 +36,6 @@ def hostile_widget() -> Any:
     return FeatureMapWidget(model, x)
 
 
-def _no_script_ran(harness: Any) -> None:
-    # An <img src=x> injected by the widget would have failed to load by the time this probe
-    # (same URL, same page) has: only then is "__pwned is undefined" meaningful.
-    harness.page.evaluate(
-        """() => new Promise((done) => {
-            const probe = new Image();
-            probe.onerror = probe.onload = () => setTimeout(done, 50);
-            probe.src = 'x';
-        })"""
-    )
-    assert harness.page.evaluate("() => typeof window.__pwned") == "undefined"
-    assert harness.root.locator("img").count() == 0
-    assert harness.page_errors == []
-
-
 def test_bundle_renders_model_name(harness_page: Any, tiny_widget: Any) -> None:
     harness_page.mount_widget(tiny_widget)
     ready = harness_page.ready()
@@ -72,16 +58,16 @@ def test_hostile_model_name_is_text(harness_page: Any, hostile_widget: Any) -> N
     harness_page.mount_widget(hostile_widget)
     ready = harness_page.ready()
     assert HOSTILE in ready.inner_text()
-    _no_script_ran(harness_page)
+    assert_no_script_ran(harness_page.page, harness_page.root, harness_page.page_errors)
 
 
 def test_hostile_layer_name_is_text(harness_page: Any, hostile_widget: Any) -> None:
     harness_page.mount_widget(hostile_widget, model_name="plain_model")
     harness_page.ready()
-    _no_script_ran(harness_page)
+    assert_no_script_ran(harness_page.page, harness_page.root, harness_page.page_errors)
     conv = harness_page.root.locator(".fmw-layer[data-index='1']")
     assert HOSTILE in conv.inner_text()
-    _no_script_ran(harness_page)
+    assert_no_script_ran(harness_page.page, harness_page.root, harness_page.page_errors)
 
 
 def test_hover_shows_real_value_and_sets_trait(harness_page: Any, tiny_widget: Any) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from .helpers import assert_no_script_ran
+
 pytestmark = pytest.mark.browser
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -21,21 +23,6 @@ SVG = "<svg onload=window.__pwned=1>"
 LONG = "very_long_layer_name_" * 15  # 315 characters
 UNICODE = "слой_层_レイヤー_طبقة_🙂_e\u0301"
 MAGENTA = (255, 0, 255, 255)
-
-
-def no_script_ran(h: Any) -> None:
-    # An <img src=x> injected by the widget would have failed to load by the time this probe
-    # (same URL, same page) has: only then is "__pwned is undefined" meaningful.
-    h.page.evaluate(
-        """() => new Promise((done) => {
-            const probe = new Image();
-            probe.onerror = probe.onload = () => setTimeout(done, 50);
-            probe.src = 'x';
-        })"""
-    )
-    assert h.page.evaluate("() => typeof window.__pwned") == "undefined"
-    assert h.root.locator("script, img, svg, iframe, object, embed").count() == 0
-    assert h.page_errors == []
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +64,7 @@ def test_hostile_names_are_plain_text(harness_page: Any, hostile_widget: Any) ->
     for i, name in enumerate(names):
         if i:
             assert name.split("/")[-1] in strip[i], (name, strip[i])
-    no_script_ran(h)
+    assert_no_script_ran(h.page, h.root, h.page_errors)
     # show and trace each hostile layer: names reach the grid, the readout and the trace panel
     for name in (SCRIPT, LONG, UNICODE):
         h.kernel_set("layer", name)
@@ -97,7 +84,7 @@ def test_hostile_names_are_plain_text(harness_page: Any, hostile_widget: Any) ->
             ".some((s) => s.dataset.layer === n)",
             arg=name,
         )
-        no_script_ran(h)
+        assert_no_script_ran(h.page, h.root, h.page_errors)
     # the widget still fits its page: a long name does not push it sideways
     width = h.page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 1280, width
@@ -119,7 +106,7 @@ def test_hostile_model_name_and_error_text(harness_page: Any, hostile_widget: An
     h.page.wait_for_function(
         "(t) => document.querySelector('.fmw-error')?.textContent.includes(t)", arg=IMG + SCRIPT
     )
-    no_script_ran(h)
+    assert_no_script_ran(h.page, h.root, h.page_errors)
 
 
 # -- NaN and ±Inf ---------------------------------------------------------------------------------
