@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { cellAt, gridLayout, hitTest, moveCell, receptiveField, slotOrigin } from "./layout";
+import {
+  cellAt,
+  coverage,
+  gridLayout,
+  hitTest,
+  MAX_SCALE,
+  moveCell,
+  receptiveField,
+  slotOrigin,
+} from "./layout";
 
 describe("gridLayout", () => {
   it("fits tiles into the available width with an integer scale", () => {
@@ -20,6 +29,70 @@ describe("gridLayout", () => {
     const g = gridLayout(4096, 1, 1, { availWidth: 800 });
     expect(g.cols * g.rows).toBeGreaterThanOrEqual(4096);
     expect(g.width).toBeLessThanOrEqual(800);
+  });
+});
+
+describe("gridLayout filling the pane (maxHeight)", () => {
+  const pane = { availWidth: 922, maxHeight: 518 };
+  it("draws big maps larger than ×1 when the pane has room (4 maps of 96×128)", () => {
+    const old = gridLayout(4, 96, 128, { availWidth: 922 });
+    expect(old.scale).toBe(1); // the base scale: a third of the width used
+    const g = gridLayout(4, 96, 128, pane);
+    expect(g.scale).toBe(2); // ×3 would need two rows of 290 px > 518
+    expect(coverage(g, 922)).toBeGreaterThan(coverage(old, 922));
+    expect(g.cols).toBe(3);
+    expect(g.width).toBeGreaterThan(0.8 * pane.availWidth);
+    expect(g.height).toBeLessThanOrEqual(pane.maxHeight);
+    const one = gridLayout(1, 96, 128, pane);
+    expect(one.scale).toBe(5); // 480 px high; ×6 is 576
+  });
+  it("prefers full rows of large maps (small maps too, past the old ×16 cap)", () => {
+    // ×12 would fit (6 + 6 + 4) but leaves a third of its last row grey
+    expect(gridLayout(16, 12, 12, pane)).toMatchObject({ scale: 9, cols: 8, rows: 2 });
+    expect(gridLayout(8, 24, 24, pane)).toMatchObject({ scale: 9, cols: 4, rows: 2 });
+    expect(gridLayout(16, 6, 6, pane)).toMatchObject({ scale: 18, cols: 8, rows: 2 });
+    expect(gridLayout(4, 28, 28, pane)).toMatchObject({ scale: 8, cols: 4, rows: 1 });
+  });
+  it("keeps the base scale for many maps (the pane scrolls)", () => {
+    const base = gridLayout(512, 14, 14, { availWidth: 922 });
+    expect(gridLayout(512, 14, 14, pane)).toEqual(base);
+  });
+  it("picks the best-covering scale that fits, for every shape", () => {
+    for (const n of [1, 2, 3, 4, 7, 16, 33, 64, 100, 256])
+      for (const [mh, mw] of [
+        [1, 1],
+        [3, 5],
+        [6, 6],
+        [13, 13],
+        [28, 28],
+        [96, 128],
+        [224, 224],
+      ] as [number, number][])
+        for (const availWidth of [300, 640, 922]) {
+          const opts = { availWidth, maxHeight: 518 };
+          const g = gridLayout(n, mh, mw, opts);
+          const base = gridLayout(n, mh, mw, { availWidth });
+          expect(g.scale).toBeGreaterThanOrEqual(base.scale);
+          expect(g.scale).toBeLessThanOrEqual(MAX_SCALE);
+          if (g.scale > base.scale) {
+            expect(g.height).toBeLessThanOrEqual(518);
+            expect(g.width).toBeLessThanOrEqual(availWidth);
+          }
+          if (base.height > 518) {
+            expect(g).toEqual(base);
+            continue;
+          }
+          for (let s = base.scale; s <= MAX_SCALE; s++) {
+            const other = gridLayout(n, mh, mw, { availWidth, scale: s });
+            const fits = other.height <= 518 && other.width <= Math.max(availWidth, base.width);
+            if (fits)
+              expect(coverage(other, availWidth)).toBeLessThanOrEqual(coverage(g, availWidth));
+          }
+        }
+  });
+  it("a forced scale re-lays the same tiles", () => {
+    const g = gridLayout(10, 5, 5, { availWidth: 40, scale: 3 });
+    expect(g).toMatchObject({ scale: 3, tileW: 15, cols: 2, rows: 5 });
   });
 });
 

@@ -27,11 +27,27 @@ export interface GridLayout {
 export interface LayoutOptions {
   /** Usable width in CSS pixels. */
   availWidth: number;
-  /** Desired tile edge in pixels (the scale is the integer that gets closest without exceeding it). */
+  /**
+   * Smallest wanted tile edge in pixels: the base scale is the largest integer whose tile edge
+   * does not exceed it (at least 1). Defaults to {@link defaultTargetTile}.
+   */
   targetTile?: number;
   gap?: number;
   maxScale?: number;
+  /**
+   * Height of the visible pane. When given, the scale may grow from the base scale up to
+   * `maxScale`: of the scales at which all maps fit the available width and this height, the
+   * one whose maps cover the largest part of (available width × grid height) wins (ties: the
+   * larger), so few or big maps fill the pane instead of leaving it grey. A base layout taller
+   * than this (many maps: the pane scrolls) is kept as it is.
+   */
+  maxHeight?: number;
+  /** Forces the scale (e.g. to re-lay the same tiles into more columns). */
+  scale?: number;
 }
+
+/** Largest integer upscaling the grid uses. */
+export const MAX_SCALE = 24;
 
 /** Chooses a target tile edge that shrinks as the number of maps grows. */
 export function defaultTargetTile(n: number): number {
@@ -48,12 +64,49 @@ export function gridLayout(n: number, mapH: number, mapW: number, opts: LayoutOp
   const w = Math.max(1, mapW | 0);
   const count = Math.max(0, n | 0);
   const gap = opts.gap ?? (Math.max(h, w) <= 2 ? 1 : 2);
+  const maxScale = Math.max(1, opts.maxScale ?? MAX_SCALE);
+  const at = (scale: number) => layoutAt(count, h, w, gap, scale, opts.availWidth);
+  if (opts.scale !== undefined) return at(Math.max(1, Math.floor(opts.scale)));
   const target = opts.targetTile ?? defaultTargetTile(count);
-  const maxScale = opts.maxScale ?? 16;
-  const scale = Math.max(1, Math.min(maxScale, Math.floor(target / Math.max(h, w))));
+  const base = Math.max(1, Math.min(maxScale, Math.floor(target / Math.max(h, w))));
+  let best = at(base);
+  const maxHeight = opts.maxHeight;
+  if (maxHeight === undefined || best.height > maxHeight) return best;
+  // Among the scales whose grid fits the pane, keep the one whose maps cover most of the
+  // rectangle they occupy (available width × grid height): wide, full rows of large maps.
+  // Height never shrinks as the scale grows (rows only increase), and the width only leaves
+  // the available width once a single column is too wide: stop at the first misfit.
+  const avail = Math.max(opts.availWidth, best.width);
+  let bestCover = coverage(best, avail);
+  for (let s = base + 1; s <= maxScale; s++) {
+    const g = at(s);
+    if (g.height > maxHeight || g.width > avail) break;
+    const cover = coverage(g, avail);
+    if (cover >= bestCover) {
+      best = g;
+      bestCover = cover;
+    }
+  }
+  return best;
+}
+
+/** Fraction of (available width × grid height) that the maps cover. */
+export function coverage(g: GridLayout, availWidth: number): number {
+  const area = Math.max(availWidth, g.width) * g.height;
+  return area > 0 ? (g.n * g.tileW * g.tileH) / area : 0;
+}
+
+function layoutAt(
+  count: number,
+  h: number,
+  w: number,
+  gap: number,
+  scale: number,
+  availWidth: number,
+): GridLayout {
   const tileW = w * scale;
   const tileH = h * scale;
-  const avail = Math.max(tileW + 2 * gap, Math.floor(opts.availWidth));
+  const avail = Math.max(tileW + 2 * gap, Math.floor(availWidth));
   const cols = Math.max(1, Math.min(count, Math.floor((avail - gap) / (tileW + gap))));
   const rows = count === 0 ? 0 : Math.ceil(count / cols);
   return {

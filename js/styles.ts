@@ -1,5 +1,8 @@
 /** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
 
+/** Visible height of the grid pane (CSS max-height; the grid layout fills it). */
+export const GRID_PANE_HEIGHT = 520;
+
 const CSS = `
 .fmw-root{--fmw-fg:#1f2328;--fmw-muted:#656d76;--fmw-bg:#fff;--fmw-panel:#f6f8fa;--fmw-border:#d0d7de;--fmw-accent:#0969da;--fmw-sel:#ff8c00;
   font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fmw-fg);background:var(--fmw-bg);display:flex;flex-direction:column;gap:6px;padding:6px;box-sizing:border-box;max-width:100%}
@@ -28,7 +31,7 @@ const CSS = `
 .fmw-center{flex:1 1 320px;min-width:0;display:flex;flex-direction:column;gap:4px}
 .fmw-controls{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px}
 .fmw-controls label{display:inline-flex;gap:4px;align-items:center}
-.fmw-gridwrap{max-height:520px;overflow:auto;border:1px solid var(--fmw-border);background:#6e7781}
+.fmw-gridwrap{max-height:${GRID_PANE_HEIGHT}px;overflow:auto;border:1px solid var(--fmw-border);background:#6e7781}
 .fmw-grid{display:block;cursor:crosshair}
 .fmw-detail{display:flex;gap:8px;flex-wrap:wrap}
 .fmw-detail:empty{display:none}
@@ -40,10 +43,16 @@ const CSS = `
 .fmw-trace-step{display:flex;flex-direction:column;gap:2px;background:var(--fmw-bg);border:1px solid var(--fmw-border);border-radius:3px;padding:3px 5px;max-width:220px}
 .fmw-trace-arrow{align-self:center;color:var(--fmw-muted)}
 .fmw-trace-map{align-self:flex-start;image-rendering:pixelated}
+.fmw-trace-scale{display:flex;flex-direction:column;gap:1px;font-size:10px;color:var(--fmw-muted)}
+.fmw-trace-scale canvas{width:100%;height:6px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
+.fmw-trace-scale .fmw-legend-ticks{width:100%}
 .fmw-trace-name{font-weight:600;word-break:break-all}
 .fmw-num{font-family:ui-monospace,monospace}
 .fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
 .fmw-conv td{padding:0 6px;text-align:right}
+.fmw-conv th{padding:0 6px;text-align:right;font-weight:400;color:var(--fmw-muted)}
+.fmw-conv{overflow-wrap:anywhere}
+.fmw-conv td:first-child{max-width:22em;word-break:break-all}
 .fmw-conv tr.fmw-total td{border-top:1px solid var(--fmw-fg);font-weight:600}
 .fmw-muted{color:var(--fmw-muted)}
 .fmw-conv-how{display:flex;gap:4px;align-items:center}

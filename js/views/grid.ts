@@ -6,6 +6,7 @@
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { canvasPoint, ctx2d, Disposer, h } from "../dom";
 import { type GridLayout, gridLayout, hitTest, slotOrigin } from "../layout";
+import { GRID_PANE_HEIGHT } from "../styles";
 import type { LayerData, Window } from "../types";
 
 /** Browsers refuse canvases much taller than this. */
@@ -84,13 +85,18 @@ export class GridView {
     availWidth: number,
   ): void {
     const n = order.length;
-    let g = gridLayout(n, data.height, data.width, { availWidth });
+    // the largest integer scale at which the layer fills the pane's width without scrolling
+    // (2 px of border); many maps keep their base scale and the pane scrolls
+    let g = gridLayout(n, data.height, data.width, {
+      availWidth,
+      maxHeight: GRID_PANE_HEIGHT - 2,
+    });
     if (g.height > MAX_CANVAS_EDGE && g.rows > 1) {
       const maxRows = Math.max(1, Math.floor((MAX_CANVAS_EDGE - g.gap) / (g.tileH + g.gap)));
       const cols = Math.ceil(n / maxRows);
       g = gridLayout(n, data.height, data.width, {
         availWidth: g.gap + cols * (g.tileW + g.gap),
-        targetTile: g.scale * Math.max(data.height, data.width),
+        scale: g.scale,
       });
     }
     this.layout = g;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { convRows, stepIsPre } from "./trace";
+import type { LayerSpec } from "../types";
+import { convRows, inputLayerName, stepIsPre } from "./trace";
 
 describe("trace helpers", () => {
   it("detects pre-activation steps", () => {
@@ -20,7 +21,7 @@ describe("trace helpers", () => {
         { channel: 0, contribution: -1 },
       ],
     });
-    expect(rows.map((r) => r.label)).toEqual(["channel 2", "channel 0", "other channels", "bias"]);
+    expect(rows.map((r) => r.label)).toEqual(["map 2", "map 0", "other maps", "bias"]);
     expect(rows.reduce((a, r) => a + r.value, 0)).toBeCloseTo(3);
     const py = convRows({
       layer: "c",
@@ -31,8 +32,8 @@ describe("trace helpers", () => {
       n_channels: 3,
     });
     expect(py.map((r) => [r.label, r.value])).toEqual([
-      ["channel 1", 0.75],
-      ["2 other channels", 0.25],
+      ["map 1", 0.75],
+      ["2 other maps", 0.25],
       ["bias", 0],
     ]);
     expect(py[0]?.kernel).toEqual([[0.75]]);
@@ -42,6 +43,28 @@ describe("trace helpers", () => {
       total: 3,
       terms: [{ channel: 0, contribution: 2 }],
     });
-    expect(exact.map((r) => r.label)).toEqual(["channel 0", "bias"]);
+    expect(exact.map((r) => r.label)).toEqual(["map 0", "bias"]);
+  });
+  it("names each term by the input layer's map", () => {
+    const conv = { layer: "conv2", bias: 0, total: 1, terms: [{ channel: 6, contribution: 1 }] };
+    expect(convRows(conv, "pool1").map((r) => r.label)).toEqual(["pool1 · map 6", "bias"]);
+    expect(convRows(conv, null)[0]?.label).toBe("map 6");
+  });
+});
+
+describe("inputLayerName", () => {
+  const spec = (index: number, name: string, inputs: unknown): LayerSpec =>
+    ({ index, name, inputs }) as unknown as LayerSpec;
+  const layers = [spec(0, "input", []), spec(1, "pool1", [0]), spec(2, "conv2", [1])];
+  it("follows the first input index to its name", () => {
+    expect(inputLayerName(layers, "conv2")).toBe("pool1");
+    expect(inputLayerName(layers, "pool1")).toBe("input");
+  });
+  it("is null for unknown layers, no inputs or malformed indices", () => {
+    expect(inputLayerName(layers, "input")).toBeNull();
+    expect(inputLayerName(layers, "nope")).toBeNull();
+    expect(inputLayerName([spec(0, "c", ["0"])], "c")).toBeNull();
+    expect(inputLayerName([spec(0, "c", null)], "c")).toBeNull();
+    expect(inputLayerName([spec(0, "c", [7])], "c")).toBeNull();
   });
 });

@@ -5,7 +5,8 @@
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { ctx2d, h } from "../dom";
 import { fmt3 } from "../format";
-import type { ConvArithmetic, LayerData, TraceMsg, TraceStep, Window } from "../types";
+import type { ConvArithmetic, LayerData, LayerSpec, TraceMsg, TraceStep, Window } from "../types";
+import { legendTicks, paintBar } from "./legend";
 
 const MINI = 96;
 
@@ -13,6 +14,8 @@ export interface TraceDeps {
   /** Layer data for a step's mini map (may request it). */
   data(layer: string, pre: boolean): Promise<LayerData>;
   style(d: LayerData, f: number): { range: ColorRange; lut: Lut };
+  /** Name of the layer feeding a conv layer (its first input), if known. */
+  inputOf?(layer: string): string | null;
 }
 
 /** Whether step i shows a pre-activation map (explicit flag, or a fused conv followed by its own activation). */
@@ -21,6 +24,15 @@ export function stepIsPre(steps: readonly TraceStep[], i: number): boolean {
   if (!s) return false;
   if (typeof s.pre_activation === "boolean") return s.pre_activation;
   return steps[i + 1]?.layer === s.layer;
+}
+
+/** Name of the layer feeding `layer` (its first input, by index), or null. */
+export function inputLayerName(layers: readonly LayerSpec[], layer: string): string | null {
+  const spec = layers.find((l) => l?.name === layer);
+  const i = Array.isArray(spec?.inputs) ? spec.inputs[0] : undefined;
+  if (typeof i !== "number" || !Number.isInteger(i)) return null;
+  const src = layers.find((l) => l?.index === i) ?? layers[i];
+  return typeof src?.name === "string" ? src.name : null;
 }
 
 function windowText(w: Window): string {
@@ -36,10 +48,14 @@ export interface ConvRow {
   kernel?: number[][];
 }
 
-/** The rows of the conv arithmetic: shown terms, the rest, the bias (they sum to the total). */
-export function convRows(conv: ConvArithmetic): ConvRow[] {
+/**
+ * The rows of the conv arithmetic: shown terms, the rest, the bias (they sum to the total).
+ * Each term is named by the input map it reads: "pool1 · map 6" (`source` = the input layer).
+ */
+export function convRows(conv: ConvArithmetic, source?: string | null): ConvRow[] {
+  const prefix = source ? `${source} · ` : "";
   const rows: ConvRow[] = conv.terms.map((t) => {
-    const row: ConvRow = { label: `channel ${t.channel}`, value: t.contribution };
+    const row: ConvRow = { label: `${prefix}map ${t.channel}`, value: t.contribution };
     if (t.window) row.window = t.window;
     if (t.kernel) row.kernel = t.kernel;
     return row;
@@ -52,9 +68,7 @@ export function convRows(conv: ConvArithmetic): ConvRow[] {
     nOthers !== undefined ? nOthers > 0 : Math.abs(rest) > 1e-6 * Math.max(1, Math.abs(conv.total))
   ) {
     const label =
-      nOthers !== undefined
-        ? `${nOthers} other channel${nOthers === 1 ? "" : "s"}`
-        : "other channels";
+      nOthers !== undefined ? `${nOthers} other map${nOthers === 1 ? "" : "s"}` : "other maps";
     rows.push({ label, value: rest });
   }
   rows.push({ label: "bias", value: conv.bias });
@@ -112,6 +126,7 @@ export class TraceView {
         ? `Trace of ${last.layer} · filter ${last.filter} · (${last.row}, ${last.col}) = ${fmt3(last.value)}`
         : "Trace",
     );
+    if (last) head.append(h("span", "fmw-muted", " — step by step; cells are (row, col)"));
     const chain = h("div", "fmw-trace-steps");
     steps.forEach((s, i) => {
       if (i > 0) chain.append(h("span", "fmw-trace-arrow", "→"));
@@ -147,7 +162,8 @@ export class TraceView {
     });
     const rf = t.receptive_field;
     const nodes: HTMLElement[] = [head, chain];
-    if (rf) nodes.push(h("div", "fmw-muted", `input patch: ${windowText(rf)}`));
+    if (rf)
+      nodes.push(h("div", "fmw-muted", `input patch (orange box on the image): ${windowText(rf)}`));
     if (t.conv) nodes.push(this.conv(t.conv));
     this.el.replaceChildren(...nodes);
   }
@@ -169,6 +185,7 @@ export class TraceView {
       scale: k,
     });
     ctx.putImageData(img, 0, 0);
+    canvas.after(colorScale(range, lut, W * k));
     ctx.lineWidth = 1;
     // the next step's window lives in this step's map: outline it, mark the winner
     if (next?.window && next.filter === s.filter) {
@@ -191,15 +208,24 @@ export class TraceView {
 
   private conv(conv: ConvArithmetic): HTMLElement {
     const box = h("div", "fmw-conv");
+    const source = this.deps.inputOf?.(conv.layer) ?? null;
+    const maps = source ? `the maps of ${source}` : "the input maps";
     box.append(
       h(
         "div",
         "fmw-muted",
-        `${conv.layer} · filter ${conv.filter ?? ""}: Σ over input channels of (input window × kernel slice) + bias`,
+        `${conv.layer} · filter ${conv.filter ?? ""} = sum over ${maps} of (input window × kernel weights), + bias; largest terms first`,
       ),
     );
     const table = h("table");
-    for (const r of convRows(conv)) {
+    const head = h("tr", "fmw-conv-head");
+    head.append(
+      h("th", "", "input map"),
+      h("th", "", "window × kernel ="),
+      h("th", "", "contribution"),
+    );
+    table.append(head);
+    for (const r of convRows(conv, source)) {
       const tr = h("tr");
       const how = h("td", "fmw-conv-how");
       const small = (m?: number[][]) =>
@@ -225,4 +251,20 @@ export class TraceView {
     box.append(table);
     return box;
   }
+}
+
+/** A compact colour bar under a trace thumbnail: its colours with lo (0) hi numbers. */
+function colorScale(range: ColorRange, lut: Lut, width: number): HTMLElement {
+  const { lo, hi, labels } = legendTicks(range);
+  const el = h("div", "fmw-trace-scale");
+  el.style.width = `${Math.max(width, 72)}px`;
+  el.dataset.lo = String(lo);
+  el.dataset.hi = String(hi);
+  el.title = `colour scale of this map: ${labels[0]} to ${labels[labels.length - 1]}`;
+  const bar = h("canvas");
+  paintBar(bar, lut);
+  const ticks = h("div", "fmw-legend-ticks");
+  ticks.append(...labels.map((t) => h("span", "fmw-num", t)));
+  el.append(bar, ticks);
+  return el;
 }
