@@ -116,17 +116,20 @@ MAX_MESSAGE_BYTES = 64 * 2**20
 def split_channels(
     header: dict[str, Any], payload: memoryview, max_bytes: int | None = None
 ) -> Iterator[tuple[dict[str, Any], memoryview]]:
-    """Cut one encoded layer into messages of at most ``max_bytes``, by channel ranges.
+    """Cut one encoded layer into messages of at most ``max_bytes``.
 
     ``max_bytes`` defaults to :data:`MAX_MESSAGE_BYTES` (64 MiB).
 
     A layer that fits is yielded unchanged. Otherwise each part's header is the layer's
-    header plus ``chunk`` (0-based), ``chunks``, ``channel_start`` and ``channel_stop``; its
-    payload holds those channels only, in the layer's ``layout`` (``chw`` parts are views,
-    ``hwc`` parts are copied one at a time as they are sent).
+    header plus ``chunk`` (0-based), ``chunks``, ``channel_start``/``channel_stop`` and
+    ``row_start``/``row_stop``; its payload holds the block ``[row_start, row_stop)`` x all
+    columns x ``[channel_start, channel_stop)``, in the layer's ``layout``. Parts are whole
+    channels (several per part) when one channel fits in ``max_bytes``; otherwise one
+    channel per part, cut into row ranges. ``chw`` parts are views, ``hwc`` parts are copied
+    one at a time as they are sent.
 
     Raises:
-        ValueError: one channel alone is bigger than ``max_bytes``.
+        ValueError: one row of one channel alone is bigger than ``max_bytes``.
     """
     if max_bytes is None:
         max_bytes = MAX_MESSAGE_BYTES
@@ -134,30 +137,37 @@ def split_channels(
         yield header, payload
         return
     c, h, w = header["channels"], header["height"], header["width"]
-    per_channel = h * w * 2
-    if per_channel > max_bytes:
+    per_row = w * 2
+    if per_row > max_bytes:
         raise ValueError(
-            f"Expected a map of at most {max_bytes // 2} values per channel, received "
-            f"{h}x{w} = {h * w} (too large to send in one {max_bytes >> 20} MiB message)."
+            f"Expected a map of at most {max_bytes // 2} values per row, received a row of "
+            f"{w} (too large to send in one {max_bytes >> 20} MiB message)."
         )
-    step = max_bytes // per_channel
-    starts = range(0, c, step)
+    if h * per_row <= max_bytes:  # whole channels, several per part
+        step = max_bytes // (h * per_row)
+        blocks = [(c0, min(c, c0 + step), 0, h) for c0 in range(0, c, step)]
+    else:  # one channel per part, cut into row ranges
+        rows = max_bytes // per_row
+        blocks = [
+            (ch, ch + 1, r0, min(h, r0 + rows)) for ch in range(c) for r0 in range(0, h, rows)
+        ]
     hwc = None
     if header["layout"] == "hwc":
         hwc = np.frombuffer(payload, dtype="<f2").reshape(h, w, c)
-    for k, c0 in enumerate(starts):
-        c1 = min(c, c0 + step)
-        if hwc is None:
-            part = payload[c0 * per_channel : c1 * per_channel]
+    for k, (c0, c1, r0, r1) in enumerate(blocks):
+        if hwc is None:  # chw: the block is contiguous (whole channels, or rows of one)
+            part = payload[(c0 * h + r0) * per_row : ((c1 - 1) * h + r1) * per_row]
         else:
-            part = memoryview(np.ascontiguousarray(hwc[..., c0:c1])).cast("B")
+            part = memoryview(np.ascontiguousarray(hwc[r0:r1, :, c0:c1])).cast("B")
         yield (
             {
                 **header,
                 "chunk": k,
-                "chunks": len(starts),
+                "chunks": len(blocks),
                 "channel_start": c0,
                 "channel_stop": c1,
+                "row_start": r0,
+                "row_stop": r1,
             },
             part,
         )
@@ -166,9 +176,11 @@ def split_channels(
 def decode_map(header: dict[str, Any], payload: bytes) -> np.ndarray:
     """Inverse of :func:`encode_map`, as channel-major ``(C, H, W)`` float32 (tests, export).
 
-    For one part of :func:`split_channels`, ``C`` is that part's channel range.
+    For one part of :func:`split_channels`, ``C`` is that part's channel range and ``H``
+    its row range.
     """
-    h, w = header["height"], header["width"]
+    h = header.get("row_stop", header["height"]) - header.get("row_start", 0)
+    w = header["width"]
     c = header.get("channel_stop", header["channels"]) - header.get("channel_start", 0)
     values = np.frombuffer(payload, dtype="<f2").astype(np.float32) * np.float32(header["scale"])
     if header["layout"] == "chw":

@@ -12,7 +12,8 @@ Keras 3 API is used, so JAX, TensorFlow and PyTorch behave the same.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import contextvars
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,11 +141,36 @@ def is_container(layer: Any) -> bool:
     return not builtin and bool(getattr(layer, "_layers", None))
 
 
+#: ``on_call(done, total)`` after each leaf layer call: see :func:`report_calls`.
+OnCall = Callable[[int, int], None]
+_ON_CALL: contextvars.ContextVar[OnCall | None] = contextvars.ContextVar(
+    "fmwidget_on_call", default=None
+)
+
+
+@contextlib.contextmanager
+def report_calls(on_call: OnCall | None) -> Iterator[None]:
+    """Every :func:`capture` inside this block reports its progress to ``on_call``.
+
+    ``on_call(done, total)`` runs after each leaf layer call of the forward pass: ``done``
+    calls so far, ``total`` the number of leaf layers in the model (more when layers are
+    shared; never less than ``done``). It must be fast: it runs inside the forward pass.
+    """
+    token = _ON_CALL.set(on_call)
+    try:
+        yield
+    finally:
+        _ON_CALL.reset(token)
+
+
 class Recorder:
     """Records layer calls while installed; see :func:`capture`."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, on_call: OnCall | None = None, total: int = 0):
         self.model = model
+        self.on_call = on_call
+        self.total = total
+        self.calls = 0
         self.entries: list[Entry] = []
         self._producer: dict[int, int] = {}  # id(tensor) -> entry index
         self._keep: list[Any] = []  # keeps recorded tensors alive so ids stay unique
@@ -210,6 +236,9 @@ class Recorder:
         def recorded_call(*args: Any, **kwargs: Any) -> Any:
             output = call(*args, **kwargs)
             self._record(layer, args, output)
+            if self.on_call is not None:
+                self.calls += 1
+                self.on_call(self.calls, max(self.total, self.calls))
             return output
 
         return recorded_call
@@ -257,12 +286,26 @@ def _all_layers(model: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def capture(model: Any) -> Iterator[Recorder]:
-    """Install call recorders on every layer of ``model`` for one ``with`` block."""
-    rec = Recorder(model)
+def capture(model: Any, on_call: OnCall | None = None) -> Iterator[Recorder]:
+    """Install call recorders on every layer of ``model`` for one ``with`` block.
+
+    ``on_call`` (default: the one installed by :func:`report_calls`) is told the progress
+    after each leaf layer call.
+    """
+    layers = list(_all_layers(model))
+    if on_call is None:
+        on_call = _ON_CALL.get()
+    total = sum(
+        1
+        for layer in layers
+        if layer is not model and not is_container(layer) and not isinstance(layer, L.InputLayer)
+    )
+    rec = Recorder(model, on_call, total)
+    if on_call is not None:
+        on_call(0, total)
     patched: list[tuple[Any, Any]] = []
     try:
-        for layer in _all_layers(model):
+        for layer in layers:
             own = layer.__dict__.get("call")
             call = layer.call
             if layer is model or is_container(layer):

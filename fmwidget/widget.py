@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import pathlib
+import time
 from typing import Any
 
 import anywidget
@@ -13,6 +14,7 @@ import traitlets
 
 from .encode import encode_map, split_channels
 from .inputs import LayerNotFoundError, check_index
+from .introspect import report_calls
 from .maps import FeatureMaps, LayerInfo, extract
 from .trace import trace
 
@@ -22,6 +24,8 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 MAX_REQUEST_CHARS = 16 * 1024
 #: Layer names in requests longer than this are refused (Keras names are far shorter).
 MAX_NAME_CHARS = 4096
+#: Shortest interval between two ``status`` updates of one phase (seconds).
+STATUS_INTERVAL_S = 0.1
 #: Error replies are cut to this many characters.
 MAX_ERROR_CHARS = 2000
 _REQUEST_TYPES = ("get_layer", "get_trace")
@@ -147,9 +151,8 @@ def json_safe(obj: Any) -> Any:
 def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
     """The JSON description of one layer sent to the browser (small, no map values)."""
     sp = info.spatial_shape
-    arr = fm[info.name] if info.shape else None
-    finite = arr[np.isfinite(arr)] if arr is not None else np.zeros(0)
-    signed = bool(finite.size and finite.min() < 0)
+    lo, hi = fm.value_range(info.name) if info.shape else (0.0, 0.0)
+    signed = lo < 0
     if info.fused_activation is not None:
         signed = signed or info.kind != "activation"
     return {
@@ -163,8 +166,8 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
         "width": int(sp[1]) if sp and len(sp) > 1 else (1 if sp else None),
         "channels": info.channels,
         "signed": signed,
-        "min": float(finite.min()) if finite.size else 0.0,
-        "max": float(finite.max()) if finite.size else 0.0,
+        "min": lo,
+        "max": hi,
         "inputs": [fm.info(n).index for n in info.inputs],
         "fused_activation": info.fused_activation,
         "receptive_field": _rf_table(info, fm),
@@ -210,6 +213,9 @@ class FeatureMapWidget(anywidget.AnyWidget):
         sync=True
     )
     error = traitlets.Unicode("").tag(sync=True)
+    #: While ``set_input`` (or the constructor) computes: ``{"phase": "forward" | "layers",
+    #: "done": int, "total": int}``; ``None`` when idle. Set by the kernel only.
+    status = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
 
     def __init__(
         self, model: Any, x: Any, *, layer: str | None = None, sample: int = 0, **kwargs: Any
@@ -226,12 +232,21 @@ class FeatureMapWidget(anywidget.AnyWidget):
 
     # -- data ------------------------------------------------------------------------------
     def _load(self, x: Any, sample: int) -> None:
-        fm = extract(self.model, x)
-        sample = check_index(sample, fm.input.shape[0], "sample")
+        report = self._status_reporter()
+        try:
+            with report_calls(lambda done, total: report("forward", done, total)):
+                fm = extract(self.model, x)
+            sample = check_index(sample, fm.input.shape[0], "sample")
+            layers = []
+            for k, info in enumerate(fm.layers):
+                report("layers", k, len(fm.layers))
+                layers.append(layer_dict(info, fm))
+        finally:
+            self.status = None
         self.fm, self.sample = fm, sample
         with self.hold_sync():
             self.model_name = str(self.model.name)
-            self.layers = [layer_dict(info, fm) for info in fm.layers]
+            self.layers = layers
             maps = [d for d in self.layers[1:] if d["spatial"]]
             self._global_range = (
                 min((d["min"] for d in maps), default=0.0),
@@ -244,6 +259,24 @@ class FeatureMapWidget(anywidget.AnyWidget):
             self.selected_filters = []
             self.error = ""
             self.data_version += 1
+
+    def _status_reporter(self) -> Any:
+        """``report(phase, done, total)``: sets ``status``, at most every ``STATUS_INTERVAL_S``.
+
+        The first report of each phase always goes through, so the view says at once what
+        is running; the ones in between are dropped (the forward pass is not slowed).
+        """
+        last = {"phase": None, "time": -math.inf}
+
+        def report(phase: str, done: int, total: int) -> None:
+            now = time.monotonic()
+            if phase == last["phase"] and now - last["time"] < STATUS_INTERVAL_S:
+                return
+            last.update(phase=phase, time=now)
+            with contextlib.suppress(Exception):  # a closed comm must not stop the pass
+                self.status = {"phase": phase, "done": done, "total": max(total, done)}
+
+        return report
 
     def set_input(self, x: Any, sample: int = 0) -> None:
         """Run a new input through the model and redraw.
@@ -264,6 +297,23 @@ class FeatureMapWidget(anywidget.AnyWidget):
         from .export import save_html
 
         return save_html(self, path, **options)
+
+    @traitlets.validate("status")
+    def _valid_status(self, proposal: dict[str, Any]) -> dict[str, Any] | None:
+        value = proposal["value"]
+        ok = value is None or (
+            set(value) == {"phase", "done", "total"}
+            and value["phase"] in ("forward", "layers")
+            and _is_int(value["done"])
+            and _is_int(value["total"])
+            and 0 <= value["done"] <= value["total"]
+        )
+        if not ok:
+            raise traitlets.TraitError(
+                "Expected status None or {'phase': 'forward' | 'layers', 'done': int, "
+                f"'total': int}} with 0 <= done <= total, received {_short(value)}."
+            )
+        return value
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:

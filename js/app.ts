@@ -8,6 +8,7 @@ import { Disposer, h } from "./dom";
 import { fmt3 } from "./format";
 import { moveCell, receptiveField } from "./layout";
 import { colorRange, isDead, isDiverging, SORT_LABELS, type SortKey, sortOrder } from "./stats";
+import { showStatus } from "./status";
 import { StaleError, type Store } from "./store";
 import type {
   Cell,
@@ -24,7 +25,7 @@ import { type GridCell, GridView, type OverlayState } from "./views/grid";
 import { InputView } from "./views/input";
 import { Legend } from "./views/legend";
 import { LayerStrip } from "./views/strip";
-import { stepIsPre, TraceView } from "./views/trace";
+import { inputLayerName, stepIsPre, TraceView } from "./views/trace";
 
 const SEQUENTIAL_MAP = "viridis";
 const DIVERGING_MAP = "RdBu";
@@ -40,6 +41,7 @@ export class App {
   readonly root = h("div", "fmw-root");
   private readonly title = h("h3", "fmw-title");
   private readonly errorEl = h("div", "fmw-error");
+  private readonly statusEl = h("div", "fmw-muted fmw-status");
   private readonly readout = h("div", "fmw-readout");
   private readonly info = h("span", "fmw-muted fmw-info");
   private readonly sortSel = h("select", "fmw-sort");
@@ -93,6 +95,7 @@ export class App {
     this.traceView = new TraceView({
       data: (layer, pre) => this.store.layer(layer, pre),
       style: (d, f) => this.styleFor(d, f),
+      inputOf: (layer) => inputLayerName(this.layers, layer),
     });
     this.build();
     this.bind();
@@ -123,7 +126,15 @@ export class App {
     this.center.append(controls, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
     main.append(side, this.center);
-    this.root.append(this.title, this.errorEl, this.strip.el, main, this.traceView.el);
+    this.statusEl.setAttribute("role", "status");
+    this.root.append(
+      this.title,
+      this.statusEl,
+      this.errorEl,
+      this.strip.el,
+      main,
+      this.traceView.el,
+    );
   }
 
   private bind(): void {
@@ -140,6 +151,8 @@ export class App {
     on("colormap_range", () => this.repaint());
     on("trace_target", () => this.onTraceTarget());
     on("error", () => this.showError());
+    on("status", () => showStatus(this.statusEl, this.model.get("status")));
+    showStatus(this.statusEl, this.model.get("status"));
     this.d.add(this.store.on("invalidate", () => this.onInvalidate()));
     this.d.add(
       this.store.on("trace", (t) => {
@@ -414,7 +427,7 @@ export class App {
     this.grid.paint(d, this.order, range, lut, this.paintedWidth);
     const g = this.grid.currentLayout;
     const deadText = this.dead.size ? ` · ${this.dead.size} dead` : "";
-    const size = g ? ` · ×${g.scale}` : "";
+    const size = g ? ` · zoom ×${g.scale}` : "";
     this.info.textContent = `${d.channels} maps of ${d.height}×${d.width}${size}${deadText}`;
     this.paintOverlay();
     this.paintDetail();
@@ -454,10 +467,10 @@ export class App {
     const { range, lut } = this.styleFor(d, f);
     const caption =
       mode === "map"
-        ? `per map · filter ${f}`
+        ? `colours: per map · filter ${f}`
         : mode === "global"
-          ? "global (layers seen so far)"
-          : `layer ${d.layer}${d.preActivation ? " (pre-activation)" : ""}`;
+          ? "colours: all layers seen so far"
+          : `colours: layer ${d.layer}${d.preActivation ? " (pre-activation)" : ""}`;
     this.legend.show(range, lut, caption);
   }
 
@@ -539,7 +552,9 @@ export class App {
     const hv = this.hoverValue();
     const ds = this.readout.dataset;
     if (!hv) {
-      this.readout.textContent = this.data ? "hover a map for its values" : "";
+      this.readout.textContent = this.data
+        ? "hover a map for its values\nclick a cell to trace it"
+        : "";
       for (const k of ["layer", "filter", "row", "col", "value"]) delete ds[k];
       return;
     }

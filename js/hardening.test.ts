@@ -88,6 +88,47 @@ describe("layers sent in parts (over 64 MiB)", () => {
     m.reply(part({ request_id: 3, chunk: 2, channel_start: 0, channel_stop: 1 }), [f16Bytes([1])]);
     await expect(r).rejects.toThrow(/Expected chunk in \[0, chunks\)/);
   });
+
+  it("reassembles row ranges of single channels (one channel over 64 MiB), in any order", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const seen: Progress[] = [];
+    s.on("progress", (p) => seen.push(p));
+    const p = s.layer("big");
+    // 2 channels of 3 rows × 2 columns; each part is rows [r0, r1) of one channel
+    const big = { height: 3, width: 2, channels: 2, chunks: 4 };
+    const rows = (chunk: number, ch: number, r0: number, r1: number) =>
+      part({ ...big, chunk, channel_start: ch, channel_stop: ch + 1, row_start: r0, row_stop: r1 });
+    m.reply(rows(3, 1, 2, 3), [f16Bytes([11, 12])]);
+    m.reply(rows(0, 0, 0, 2), [f16Bytes([1, 2, 3, 4])]);
+    m.reply(rows(2, 1, 0, 2), [f16Bytes([7, 8, 9, 10])]);
+    m.reply(rows(1, 0, 2, 3), [f16Bytes([5, 6])]);
+    const d = await p;
+    expect([...d.values]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(seen.map((x) => `${x.received}/${x.chunks}`)).toEqual(["1/4", "2/4", "3/4", "4/4"]);
+  });
+
+  it("puts hwc row parts in channel-major order and scales them", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const p = s.layer("big");
+    // one channel, 2 rows × 2 columns, sent as row 0 then row 1
+    const one = { layout: "hwc" as const, height: 2, width: 2, channels: 1, scale: 0.5 };
+    const row = (r: number) =>
+      part({ ...one, chunk: r, channel_start: 0, channel_stop: 1, row_start: r, row_stop: r + 1 });
+    m.reply(row(1), [f16Bytes([6, 8])]);
+    m.reply(row(0), [f16Bytes([2, 4])]);
+    expect([...(await p).values]).toEqual([1, 2, 3, 4]);
+  });
+
+  it("rejects row ranges outside the layer", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const p = s.layer("big");
+    const bad = { chunk: 0, channel_start: 0, channel_stop: 1, row_start: 1, row_stop: 3 };
+    m.reply(part(bad), [f16Bytes([1, 2])]);
+    await expect(p).rejects.toThrow(/Expected 0 ≤ row_start < row_stop ≤ 1, received \[1, 3\)/);
+  });
 });
 
 describe("non-finite numbers in trace messages", () => {

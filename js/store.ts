@@ -62,7 +62,7 @@ type Events = {
   progress: Progress;
 };
 
-/** A layer being reassembled from its channel-range parts. */
+/** A layer being reassembled from its channel-range (or row-range) parts. */
 type Assembly = {
   msg: LayerDataMsg;
   values: Float32Array;
@@ -255,8 +255,9 @@ export class Store {
   }
 
   /**
-   * One part of a layer too big for one message: channels [channel_start, channel_stop).
-   * Parts are decoded into place as they arrive; the request resolves when all have.
+   * One part of a layer too big for one message: channels [channel_start, channel_stop) and
+   * rows [row_start, row_stop) (all rows when absent). Parts are decoded into place as they
+   * arrive; the request resolves when all have.
    */
   private onLayerChunk(msg: LayerDataMsg, buffers: unknown[]): void {
     const key =
@@ -277,6 +278,7 @@ export class Store {
     try {
       const { height: h, width: w, channels: c } = msg;
       const { chunk, chunks, channel_start: c0, channel_stop: c1 } = msg;
+      const { row_start: r0 = 0, row_stop: r1 = h } = msg;
       const int = (v: unknown): v is number => Number.isInteger(v);
       if (!int(chunks) || !int(chunk) || chunks < 1 || chunk < 0 || chunk >= chunks) {
         throw new Error(`Expected chunk in [0, chunks), received ${chunk} of ${chunks}`);
@@ -286,16 +288,33 @@ export class Store {
           `Expected 0 ≤ channel_start < channel_stop ≤ ${c}, received [${c0}, ${c1})`,
         );
       }
+      if (!int(r0) || !int(r1) || !int(h) || r0 < 0 || r1 <= r0 || r1 > h) {
+        throw new Error(`Expected 0 ≤ row_start < row_stop ≤ ${h}, received [${r0}, ${r1})`);
+      }
       let a = this.assembling.get(key);
       if (!a) {
         a = { msg, values: new Float32Array(c * h * w), got: new Set() };
         this.assembling.set(key, a);
-      } else if (a.msg.chunks !== chunks || a.msg.channels !== c || a.msg.height !== h) {
+      } else if (
+        a.msg.chunks !== chunks ||
+        a.msg.channels !== c ||
+        a.msg.height !== h ||
+        a.msg.width !== w
+      ) {
         throw new Error(`Part ${chunk} of ${JSON.stringify(msg.layer)} does not match part 0`);
       }
       const scale = Array.isArray(msg.scale) ? msg.scale.slice(c0, c1) : msg.scale;
-      const part = decodeValues({ ...msg, channels: c1 - c0, scale }, buffers[0]);
-      a.values.set(part, c0 * h * w);
+      const rows = r1 - r0;
+      const part = decodeValues({ ...msg, channels: c1 - c0, height: rows, scale }, buffers[0]);
+      if (rows === h) {
+        a.values.set(part, c0 * h * w);
+      } else {
+        // a row range of each channel: rows [r0, r1) of channel ch start at (ch·h + r0)·w
+        for (let ch = c0; ch < c1; ch++) {
+          const src = part.subarray((ch - c0) * rows * w, (ch - c0 + 1) * rows * w);
+          a.values.set(src, (ch * h + r0) * w);
+        }
+      }
       a.got.add(chunk);
       this.emit("progress", {
         layer: msg.layer,

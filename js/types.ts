@@ -58,6 +58,13 @@ export interface Hover extends Cell {
 
 export type RangeMode = "map" | "layer" | "global";
 
+/** Progress of the kernel while it computes (`status` trait): null when idle. */
+export interface Status {
+  phase: "forward" | "layers" | string;
+  done: number;
+  total: number;
+}
+
 /** Synced traits. */
 export interface Traits {
   model_name: string;
@@ -69,6 +76,7 @@ export interface Traits {
   trace_target: Cell | null;
   colormap_range: RangeMode;
   error: string;
+  status?: Status | null;
   [key: string]: unknown;
 }
 
@@ -108,12 +116,15 @@ export interface LayerDataMsg {
   global_max?: number;
   /**
    * Optional, for layers over 64 MiB: this message is part `chunk` of `chunks` and its buffer
-   * holds channels [channel_start, channel_stop) only (in `layout`); `channels` is the layer's.
+   * holds channels [channel_start, channel_stop) and rows [row_start, row_stop) (all rows when
+   * absent) only, in `layout`; `channels` and `height` are the layer's.
    */
   chunk?: number;
   chunks?: number;
   channel_start?: number;
   channel_stop?: number;
+  row_start?: number;
+  row_stop?: number;
 }
 
 /** A decoded layer: values channel-major (C, H, W). */

@@ -1,4 +1,5 @@
-"""Size and lifecycle: layers over 64 MiB travel in channel-range parts; ``set_input`` while
+"""Size and lifecycle: layers over 64 MiB travel in channel-range parts (one channel over
+64 MiB in row-range parts); ``set_input`` while
 requests are in flight never mixes inputs; creating and closing 100 widgets leaks nothing."""
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ def capture(w):
 
 
 def assemble(parts):
-    """The browser's reassembly: each part's channel range, in place, in any order."""
+    """The browser's reassembly: each part's channel and row range, in place, in any order."""
     first = parts[0][0]
     out = np.full((first["channels"], first["height"], first["width"]), np.nan, "float32")
     for header, payload in reversed(parts):
         c0, c1 = header.get("channel_start", 0), header.get("channel_stop", header["channels"])
-        out[c0:c1] = decode_map(header, bytes(payload))
+        r0, r1 = header.get("row_start", 0), header.get("row_stop", header["height"])
+        out[c0:c1, r0:r1] = decode_map(header, bytes(payload))
     return out
 
 
@@ -51,10 +53,44 @@ def test_split_channels_parts_reassemble_exactly(data_format):
     assert list(split_channels(header, payload)) == [(header, payload)]  # small: one message
 
 
-def test_a_single_channel_over_the_limit_is_refused():
-    header, payload = encode_map(np.zeros((40, 40, 2), "float32"), "channels_last")
-    with pytest.raises(ValueError, match=r"at most 500 values per channel, received 40x40"):
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_a_channel_over_the_limit_travels_in_row_ranges(data_format):
+    values = np.random.default_rng(1).normal(size=(2, 40, 40)).astype("float32")
+    values[1, 17, 3] = np.nan
+    values[0, 39, 39] = -np.inf
+    if data_format == "channels_last":
+        values = np.moveaxis(values, 0, -1)
+    header, payload = encode_map(values, data_format)
+    whole = decode_map(header, bytes(payload))
+    parts = list(split_channels(header, payload, max_bytes=1000))  # 12 rows of 40 per part
+    keys = ("channel_start", "channel_stop", "row_start", "row_stop")
+    blocks = [tuple(h[k] for k in keys) for h, _ in parts]
+    rows = [(0, 12), (12, 24), (24, 36), (36, 40)]
+    assert blocks == [(ch, ch + 1, r0, r1) for ch in range(2) for r0, r1 in rows]
+    assert [h["chunk"] for h, _ in parts] == list(range(8))
+    assert all(h["chunks"] == 8 and h["height"] == 40 for h, _ in parts)
+    assert all(len(bytes(p)) <= 1000 for _, p in parts)
+    np.testing.assert_array_equal(assemble(parts), whole)  # NaN and -Inf in place too
+
+
+def test_a_single_row_over_the_limit_is_refused():
+    header, payload = encode_map(np.zeros((2, 600, 2), "float32"), "channels_last")
+    with pytest.raises(ValueError, match=r"at most 500 values per row, received a row of 600"):
         list(split_channels(header, payload, max_bytes=1000))
+
+
+def test_widget_sends_one_big_channel_in_row_parts(monkeypatch):
+    w = capture(fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4")))
+    monkeypatch.setattr(encode, "MAX_MESSAGE_BYTES", 16 * 2 * 5)  # 5 of conv1's 16 rows
+    w._handle_custom_msg({"type": "get_layer", "layer": "conv1", "request_id": 5}, [])
+    parts = w.sent
+    assert len(parts) == 6 * 4  # 6 channels x row ranges [0,5) [5,10) [10,15) [15,16)
+    rows = {(h["row_start"], h["row_stop"]) for h, _ in parts}
+    assert rows == {(0, 5), (5, 10), (10, 15), (15, 16)}
+    assert all(len(bytes(b[0])) <= 16 * 2 * 5 for _, b in parts)
+    assert all(h["request_id"] == 5 and h["version"] == w.data_version for h, _ in parts)
+    want = np.moveaxis(w.fm["conv1"][0], -1, 0)
+    np.testing.assert_allclose(assemble([(h, b[0]) for h, b in parts]), want, rtol=2**-11)
 
 
 def test_widget_sends_big_layers_in_parts(monkeypatch):

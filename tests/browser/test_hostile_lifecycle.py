@@ -1,6 +1,7 @@
 """Lifecycle and size in the real bundle (harness page, real FeatureMapWidget answering):
 
-- a layer sent in parts (as layers over 64 MiB are) is reassembled and hovered exactly;
+- a layer sent in parts (as layers over 64 MiB are) is reassembled and hovered exactly, also
+  when one channel alone is over the limit and travels in row ranges;
 - several views of one model stay in sync; closing one and rendering another works;
 - mounting and closing the widget 100 times leaves no listeners behind.
 """
@@ -58,6 +59,51 @@ def test_layer_sent_in_parts_is_reassembled(
         )
         value = float(h.root.locator(".fmw-readout").get_attribute("data-value"))
         assert math.isclose(value, float(fm["conv"][0, 5, 9, filt]), rel_tol=2e-3, abs_tol=1e-6)
+    assert h.page_errors == []
+
+
+def test_one_channel_sent_in_row_parts_is_reassembled_exactly(
+    harness_page: Any, tiny_widget: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from fmwidget import encode
+
+    # conv's channels are 26x26 float16 = 1352 bytes: with a 520-byte cap each channel travels
+    # in rows [0, 10), [10, 20), [20, 26), as one 26k x 26k channel would at 64 MiB.
+    monkeypatch.setattr(encode, "MAX_MESSAGE_BYTES", 26 * 2 * 10)
+    h = harness_page
+    replies: list[tuple[dict[str, Any], bytes]] = []
+    kernel = KernelResponder(tiny_widget)
+
+    def responder(content: dict[str, Any]) -> Any:
+        out = kernel(content)
+        replies.extend((reply, bufs[0]) for reply, bufs in out if bufs)
+        return out
+
+    h.mount(synced_state(tiny_widget), responder)
+    h.ready()
+    parts = [(r, b) for r, b in replies if r.get("layer") == "conv"]
+    rows = [(0, 10), (10, 20), (20, 26)]
+    assert [(p["channel_start"], p["row_start"], p["row_stop"]) for p, _ in parts] == [
+        (ch, r0, r1) for ch in range(4) for r0, r1 in rows
+    ]
+    assert all(len(b) <= 520 for _, b in parts)
+    whole = np.full((4, 26, 26), np.nan, "float32")  # what the browser must hold, exactly
+    for p, b in parts:
+        whole[p["channel_start"], p["row_start"] : p["row_stop"]] = encode.decode_map(p, b)[0]
+    np.testing.assert_allclose(whole, np.moveaxis(tiny_widget.fm["conv"][0], -1, 0), 2e-3, 1e-6)
+    for filt in range(4):
+        for row, col in ((0, 3), (9, 25), (10, 0), (19, 12), (20, 7), (25, 25)):
+            cell = {"layer": "conv", "filter": filt, "row": row, "col": col}
+            h.kernel_set("hover", cell)
+            h.page.wait_for_function(
+                "([f, r, c]) => { const d = document.querySelector('.fmw-readout')?.dataset;"
+                " return d?.filter === String(f) && d.row === String(r) && d.col === String(c); }",
+                arg=[filt, row, col],
+            )
+            value = float(h.root.locator(".fmw-readout").get_attribute("data-value"))
+            assert value == float(whole[filt, row, col]), (filt, row, col)
     assert h.page_errors == []
 
 

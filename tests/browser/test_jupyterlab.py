@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
 # fmw_tiny.py (next to the notebook) holds the model code shared with the harness tests.
 # 0: build the model and show the widget; record every hover the kernel receives.
-# 1: read traits back.  2: read the hover back.
+# 1: read traits back.  2: read the hover back.  3: set_input (status reported per layer).
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
@@ -25,6 +25,9 @@ w""",
     "print(w.model_name, len(w.layers))",
     """seen = [h for h in hovers if h]
 print(json.dumps({"hover": w.hover, "last": seen[-1] if seen else None}))""",
+    """fmwidget.widget.STATUS_INTERVAL_S = 0.0  # every layer call reported
+w.set_input(ring_image() * 0.5)
+print(json.dumps({"status": w.status, "version": w.data_version}))""",
 ]
 READY = '.fmw-root[data-ready="1"]'
 
@@ -87,3 +90,37 @@ def test_hover_reaches_kernel(lab: LabNotebook) -> None:
     assert math.isclose(last["value"], float(cell["value"]), rel_tol=1e-6, abs_tol=1e-9)
     # The pointer never left the grid, so w.hover is still that cell.
     assert now == last, (now, last)
+
+
+RECORD_STATUS = """(root) => {
+    const el = root.querySelector('.fmw-status');
+    window.__fmwStatus = [];
+    // textContent replaces the text node: each added node keeps the text shown then
+    new MutationObserver((records) => {
+        for (const r of records)
+            for (const n of r.addedNodes) window.__fmwStatus.push(n.textContent);
+    }).observe(el, {childList: true});
+}"""
+
+
+def test_status_shows_while_set_input_runs(lab: LabNotebook) -> None:
+    out = lab.outputs(0)
+    out.locator(READY).wait_for(state="visible", timeout=60_000)
+    status = out.locator(".fmw-status")
+    assert status.evaluate("(el) => el.hidden")
+    out.locator(".fmw-root").evaluate(RECORD_STATUS)
+    got = lab.run_json(3, mouse=False)
+    assert got["status"] is None
+    lab.page.wait_for_function(
+        "(v) => window.__fmwStatus.length > 0 && document.querySelector('.fmw-status').hidden",
+        timeout=10_000,
+    )
+    texts = lab.page.evaluate("() => window.__fmwStatus")
+    # the kernel's comm messages arrive while the cell runs: every step was on screen
+    assert texts[:3] == [
+        "running the model… layer 0 of 2",
+        "running the model… layer 1 of 2",
+        "running the model… layer 2 of 2",
+    ], texts
+    assert "summarising layers… 0 of 3" in texts
+    assert status.evaluate("(el) => el.hidden && el.textContent === ''")
