@@ -71,7 +71,7 @@ def reset_peak_and_measure(fn) -> int:
 def _t(fm: fmwidget.FeatureMaps, name: str):
     """The first sample's backend tensor when extract kept it (what the widget passes)."""
     t = fm.backend_tensor(name)
-    return None if t is None else t[0]
+    return None if t is None else (lambda: t[0])
 
 
 def map_layers(fm: fmwidget.FeatureMaps) -> list[fmwidget.LayerInfo]:

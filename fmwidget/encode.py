@@ -49,15 +49,23 @@ def scale_for(peak: float) -> float:
     return 2.0 ** (math.floor(math.log2(peak)) - 10)
 
 
+#: Below this many values numpy casts to float16 faster than a backend op is dispatched.
+SMALL_MAP_VALUES = 1 << 16
+
+
 def to_float16(values: np.ndarray, scale: float, tensor: Any = None) -> np.ndarray:
-    """``values / scale`` as C-contiguous little-endian float16.
+    """``values / scale`` as C-contiguous little-endian float16 (``tensor``: see encode_map).
 
     The cast runs on the Keras backend (vectorised): numpy's own float16 cast takes a
     branch per value and mispredicts on ReLU maps, where zeros and normal numbers mix,
     running 3-5x slower. ``tensor`` is the same data already on the backend, if at hand;
-    JAX copies when handed a numpy array, so without one it keeps numpy's cast.
+    JAX copies when handed a numpy array, so without one it keeps numpy's cast. Small
+    maps keep numpy's cast too: there a backend op's dispatch costs more than the cast.
     """
-    if tensor is None and keras.backend.backend() == "jax":
+    if callable(tensor):
+        tensor = tensor() if values.size >= SMALL_MAP_VALUES else None
+    small = values.size < SMALL_MAP_VALUES
+    if small or (tensor is None and keras.backend.backend() == "jax"):
         if scale == 1.0:
             return values.astype("<f2", order="C")
         half = np.empty(values.shape, "<f2")
@@ -65,6 +73,7 @@ def to_float16(values: np.ndarray, scale: float, tensor: Any = None) -> np.ndarr
             np.multiply(values, np.float32(1.0 / scale), out=half, casting="unsafe")
         return half
     t = keras.ops.convert_to_tensor(values) if tensor is None else tensor
+    t = keras.ops.reshape(t, values.shape)
     if scale != 1.0:
         t = keras.ops.multiply(t, 1.0 / scale)
     half = keras.ops.convert_to_numpy(keras.ops.cast(t, "float16"))
@@ -79,7 +88,8 @@ def encode_map(
     Args:
         sample: The map without batch axis, in ``data_format``.
         data_format: ``channels_last`` or ``channels_first``.
-        tensor: The same map as a backend tensor, when the caller holds one.
+        tensor: The same map as a backend tensor when the caller holds one, or a
+            function returning it (called only for maps big enough to use it).
 
     Returns:
         ``(header, payload)``: header with ``height``, ``width``, ``channels``, ``layout``,
@@ -87,8 +97,6 @@ def encode_map(
         ``min``/``max``; payload the float16 bytes (a view: no copy).
     """
     values, layout = _as_3d(np.asarray(sample, dtype=np.float32), data_format)
-    if tensor is not None:
-        tensor = keras.ops.reshape(tensor, values.shape)
     if layout == "chw":
         channels, height, width = values.shape
     else:

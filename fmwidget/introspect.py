@@ -127,7 +127,22 @@ def _is_tensor(x: Any) -> bool:
 
 
 def _flat_tensors(args: Any) -> list[Any]:
-    return [t for t in keras.tree.flatten(args) if _is_tensor(t)]
+    """The tensors in a nest of lists, tuples and dicts, in order.
+
+    Hand-rolled: ``keras.tree.flatten`` goes through the backend's pytree machinery
+    (PyTorch's costs more than a small layer's call) and runs for every layer call.
+    """
+    out: list[Any] = []
+    stack = [args]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif _is_tensor(item):
+            out.append(item)
+    return out
 
 
 def is_container(layer: Any) -> bool:

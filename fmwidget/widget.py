@@ -381,7 +381,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
         pre = bool(content.get("pre_activation") or False)
         arr = self.fm.pre_activation(info.name) if pre else self.fm[info.name]
         tensor = None if pre else self.fm.backend_tensor(info.name)
-        sample = None if tensor is None else tensor[self.sample]
+        sample = None if tensor is None else (lambda: tensor[self.sample])
         header, payload = encode_map(arr[self.sample], info.data_format, sample)
         header.update(
             type="layer_data",
