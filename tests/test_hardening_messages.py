@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import fmwidget
 from fmwidget.encode import decode_map
-from fmwidget.widget import MAX_ERROR_CHARS, MAX_REQUEST_CHARS
+from fmwidget.messages import MAX_ERROR_CHARS, MAX_REQUEST_CHARS
 
 
 @pytest.fixture(scope="module")

@@ -95,7 +95,7 @@ def test_trace_of_a_nan_cell_is_valid_json(nonfinite):
 
 
 def test_json_safe_keeps_finite_numbers_and_names():
-    from fmwidget.widget import json_safe
+    from fmwidget.messages import json_safe
 
     obj = {"layer": "NaN", "v": [1.5, float("nan"), float("inf"), -float("inf"), np.float32(2)]}
     assert json_safe(obj) == {"layer": "NaN", "v": [1.5, "NaN", "Infinity", "-Infinity", 2.0]}

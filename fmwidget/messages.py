@@ -1,0 +1,165 @@
+"""What crosses the wire: browser requests checked, layer descriptions and replies made JSON-safe.
+
+Kept apart from the widget class so that ``widget.py`` holds only traits and handlers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .maps import FeatureMaps, LayerInfo
+
+#: Requests from the browser are a few small fields; anything bigger is refused unread.
+MAX_REQUEST_CHARS = 16 * 1024
+#: Layer names in requests longer than this are refused (Keras names are far shorter).
+MAX_NAME_CHARS = 4096
+#: Error replies are cut to this many characters.
+MAX_ERROR_CHARS = 2000
+_REQUEST_TYPES = ("get_layer", "get_trace")
+_INT_FIELDS = {"get_layer": (), "get_trace": ("filter", "row", "col")}
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def request_id_of(content: Any) -> int | None:
+    """The request id to echo: only a plain int (anything else is answered with ``None``)."""
+    rid = content.get("request_id") if isinstance(content, dict) else None
+    return rid if is_int(rid) and abs(rid) < 2**53 else None
+
+
+def over_budget(obj: Any, budget: int) -> bool:
+    """Whether ``obj`` (decoded JSON) is bigger than ``budget`` characters, stopping early."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            budget -= len(item) + 2
+        elif isinstance(item, dict):
+            budget -= 2
+            for k, v in item.items():
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(item, (list, tuple)):
+            budget -= 2
+            stack.extend(item)
+        else:
+            budget -= 8
+        if budget < 0:
+            return True
+    return False
+
+
+def check_request(content: Any, buffers: Any, data_version: int) -> str:
+    """Validate a browser request's envelope and fields; returns its type.
+
+    Raises:
+        ValueError / TypeError: saying what was expected and what was received.
+    """
+    if not isinstance(content, dict):
+        raise TypeError(f"Expected a message object, received {type(content).__name__}.")
+    if over_budget(content, MAX_REQUEST_CHARS):
+        raise ValueError(
+            f"Expected a request of at most {MAX_REQUEST_CHARS} characters, received a larger one."
+        )
+    if buffers:
+        raise ValueError(f"Expected a request without binary buffers, received {len(buffers)}.")
+    kind = content.get("type")
+    if kind not in _REQUEST_TYPES:
+        raise ValueError(
+            f"Expected message type 'get_layer' or 'get_trace', received {short_repr(kind)}."
+        )
+    rid = content.get("request_id")
+    if rid is not None and request_id_of(content) is None:
+        raise TypeError(f"Expected an int request_id, received {short_repr(rid)}.")
+    version = content.get("version")
+    if version is not None:
+        if not is_int(version):
+            raise TypeError(f"Expected an int version, received {short_repr(version)}.")
+        if not 0 <= version <= data_version:
+            raise ValueError(
+                f"Expected version in range(0, {data_version + 1}), received {version}."
+            )
+    layer = content.get("layer")
+    if not isinstance(layer, str):
+        raise TypeError(f"Expected a layer name (str), received {short_repr(layer)}.")
+    if len(layer) > MAX_NAME_CHARS:
+        raise ValueError(
+            f"Expected a layer name of at most {MAX_NAME_CHARS} characters, received {len(layer)}."
+        )
+    pre = content.get("pre_activation", False)
+    if kind == "get_layer" and not isinstance(pre, bool) and pre is not None:
+        raise TypeError(f"Expected pre_activation true or false, received {short_repr(pre)}.")
+    for key in _INT_FIELDS[kind]:
+        value = content.get(key)
+        if not is_int(value):
+            raise TypeError(f"Expected an int {key}, received {short_repr(value)}.")
+    return kind
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
+
+    Jupyter refuses NaN in JSON messages; the browser turns these strings back into numbers.
+    """
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, np.floating):
+        return json_safe(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
+    """The JSON description of one layer sent to the browser (small, no map values)."""
+    sp = info.spatial_shape
+    lo, hi = fm.value_range(info.name) if info.shape else (0.0, 0.0)
+    signed = lo < 0
+    if info.fused_activation is not None:
+        signed = signed or info.kind != "activation"
+    return {
+        "index": info.index,
+        "name": info.name,
+        "kind": info.kind,
+        "class_name": info.class_name,
+        "shape": list(info.shape),
+        "spatial": sp is not None,
+        "height": int(sp[0]) if sp else None,
+        "width": int(sp[1]) if sp and len(sp) > 1 else (1 if sp else None),
+        "channels": info.channels,
+        "signed": signed,
+        "min": lo,
+        "max": hi,
+        "inputs": [fm.info(n).index for n in info.inputs],
+        "fused_activation": info.fused_activation,
+        "receptive_field": rf_table(info, fm),
+    }
+
+
+def rf_table(info: LayerInfo, fm: FeatureMaps) -> dict[str, list[list[int]]] | None:
+    """Receptive-field intervals per row and per column, so hover outlines them locally."""
+    if info.spatial_shape is None or len(info.spatial_shape) > 2:
+        return None
+    try:
+        table = fm.receptive_field_table(info.name)
+    except ValueError:  # GeometryError: a layer of unknown geometry on the path
+        return None
+    if len(table) == 1:  # 1D maps are drawn as one row
+        return {"rows": [[0, 1]], "cols": table[0].tolist()}
+    return {"rows": table[0].tolist(), "cols": table[1].tolist()}
