@@ -7,9 +7,8 @@ import { type ColorRange, type Lut, namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
 import { fmt3 } from "./format";
 import { moveCell, receptiveField } from "./layout";
+import { StaleError, type Store } from "./model/store";
 import { colorRange, isDead, isDiverging, SORT_LABELS, type SortKey, sortOrder } from "./stats";
-import { showStatus } from "./status";
-import { StaleError, type Store } from "./store";
 import type {
   Cell,
   Hover,
@@ -24,6 +23,7 @@ import { DetailView } from "./views/detail";
 import { type GridCell, GridView, type OverlayState } from "./views/grid";
 import { InputView } from "./views/input";
 import { Legend } from "./views/legend";
+import { showStatus } from "./views/status";
 import { LayerStrip } from "./views/strip";
 import { inputLayerName, stepIsPre, TraceView } from "./views/trace";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FakeModel, f16Bytes } from "./fake-model";
-import { type Progress, reviveNumbers, StaleError, Store } from "./store";
+import { type Progress, reviveNumbers, StaleError, Store } from "./model/store";
+import { FakeModel, f16Bytes } from "./testing/fake-model";
 import type { LayerDataMsg, TraceMsg } from "./types";
 
 function part(

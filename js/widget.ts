@@ -8,7 +8,7 @@
  */
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { App } from "./app";
-import { Store } from "./store";
+import { Store } from "./model/store";
 import { injectStyles } from "./styles";
 import type { Traits } from "./types";
 

@@ -5,7 +5,7 @@
  * `traceCell` from exact tables (see ./trace.ts). Replies arrive asynchronously as
  * `msg:custom` events, like a widget manager delivers them.
  */
-import { halfToFloat } from "../float16";
+import { halfToFloat } from "../model/float16";
 import type { Traits } from "../types";
 import type { BlobReader, Manifest, MapEntry } from "./manifest";
 import { type PoolTable, traceCell } from "./trace";

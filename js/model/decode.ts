@@ -2,7 +2,7 @@
  * Turning a decoded layer into the browser's form: channel-major (C, H, W) float32 values,
  * multiplied back by the kernel's scale, plus per-filter statistics. Pure.
  */
-import type { FilterStats } from "./types";
+import type { FilterStats } from "../types";
 
 export type Layout = "chw" | "hwc";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { FakeModel, f16Bytes } from "./fake-model";
+import { FakeModel, f16Bytes } from "../testing/fake-model";
+import type { LayerDataMsg } from "../types";
 import { StaleError, Store } from "./store";
-import type { LayerDataMsg } from "./types";
 
 function layerMsg(over: Partial<LayerDataMsg> & { request_id: number }): LayerDataMsg {
   return {

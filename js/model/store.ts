@@ -14,10 +14,7 @@
  *   to `trace()` requests only resolve their promise.
  */
 import type { AnyModel } from "@anywidget/types";
-import { computeStats, layerRange, toChannelMajor } from "./decode";
-import { decodeFloat16, decodeFloat32 } from "./float16";
-import { ByteLru } from "./lru";
-import { GlobalRange } from "./stats";
+import { GlobalRange } from "../stats";
 import type {
   Cell,
   ErrorMsg,
@@ -26,7 +23,10 @@ import type {
   LayerDataMsg,
   TraceMsg,
   Traits,
-} from "./types";
+} from "../types";
+import { computeStats, layerRange, toChannelMajor } from "./decode";
+import { decodeFloat16, decodeFloat32 } from "./float16";
+import { ByteLru } from "./lru";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
 export const REQUEST_TIMEOUT_MS = 120_000;

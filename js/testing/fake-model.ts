@@ -3,7 +3,7 @@
  * `sent` records messages the browser sent; `reply` delivers a custom message to listeners.
  */
 import type { AnyModel } from "@anywidget/types";
-import type { Traits } from "./types";
+import type { Traits } from "../types";
 
 type Cb = (...args: unknown[]) => void;
 
