@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type Progress, reviveNumbers, StaleError, Store } from "./model/store";
+import { reviveNumbers } from "./model/decode";
+import { type Progress, StaleError, Store } from "./model/store";
 import { FakeModel, f16Bytes } from "./testing/fake-model";
 import type { LayerDataMsg, TraceMsg } from "./types";
 

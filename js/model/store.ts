@@ -12,20 +12,14 @@
  *   kernel may push layers ahead of time; unsolicited `trace` messages (the kernel's answer to
  *   a change of the `trace_target` trait) are broadcast to views as the "trace" event. Replies
  *   to `trace()` requests only resolve their promise.
+ *
+ * Turning a message into values (buffers, scale, layout, statistics, NaN strings) is
+ * ./decode.ts's job; this module keeps requests, the cache and the assembly of parts.
  */
 import type { AnyModel } from "@anywidget/types";
 import { GlobalRange } from "../stats";
-import type {
-  Cell,
-  ErrorMsg,
-  FilterStats,
-  LayerData,
-  LayerDataMsg,
-  TraceMsg,
-  Traits,
-} from "../types";
-import { computeStats, layerRange, toChannelMajor } from "./decode";
-import { decodeFloat16, decodeFloat32 } from "./float16";
+import type { Cell, ErrorMsg, LayerData, LayerDataMsg, TraceMsg, Traits } from "../types";
+import { decodeLayer, decodeValues, layerFromValues, reviveNumbers } from "./decode";
 import { ByteLru } from "./lru";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
@@ -76,12 +70,6 @@ export interface StoreOptions {
 
 export function cacheKey(layer: string, pre: boolean): string {
   return `${pre ? "1" : "0"}:${layer}`;
-}
-
-function asView(b: unknown): ArrayBufferView | null {
-  if (b instanceof ArrayBuffer) return new Uint8Array(b);
-  if (ArrayBuffer.isView(b)) return b;
-  return null;
 }
 
 export class Store {
@@ -359,103 +347,4 @@ export class Store {
     this.assembling.clear();
     for (const set of Object.values(this.listeners)) set.clear();
   }
-}
-
-const NON_FINITE: Record<string, number> = {
-  NaN: Number.NaN,
-  Infinity: Number.POSITIVE_INFINITY,
-  "-Infinity": Number.NEGATIVE_INFINITY,
-};
-/** Keys whose values are numbers (or grids of numbers) in a `trace` message. */
-const NUMERIC_KEYS = new Set([
-  "value",
-  "bias",
-  "total",
-  "contribution",
-  "others",
-  "window",
-  "kernel",
-]);
-
-/**
- * Jupyter's JSON has no NaN/±Inf, so the kernel sends them as the strings "NaN", "Infinity" and
- * "-Infinity" in numeric fields; this turns them back into numbers (other strings, such as layer
- * names, are left alone).
- */
-export function reviveNumbers(obj: unknown, numeric = false): unknown {
-  if (typeof obj === "string") return numeric && obj in NON_FINITE ? NON_FINITE[obj] : obj;
-  if (Array.isArray(obj)) return obj.map((v) => reviveNumbers(v, numeric));
-  if (obj && typeof obj === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) out[k] = reviveNumbers(v, NUMERIC_KEYS.has(k));
-    return out;
-  }
-  return obj;
-}
-
-function validStats(s: unknown, c: number): s is FilterStats {
-  if (!s || typeof s !== "object") return false;
-  const st = s as Record<string, unknown>;
-  return ["min", "max", "mean", "zero_fraction"].every(
-    (k) => Array.isArray(st[k]) && (st[k] as unknown[]).length === c,
-  );
-}
-
-/** Validates a layer_data message and decodes its buffer (scaling channels back if needed). */
-export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
-  return layerFromValues(msg, decodeValues(msg, buffer));
-}
-
-/** Checks a layer_data buffer against its header; returns channel-major float32 values. */
-export function decodeValues(msg: LayerDataMsg, buffer: unknown): Float32Array {
-  const view = asView(buffer);
-  const { height: h, width: w, channels: c } = msg;
-  if (!view)
-    throw new Error(`layer_data for ${JSON.stringify(msg.layer)} arrived without a buffer`);
-  const bytesPer = msg.encoding === "float32" ? 4 : msg.encoding === "float16" ? 2 : 0;
-  if (!bytesPer) {
-    throw new Error(
-      `Expected encoding "float16" or "float32", received ${JSON.stringify(msg.encoding)}`,
-    );
-  }
-  const want = h * w * c * bytesPer;
-  if (view.byteLength !== want) {
-    throw new Error(
-      `Expected ${want} bytes for ${JSON.stringify(msg.layer)} (${c}×${h}×${w} ${msg.encoding}), received ${view.byteLength}`,
-    );
-  }
-  const layout = msg.layout ?? "chw";
-  if (layout !== "chw" && layout !== "hwc") {
-    throw new Error(`Expected layout "chw" or "hwc", received ${JSON.stringify(layout)}`);
-  }
-  const raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
-  return toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
-}
-
-/** A decoded layer from its channel-major values (statistics computed when not sent). */
-export function layerFromValues(msg: LayerDataMsg, values: Float32Array): LayerData {
-  const { height: h, width: w, channels: c } = msg;
-  const stats = validStats(msg.stats, c) ? msg.stats : computeStats(values, c, h * w);
-  const range = layerRange(stats);
-  const num = (...xs: unknown[]): number | undefined => {
-    for (const x of xs) if (typeof x === "number" && Number.isFinite(x)) return x;
-    return undefined;
-  };
-  const data: LayerData = {
-    layer: msg.layer,
-    preActivation: Boolean(msg.pre_activation),
-    version: msg.version,
-    height: h,
-    width: w,
-    channels: c,
-    values,
-    stats,
-    layerMin: num(msg.layer_min, msg.min) ?? range.lo,
-    layerMax: num(msg.layer_max, msg.max) ?? range.hi,
-  };
-  if (typeof msg.global_min === "number" && typeof msg.global_max === "number") {
-    data.globalMin = msg.global_min;
-    data.globalMax = msg.global_max;
-  }
-  return data;
 }
