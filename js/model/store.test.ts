@@ -145,6 +145,26 @@ describe("Store", () => {
     expect(traces).toHaveLength(1);
   });
 
+  it("shares one get_trace per cell while it runs, then asks again", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const cell = { layer: "conv", filter: 1, row: 0, col: 1 };
+    const a = s.trace(cell);
+    expect(s.trace({ ...cell })).toBe(a);
+    s.trace({ ...cell, col: 0 }); // another cell: its own request
+    s.layer("conv"); // a layer of the same name: its own request
+    expect(m.sent.map((x) => [x.type, x.request_id])).toEqual([
+      ["get_trace", 1],
+      ["get_trace", 2],
+      ["get_layer", 3],
+    ]);
+    m.reply({ type: "trace", request_id: 1, version: 1, steps: [] });
+    await a;
+    const again = s.trace(cell);
+    expect(again).not.toBe(a);
+    expect(m.sent[3]).toMatchObject({ type: "get_trace", col: 1, request_id: 4 });
+  });
+
   it("removes its listeners on dispose", () => {
     const m = new FakeModel();
     const s = new Store(m.asModel());

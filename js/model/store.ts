@@ -37,7 +37,6 @@ type Pending = {
   resolve: (v: never) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
-  kind: "layer" | "trace";
 };
 
 /** Arrival of one part of a layer sent in several messages (`chunks` > 1). */
@@ -77,8 +76,8 @@ export class Store {
   readonly global = new GlobalRange();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly inflight = new Map<string, Promise<LayerData>>();
-  private readonly traces = new Map<string, Promise<TraceMsg>>();
+  /** Requests in flight by what they ask for: callers asking the same share one message. */
+  private readonly running = new Map<string, Promise<unknown>>();
   private readonly listeners: { [K in keyof Events]: Set<(v: Events[K]) => void> } = {
     trace: new Set(),
     error: new Set(),
@@ -126,20 +125,16 @@ export class Store {
     const key = cacheKey(layer, pre);
     const hit = this.cache.get(key);
     if (hit) return Promise.resolve(hit);
-    const running = this.inflight.get(key);
-    if (running) return running;
     const version = this.version;
-    const p = this.request<LayerData>("layer", (request_id) => ({
-      type: "get_layer",
-      layer,
-      pre_activation: pre,
-      version,
-      request_id,
-    })).finally(() => {
-      if (this.inflight.get(key) === p) this.inflight.delete(key);
-    });
-    this.inflight.set(key, p);
-    return p;
+    return this.shared(`layer:${key}`, () =>
+      this.request<LayerData>((request_id) => ({
+        type: "get_layer",
+        layer,
+        pre_activation: pre,
+        version,
+        request_id,
+      })),
+    );
   }
 
   /** Asks the kernel for the trace of one cell (views asking for the same cell share one request). */
@@ -147,24 +142,31 @@ export class Store {
     const version = this.version;
     const { layer, filter, row, col } = cell;
     const key = JSON.stringify([version, layer, filter, row, col]);
-    const running = this.traces.get(key);
-    if (running) return running;
-    const p = this.request<TraceMsg>("trace", (request_id) => ({
-      type: "get_trace",
-      layer,
-      filter,
-      row,
-      col,
-      version,
-      request_id,
-    })).finally(() => {
-      if (this.traces.get(key) === p) this.traces.delete(key);
+    return this.shared(`trace:${key}`, () =>
+      this.request<TraceMsg>((request_id) => ({
+        type: "get_trace",
+        layer,
+        filter,
+        row,
+        col,
+        version,
+        request_id,
+      })),
+    );
+  }
+
+  /** The request in flight under `key`, or a new one from `start` (forgotten once settled). */
+  private shared<T>(key: string, start: () => Promise<T>): Promise<T> {
+    const running = this.running.get(key);
+    if (running) return running as Promise<T>;
+    const p = start().finally(() => {
+      if (this.running.get(key) === p) this.running.delete(key);
     });
-    this.traces.set(key, p);
+    this.running.set(key, p);
     return p;
   }
 
-  private request<T>(kind: Pending["kind"], build: (id: number) => object): Promise<T> {
+  private request<T>(build: (id: number) => object): Promise<T> {
     if (this.disposed) return Promise.reject(new Error("fmwidget: the widget was closed"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -173,7 +175,7 @@ export class Store {
           reject(new Error(`fmwidget: no reply from the kernel after ${this.timeoutMs / 1000} s`));
         }
       }, this.timeoutMs);
-      this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer, kind });
+      this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer });
       this.model.send(build(id));
     });
   }
@@ -323,8 +325,7 @@ export class Store {
     this.cache.clear();
     this.assembling.clear();
     this.global.reset();
-    this.inflight.clear();
-    this.traces.clear();
+    this.running.clear();
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new StaleError());
@@ -342,7 +343,7 @@ export class Store {
       p.reject(new Error("fmwidget: the widget was closed"));
     }
     this.pending.clear();
-    this.inflight.clear();
+    this.running.clear();
     this.cache.clear();
     this.assembling.clear();
     for (const set of Object.values(this.listeners)) set.clear();
