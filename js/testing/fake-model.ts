@@ -1,54 +1,21 @@
 /**
- * A minimal in-memory stand-in for the anywidget model (tests only, not bundled).
- * `sent` records messages the browser sent; `reply` delivers a custom message to listeners.
+ * The unit tests' anywidget model (not bundled): a LocalModel that records what the browser
+ * sends (`sent`) and how often it saved (`saves`); `reply` plays the kernel, delivering a
+ * custom message to the listeners.
  */
 import type { AnyModel } from "@anywidget/types";
+import { LocalModel } from "../model/local-model";
 import type { Traits } from "../types";
 
-type Cb = (...args: unknown[]) => void;
-
-export class FakeModel {
-  readonly state: Record<string, unknown>;
+export class FakeModel extends LocalModel<Traits> {
   readonly sent: Record<string, unknown>[] = [];
   saves = 0;
-  private readonly handlers = new Map<string, Set<Cb>>();
 
   constructor(state: Partial<Traits> = {}) {
-    this.state = { data_version: 1, layers: [], layer: "", ...state };
+    super({ data_version: 1, layers: [], layer: "", ...state } as Traits);
   }
 
-  get(key: string): unknown {
-    return this.state[key];
-  }
-
-  set(key: string, value: unknown): void {
-    this.state[key] = value;
-    for (const cb of this.handlers.get(`change:${key}`) ?? []) cb();
-  }
-
-  on(name: string, cb: Cb): void {
-    let set = this.handlers.get(name);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(name, set);
-    }
-    set.add(cb);
-  }
-
-  off(name?: string | null, cb?: Cb | null): void {
-    if (!name) {
-      this.handlers.clear();
-      return;
-    }
-    if (!cb) this.handlers.delete(name);
-    else this.handlers.get(name)?.delete(cb);
-  }
-
-  listenerCount(name: string): number {
-    return this.handlers.get(name)?.size ?? 0;
-  }
-
-  save_changes(): void {
+  override save_changes(): void {
     this.saves++;
   }
 
@@ -57,11 +24,11 @@ export class FakeModel {
   }
 
   reply(msg: unknown, buffers: DataView[] = []): void {
-    for (const cb of this.handlers.get("msg:custom") ?? []) cb(msg, buffers);
+    this.emit("msg:custom", msg, buffers);
   }
 
   asModel(): AnyModel<Traits> {
-    return this as unknown as AnyModel<Traits>;
+    return this;
   }
 }
 
