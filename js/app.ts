@@ -1,13 +1,12 @@
 /**
  * One rendered view of the widget: builds the page and binds the traits and the store's
- * events to the views. What the view shows lives in a ViewState; painting (./views/paint) and
- * the hover with its read-out (./views/hover) are their own modules. Every view of a model
- * shares the model's Store (and so its cache).
+ * events to the views. What the view shows lives in a ViewState; painting (./views/paint),
+ * the hover and its read-out (./views/hover) and the grid's keys (./views/keys) are their own
+ * modules. Every view of a model shares the model's Store (and so its cache).
  */
 import type { AnyModel } from "@anywidget/types";
 import { namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
-import { moveCell } from "./layout";
 import { StaleError, type Store } from "./model/store";
 import { layerSpecs, onTrait, RANGE_MODES, rangeMode, selectedFilters } from "./model/traits";
 import { isDead, SORT_LABELS, type SortKey, sortOrder } from "./stats";
@@ -16,6 +15,7 @@ import { DetailView } from "./views/detail";
 import { type GridCell, GridView } from "./views/grid";
 import { HoverView } from "./views/hover";
 import { InputView } from "./views/input";
+import { onGridKey } from "./views/keys";
 import { Legend } from "./views/legend";
 import { Painter, SEQUENTIAL_MAP } from "./views/paint";
 import { ViewState } from "./views/state";
@@ -376,43 +376,18 @@ export class App {
 
   private onGridKey(ev: KeyboardEvent): void {
     const d = this.s.data;
-    const order = this.s.order;
-    const hover = this.s.hover;
-    if (!d || order.length === 0) return;
-    const cur = hover ?? {
-      filter: selectedFilters(this.model)[0] ?? (order[0] as number),
-      row: 0,
-      col: 0,
+    const st = d && {
+      hover: this.s.hover,
+      selected: selectedFilters(this.model),
+      order: this.s.order,
+      height: d.height,
+      width: d.width,
     };
-    const moves: Record<string, [number, number]> = {
-      ArrowUp: [-1, 0],
-      ArrowDown: [1, 0],
-      ArrowLeft: [0, -1],
-      ArrowRight: [0, 1],
-    };
-    const mv = moves[ev.key];
-    if (mv) {
-      ev.preventDefault();
-      const c = hover ? moveCell(cur.row, cur.col, mv[0], mv[1], d.height, d.width) : cur;
-      this.hover.set({ filter: cur.filter, row: c.row, col: c.col }, true);
-      this.grid.reveal(cur.filter);
-      return;
-    }
-    if (ev.key === "[" || ev.key === "]" || ev.key === "PageUp" || ev.key === "PageDown") {
-      ev.preventDefault();
-      const slot = order.indexOf(cur.filter);
-      const step = ev.key === "]" || ev.key === "PageDown" ? 1 : -1;
-      const f = order[Math.max(0, Math.min(order.length - 1, slot + step))] as number;
-      this.hover.set({ filter: f, row: cur.row, col: cur.col }, true);
-      this.grid.reveal(f);
-      return;
-    }
-    if ((ev.key === "Enter" || ev.key === " ") && hover) {
-      ev.preventDefault();
-      this.activate(hover, ev.shiftKey || ev.ctrlKey || ev.metaKey);
-      return;
-    }
-    if (ev.key === "Escape") this.hover.set(null, true);
+    onGridKey(ev, st, {
+      hover: (c) => this.hover.set(c, true),
+      reveal: (f) => this.grid.reveal(f),
+      activate: (c, toggle) => this.activate(c, toggle),
+    });
   }
 
   dispose(): void {
