@@ -1,16 +1,18 @@
 /**
  * One rendered view of the widget: builds the page and binds the traits and the store's
  * events to the views. What the view shows lives in a ViewState; painting (./views/paint),
- * the hover and its read-out (./views/hover) and the grid's keys (./views/keys) are their own
- * modules. Every view of a model shares the model's Store (and so its cache).
+ * the hover and its read-out (./views/hover), the grid's keys (./views/keys) and the bar of
+ * controls (./views/controls) are their own modules. Every view of a model shares the
+ * model's Store (and so its cache).
  */
 import type { AnyModel } from "@anywidget/types";
 import { namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
 import { StaleError, type Store } from "./model/store";
-import { layerSpecs, onTrait, RANGE_MODES, rangeMode, selectedFilters } from "./model/traits";
-import { isDead, SORT_LABELS, type SortKey, sortOrder } from "./stats";
-import type { Cell, LayerSpec, RangeMode, TraceMsg, Traits } from "./types";
+import { layerSpecs, onTrait, rangeMode, selectedFilters } from "./model/traits";
+import { isDead, type SortKey, sortOrder } from "./stats";
+import type { Cell, LayerSpec, TraceMsg, Traits } from "./types";
+import { Controls } from "./views/controls";
 import { DetailView } from "./views/detail";
 import { type GridCell, GridView } from "./views/grid";
 import { HoverView } from "./views/hover";
@@ -28,12 +30,8 @@ export class App {
   private readonly title = h("h3", "fmw-title");
   private readonly errorEl = h("div", "fmw-error");
   private readonly statusEl = h("div", "fmw-muted fmw-status");
-  private readonly info = h("span", "fmw-muted fmw-info");
-  private readonly sortSel = h("select", "fmw-sort");
-  private readonly rangeSel = h("select", "fmw-range");
-  private readonly preBox = h("input", "fmw-pre");
-  private readonly preLabel = h("label", "fmw-pre-label");
   private readonly center = h("div", "fmw-center");
+  private readonly controls: Controls;
   private readonly strip: LayerStrip;
   private readonly grid: GridView;
   private readonly input = new InputView();
@@ -69,14 +67,31 @@ export class App {
       style: (d, f) => this.paint.styleFor(d, f),
       inputOf: (layer) => inputLayerName(this.s.layers, layer),
     });
-    const { grid, detail, legend, input, info, rangeSel, center } = this;
+    this.controls = new Controls(
+      {
+        sort: (key) => {
+          this.sortKey = key;
+          this.reorder();
+          this.repaint();
+        },
+        range: (mode) => {
+          this.model.set("colormap_range", mode);
+          this.model.save_changes();
+        },
+        pre: (checked) => {
+          this.s.pre = checked;
+          this.load();
+        },
+      },
+      rangeMode(model),
+    );
+    const { grid, detail, legend, input, controls, center } = this;
     this.paint = new Painter(model, store, this.s, {
       grid,
       detail,
       legend,
       input,
-      info,
-      rangeSel,
+      controls,
       center,
     });
     this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
@@ -90,22 +105,7 @@ export class App {
   private build(): void {
     const side = h("div", "fmw-side");
     side.append(this.input.el, this.legend.el, this.hover.readout);
-    for (const [key, label] of Object.entries(SORT_LABELS)) {
-      const o = h("option", "", `sort: ${label}`);
-      o.value = key;
-      this.sortSel.append(o);
-    }
-    for (const mode of RANGE_MODES) {
-      const o = h("option", "", `range: per ${mode}`);
-      o.value = mode;
-      this.rangeSel.append(o);
-    }
-    this.rangeSel.value = rangeMode(this.model);
-    this.preBox.type = "checkbox";
-    this.preLabel.append(this.preBox, h("span", "", "pre-activation"));
-    const controls = h("div", "fmw-controls");
-    controls.append(this.sortSel, this.rangeSel, this.preLabel, this.info);
-    this.center.append(controls, this.grid.el, this.detail.el);
+    this.center.append(this.controls.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
     main.append(side, this.center);
     this.statusEl.setAttribute("role", "status");
@@ -148,27 +148,9 @@ export class App {
       this.store.on("progress", (p) => {
         // a layer sent in parts (over 64 MiB): show how far it got
         if (p.layer !== this.s.spec?.name || p.preActivation !== this.s.pre) return;
-        if (p.received >= p.chunks) {
-          delete this.info.dataset.progress;
-          return;
-        }
-        this.info.dataset.progress = `${p.received}/${p.chunks}`;
-        this.info.textContent = `loading… part ${p.received} of ${p.chunks}`;
+        this.controls.progress(p.received, p.chunks);
       }),
     );
-    this.d.listen(this.sortSel, "change", () => {
-      this.sortKey = this.sortSel.value as SortKey;
-      this.reorder();
-      this.repaint();
-    });
-    this.d.listen(this.rangeSel, "change", () => {
-      this.model.set("colormap_range", this.rangeSel.value as RangeMode);
-      this.model.save_changes();
-    });
-    this.d.listen(this.preBox, "change", () => {
-      this.s.pre = this.preBox.checked;
-      this.load();
-    });
     if (typeof ResizeObserver !== "undefined") {
       const ro = new ResizeObserver(() => {
         if (this.paint.resized()) this.repaint();
@@ -178,6 +160,7 @@ export class App {
     }
     this.d.add(() => {
       this.hover.dispose();
+      this.controls.dispose();
       this.grid.dispose();
       this.detail.dispose();
       this.strip.dispose();
@@ -218,11 +201,7 @@ export class App {
     this.strip.select(spec.name);
     if (!changed && this.s.data) return;
     if (!spec.fused_activation) this.s.pre = false;
-    this.preBox.checked = this.s.pre;
-    this.preLabel.hidden = !spec.fused_activation;
-    this.preLabel.title = spec.fused_activation
-      ? `show the map before the fused ${spec.fused_activation}`
-      : "";
+    this.controls.showPre(spec, this.s.pre);
     this.s.hover = null;
     this.load();
   }
@@ -303,7 +282,7 @@ export class App {
     if (!spec) return;
     const token = ++this.loadToken;
     const pre = this.s.pre;
-    this.info.textContent = "loading…";
+    this.controls.info.textContent = "loading…";
     this.store.layer(spec.name, pre).then(
       (d) => {
         if (token !== this.loadToken) return;
@@ -327,7 +306,7 @@ export class App {
     if (e instanceof StaleError) return;
     this.msgError = e instanceof Error ? e.message : String(e);
     this.showError();
-    this.info.textContent = "";
+    this.controls.info.textContent = "";
   }
 
   private reorder(): void {

@@ -10,6 +10,7 @@ import type { Store } from "../model/store";
 import { rangeMode, selectedFilters } from "../model/traits";
 import { colorRange, isDiverging } from "../stats";
 import type { LayerData, Traits } from "../types";
+import type { Controls } from "./controls";
 import type { DetailView } from "./detail";
 import type { GridView, OverlayState } from "./grid";
 import type { InputView } from "./input";
@@ -28,10 +29,8 @@ export interface PaintTargets {
   detail: DetailView;
   legend: Legend;
   input: InputView;
-  /** The line beside the controls: map count, zoom, dead filters. */
-  info: HTMLElement;
-  /** The colour-range menu, kept in step with the trait. */
-  rangeSel: HTMLSelectElement;
+  /** Its colour-range menu is kept in step with the trait; its info line tells the maps. */
+  controls: Controls;
   /** The pane the grid fills: its width sets the zoom. */
   center: HTMLElement;
 }
@@ -61,7 +60,7 @@ export class Painter {
    */
   paintMaps(): boolean {
     const d = this.s.data;
-    this.t.rangeSel.value = rangeMode(this.model);
+    this.t.controls.range.value = rangeMode(this.model);
     if (!d) return false;
     const div = this.diverging(d);
     const lut = namedLut(div ? DIVERGING_MAP : SEQUENTIAL_MAP);
@@ -72,7 +71,7 @@ export class Painter {
     const g = this.t.grid.currentLayout;
     const deadText = this.s.dead.size ? ` · ${this.s.dead.size} dead` : "";
     const size = g ? ` · zoom ×${g.scale}` : "";
-    this.t.info.textContent = `${d.channels} maps of ${d.height}×${d.width}${size}${deadText}`;
+    this.t.controls.info.textContent = `${d.channels} maps of ${d.height}×${d.width}${size}${deadText}`;
     this.paintOverlay();
     this.paintDetail();
     this.paintLegend();
