@@ -25,7 +25,13 @@ import { type GridCell, GridView, type OverlayState } from "./views/grid";
 import { InputView } from "./views/input";
 import { Legend } from "./views/legend";
 import { LayerStrip } from "./views/strip";
-import { inputLayerName, stepIsPre, TraceView } from "./views/trace";
+import {
+  CLICKED_COLOR,
+  clickedElsewhere,
+  inputLayerName,
+  stepIsPre,
+  TraceView,
+} from "./views/trace";
 
 const SEQUENTIAL_MAP = "viridis";
 const DIVERGING_MAP = "RdBu";
@@ -494,6 +500,11 @@ export class App {
       const next = t.steps[i + 1];
       if (next?.window && next.filter === s.filter) {
         out.push({ filter: s.filter, window: next.window, color: "#00e5ff" });
+      }
+      const c = clickedElsewhere(t.clicked, s); // the chain shows the max-pool winner instead
+      if (c) {
+        const window = { row0: c.row, row1: c.row + 1, col0: c.col, col1: c.col + 1 };
+        out.push({ filter: c.filter, window, color: CLICKED_COLOR });
       }
     });
     return out;
