@@ -17,6 +17,7 @@ from .inputs import (
     check_index,
     check_model,
     check_position,
+    uncast_hint,
     unknown_layer,
 )
 from .introspect import Entry, capture, data_format_of, node_for, spatial_shape
@@ -456,14 +457,14 @@ def extract(model: Any, x: Any) -> FeatureMaps:
 
     Args:
         model: A Keras 3 model: Sequential (built or not), Functional, nested or subclassed.
-        x: One sample (no batch axis) or a batch; numpy array or backend tensor, floating
-            point.
+        x: One sample (no batch axis) or a batch; numpy array or backend tensor of floats,
+            ints or bools, cast as ``model(x)`` casts it (:func:`fmwidget.inputs.as_batch`).
 
     Returns:
         A :class:`FeatureMaps` with every layer call's output and its geometry.
 
     Raises:
-        TypeError: ``model`` is not a Keras model, or ``x`` is not floating-point data.
+        TypeError: ``model`` is not a Keras model, or ``x`` is not real-valued numeric data.
         ValueError: ``x`` has the wrong shape, or the model has no spatial layers.
     """
     check_model(model)
@@ -472,7 +473,7 @@ def extract(model: Any, x: Any) -> FeatureMaps:
         _call(model, batch[:1])  # build first so layers created in build() get recorded
     with capture(model) as rec:
         _call(model, batch)
-    fm = FeatureMaps(model, batch, rec.entries)
+    fm = FeatureMaps(model, batch.astype(np.float32, copy=False), rec.entries)  # as shown
     if not any(info.spatial for info in fm.layers[1:]):
         classes = ", ".join(info.class_name for info in fm.layers[1:]) or "none"
         raise ValueError(
@@ -488,9 +489,10 @@ def _call(model: Any, batch: np.ndarray) -> Any:
     except (ValueError, TypeError) as err:
         raise type(err)(
             f"The model {model.name!r} failed on an input of shape {batch.shape}: {err}"
+            f"{uncast_hint(model, batch)}"
         ) from err
     except Exception as err:
         raise RuntimeError(
             f"The model {model.name!r} failed on an input of shape {batch.shape}: "
-            f"{type(err).__name__}: {err}"
+            f"{type(err).__name__}: {err}{uncast_hint(model, batch)}"
         ) from err

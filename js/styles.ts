@@ -47,6 +47,8 @@ const CSS = `
 .fmw-trace-scale canvas{width:100%;height:6px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
 .fmw-trace-scale .fmw-legend-ticks{width:100%}
 .fmw-trace-name{font-weight:600;word-break:break-all}
+.fmw-trace-note{margin:2px 0 4px;padding:2px 6px;border-left:3px solid #7cff4f;overflow-wrap:anywhere}
+.fmw-trace-clicked{color:var(--fmw-fg);font-size:11px;border-bottom:2px dashed #7cff4f;align-self:flex-start}
 .fmw-num{font-family:ui-monospace,monospace}
 .fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
 .fmw-conv td{padding:0 6px;text-align:right}

@@ -99,7 +99,12 @@ export class StaticModel extends LocalModel<Traits> {
                   ? new Uint16Array(a.buffer)
                   : new Uint32Array(a.buffer);
           }
-          out.set(name, { rows: pool.rows, cols: pool.cols, argmax });
+          let ties: PoolTable["ties"] = null;
+          if (pool.ties) {
+            const [, height, width] = pool.ties.shape;
+            ties = { bits: await this.blobs.read(pool.ties), height, width };
+          }
+          out.set(name, { rows: pool.rows, cols: pool.cols, argmax, ties });
         }
         return out;
       })();

@@ -16,7 +16,7 @@ import type { GridView, OverlayState } from "./grid";
 import type { InputView } from "./input";
 import type { Legend } from "./legend";
 import type { ViewState } from "./state";
-import { stepIsPre } from "./trace";
+import { CLICKED_COLOR, clickedElsewhere, stepIsPre } from "./trace";
 
 export const SEQUENTIAL_MAP = "viridis";
 export const DIVERGING_MAP = "RdBu";
@@ -170,6 +170,11 @@ export class Painter {
       const next = t.steps[i + 1];
       if (next?.window && next.filter === st.filter) {
         out.push({ filter: st.filter, window: next.window, color: "#00e5ff" });
+      }
+      const c = clickedElsewhere(t.clicked, st); // the chain shows the max-pool winner instead
+      if (c) {
+        const window = { row0: c.row, row1: c.row + 1, col0: c.col, col1: c.col + 1 };
+        out.push({ filter: c.filter, window, color: CLICKED_COLOR });
       }
     });
     return out;

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -339,6 +340,53 @@ def hover_grid(page: Any, scope: Any, points: Sequence[tuple[float, float]] = GR
             " row: el.dataset.row, col: el.dataset.col, value: el.dataset.value})"
         )
     raise AssertionError(f"no readout with data-value after hovering {len(points)} grid points")
+
+
+def click_a_losing_cell(page: Any, scope: Any, fm: Any, pool: str) -> tuple[int, int, int]:
+    """Clicks (real mouse) a cell of the shown layer that lost its max-pool window to a larger
+    value, hovering a lattice of points over the grid until one lands on such a cell.
+
+    Returns the clicked ``(filter, row, col)``; the winner is ``fm.pool_source``'s.
+    """
+    grid = scope.locator(".fmw-grid").first
+    grid.scroll_into_view_if_needed()
+    readout = scope.locator(READOUT).first
+    box = grid.bounding_box()
+    assert box and box["width"] > 0 and box["height"] > 0, f"grid has no size: {box}"
+    for k in range(1, 200):
+        fx, fy = (k * 0.618034) % 1, (k * 0.754878) % 1  # spread over the whole grid
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        try:
+            readout.wait_for(state="attached", timeout=500)
+        except Exception:  # a gap between tiles
+            continue
+        ds = readout.evaluate("(el) => ({...el.dataset})")
+        layer, f, r, c = ds["layer"], int(ds["filter"]), int(ds["row"]), int(ds["col"])
+        holders = [tuple(int(v) for v in h) for h in np.argwhere(fm.cells_reading(pool, (r, c)))]
+        if len(holders) != 1:
+            continue
+        win = fm.pool_source(pool, holders[0], f)
+        if win != (r, c) and fm[layer][(0, *win, f)] > fm[layer][0, r, c, f]:
+            page.mouse.down()
+            page.mouse.up()
+            return f, r, c
+    raise AssertionError("no cell that lost its pooling window under the points tried")
+
+
+def count_color(canvas: Any, rgb: tuple[int, int, int]) -> int:
+    """Opaque pixels of exactly ``rgb`` in a canvas."""
+    return canvas.evaluate(
+        """(c, rgb) => {
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                const same = d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2];
+                if (same && d[i + 3] === 255) n++;
+            }
+            return n;
+        }""",
+        list(rgb),
+    )
 
 
 # -- JupyterLab -------------------------------------------------------------------------------
