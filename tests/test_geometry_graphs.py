@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 from helpers import L
-from truth import check_against_truth, perturbation_fields, probe_pixels
+from truth import check_against_truth, gradient_support, perturbation_fields, probe_pixels
 
 import fmwidget
 from fmwidget.geometry import NotSeparableError
@@ -20,6 +20,7 @@ ops = keras.ops
 
 
 def _check(model: keras.Model, size: int = 12, equal: bool = True) -> fmwidget.FeatureMaps:
+    """Perturbation truth for every cell; gradient truth for two cells of every entry."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (size, size, 3)).astype("float32")
     fm = fmwidget.extract(model, x)
@@ -27,6 +28,14 @@ def _check(model: keras.Model, size: int = 12, equal: bool = True) -> fmwidget.F
     pixels = probe_pixels((size, size), None)
     fields = perturbation_fields(model, x, names, pixels)
     check_against_truth(fm, fields, pixels, equal=equal)
+    for name in names:
+        info = fm.info(name)
+        for cell in [(0,) * len(info.spatial_shape), tuple(n // 2 for n in info.spatial_shape)]:
+            grad = gradient_support(model, x, info.layer.output, cell)
+            mask = fm.receptive_field_mask(name, cell)
+            assert not (grad & ~mask).any(), f"{name} {cell}: gradient outside the field"
+            if equal:
+                assert (grad == mask).all(), f"{name} {cell}: gradient support != field"
     return fm
 
 

@@ -124,3 +124,45 @@ def _same_box(a: tuple[slice, ...], b: tuple[slice, ...]) -> bool:
     if empty_a or empty_b:
         return empty_a and empty_b
     return all((s.start, s.stop) == (t.start, t.stop) for s, t in zip(a, b, strict=True))
+
+
+def gradient_support(model, x: np.ndarray, tensor, cell: tuple[int, ...]) -> np.ndarray:
+    """Input pixels where d(weighted sum over channels of the cell) / d(input) is not zero.
+
+    The channel weights are random: a plain sum can be constant (LayerNormalization's
+    outputs sum to zero over the channels), which would hide the whole field.
+
+    ``tensor`` is a symbolic output of ``model``'s graph (a layer's or an operation's
+    ``.output``). Uses the backend's own autodiff, nothing of fmwidget.
+    """
+    import keras
+
+    sub = keras.Model(model.inputs, tensor)
+    batch = x[None].astype("float32")
+    backend = keras.backend.backend()
+
+    channels = tuple(tensor.shape)[-1]
+    weights = np.random.default_rng(1).uniform(0.5, 1.5, channels).astype("float32")
+
+    def cell_sum(y):
+        return keras.ops.sum(y[(0, *cell)] * weights)  # channels_last: the cell's channels
+
+    if backend == "jax":
+        import jax
+
+        grad = np.asarray(jax.grad(lambda z: cell_sum(sub(z, training=False)))(batch))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        z = tf.constant(batch)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            value = cell_sum(sub(z, training=False))
+        grad = tape.gradient(value, z).numpy()
+    else:
+        import torch
+
+        z = torch.tensor(batch, requires_grad=True)
+        cell_sum(sub(z, training=False)).backward()
+        grad = z.grad.numpy()
+    return (np.abs(grad[0]) > 0).any(axis=-1)
