@@ -80,6 +80,16 @@ def rows_for(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, flo
                 2.5,
             )
         )
+    for b in res.get("builds", []):
+        ratio = b["widget_build_s"] / b["forward_s"]
+        rows.append((backend, b["model"], "widget build / forward", ratio, 1.5))
+    builds = {b["model"]: b for b in res.get("builds", [])}
+    if {"densenet121", "densenet201"} <= builds.keys():
+        small, big = builds["densenet121"], builds["densenet201"]
+        growth = (big["widget_build_s"] / small["widget_build_s"]) / (
+            big["entries"] / small["entries"]
+        )
+        rows.append((backend, "densenet", "build growth 121->201 / entry growth", growth, 1.1))
     return rows
 
 
@@ -164,10 +174,10 @@ def main() -> None:
             )
 
     print(f"\nmachine: {raw['machine']}")
-    print(f"{'backend':<11} {'model':<6} {'metric':<46} {'value':>9} {'target':>7}  ok")
+    print(f"{'backend':<11} {'model':<11} {'metric':<46} {'value':>9} {'target':>7}  ok")
     for b, m, k, v, t in rows:
         ok = "" if not t else ("yes" if v <= t else "NO")
-        print(f"{b:<11} {m:<6} {k:<46} {v:>9.3f} {t or '':>7}  {ok}")
+        print(f"{b:<11} {m:<11} {k:<46} {v:>9.3f} {t or '':>7}  {ok}")
     (OUT / "results.json").write_text(json.dumps(raw, indent=1))
     if plot(rows, OUT / "benchmark.png"):
         print(f"\nplot: {OUT / 'benchmark.png'}")

@@ -20,7 +20,8 @@ from .inputs import (
     uncast_hint,
     unknown_layer,
 )
-from .introspect import Entry, capture, data_format_of, node_for, spatial_shape
+from .introspect import Entry, capture, is_op
+from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
 
 _MAX_POOLS = (
     keras.layers.MaxPooling1D,
@@ -30,6 +31,10 @@ _MAX_POOLS = (
     keras.layers.GlobalMaxPooling2D,
     keras.layers.GlobalMaxPooling3D,
 )
+
+
+#: Receptive-field masks kept per FeatureMaps (oldest dropped first).
+_FIELD_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,10 @@ class LayerInfo:
         channels: Number of channels (filters), or ``None`` for vectors.
         inputs: Names of the entries that feed this one.
         fused_activation: Name of a fused activation (``Conv2D(activation="relu")``).
-        layer: The Keras layer object (None for the model input).
+        is_op: Whether this is a raw tensor operation of a Functional graph (``a + b``,
+            ``keras.ops.multiply``) rather than a layer; ``class_name`` is then the
+            operation's class (``Add``, ``Multiply``, ``GetItem``...).
+        layer: The Keras layer (or operation) object (None for the model input).
     """
 
     index: int
@@ -63,6 +71,7 @@ class LayerInfo:
     channels: int | None
     inputs: tuple[str, ...]
     fused_activation: str | None = None
+    is_op: bool = False
     layer: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -174,27 +183,34 @@ class FeatureMaps:
                     channels=channels,
                     inputs=tuple(entries[i].name for i in e.inputs),
                     fused_activation=_fused_activation(e.layer),
+                    is_op=is_op(e.layer),
                     layer=e.layer,
                 )
             )
         self._entries = entries
+        self._single = [shape is not None for shape in shapes]
         self.layers: list[LayerInfo] = infos
         self._index = {info.name: info.index for info in infos}
         self._pre: dict[int, np.ndarray] = {}
+        self._field_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
         self.input = x
         for e in entries:  # the entries' references are no longer needed
             e.output = None
             e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
 
     @functools.cached_property
-    def _graph(self) -> geometry.Graph:
+    def _graph(self) -> geometry.FieldGraph:
         """The geometry graph, built on the first geometry question."""
+        specs = [
+            Spec(info.shape, info.data_format) if self._single[info.index] else None
+            for info in self.layers
+        ]
         nodes = []
         for info, e in zip(self.layers, self._entries, strict=True):
-            label = f"layer {info.name!r} ({info.class_name})"
-            in_sp = [self.layers[i].spatial_shape for i in e.inputs]
-            nodes.append(node_for(e.layer, label, e.inputs, info.spatial_shape, in_sp, e.unlinked))
-        return geometry.Graph(nodes)
+            what = "operation" if info.kind != "input" and info.is_op else "layer"
+            label = f"{what} {info.name!r} ({info.class_name})"
+            nodes.append(node_for(e, specs, label))
+        return geometry.FieldGraph(nodes)
 
     # -- mapping ---------------------------------------------------------------------------
     def info(self, name: str) -> LayerInfo:
@@ -319,7 +335,16 @@ class FeatureMaps:
                 spatial behaviour (``geometry.GeometryError``).
         """
         info = self.info(name)
-        return self._graph.receptive_mask(info.index, self._cell_mask(info, position))
+        mask = self._cell_mask(info, position)
+        key = (info.index, tuple(int(v) for v in np.argwhere(mask).ravel()))
+        cached = self._field_cache.get(key)
+        if cached is None:
+            cached = self._graph.receptive_mask(info.index, mask)
+            cached.flags.writeable = False
+            if len(self._field_cache) >= _FIELD_CACHE_SIZE:
+                self._field_cache.pop(next(iter(self._field_cache)))
+            self._field_cache[key] = cached
+        return cached.copy()
 
     def receptive_field(self, name: str, position: Any) -> tuple[slice, ...]:
         """Half-open slices into the input image bounding the receptive field of a cell.
@@ -348,9 +373,7 @@ class FeatureMaps:
                 f"Expected a layer with a spatial map, received {name!r} whose output is a "
                 f"vector of shape {info.shape}."
             )
-        return tuple(
-            self._graph.axis_intervals(info.index, axis) for axis in range(len(info.spatial_shape))
-        )
+        return self._graph.interval_tables(info.index)
 
     def projective_field_mask(self, name: str, pixel: Any) -> np.ndarray:
         """Boolean mask over layer ``name``'s map: the cells that input ``pixel`` can change."""
