@@ -11,6 +11,11 @@ export const SORT_LABELS: Record<SortKey, string> = {
   zero_fraction: "fraction of zeros ↓",
 };
 
+/** Whether filter `f` of `d` has all its values (always, once the layer is complete). */
+export function channelReady(d: LayerData, f: number): boolean {
+  return !d.ready || d.ready[f] === 1;
+}
+
 /**
  * A filter is dead when its map is constant (max == min), e.g. all zeros after ReLU.
  * Maps of a single cell are constant by nature: those are dead only if exactly zero.

@@ -99,7 +99,13 @@ export interface LayerDataMsg {
   height: number;
   width: number;
   channels: number;
-  encoding: "float16" | "float32";
+  /**
+   * "float16_nonzero": the buffer is a nonzero mask (one bit per value, padded to 8 bytes)
+   * followed by the `nonzero` float16 values that are not +0.0 (see model/decode.ts).
+   */
+  encoding: "float16" | "float16_nonzero" | "float32";
+  /** With "float16_nonzero": how many values follow the mask. */
+  nonzero?: number;
   /** Order of the buffer: "chw" (channel-major, default) or "hwc" (Keras channels_last). */
   layout?: "chw" | "hwc";
   /** Optional factor: true value = decoded value × scale (one per layer, or one per channel). */
@@ -141,6 +147,11 @@ export interface LayerData {
   layerMax: number;
   globalMin?: number;
   globalMax?: number;
+  /**
+   * Only while a layer sent in parts is still arriving: 1 for the channels whose values are
+   * all in, 0 for the others (their values read 0 and must not be shown). Absent: complete.
+   */
+  ready?: Uint8Array;
 }
 
 export interface Window {

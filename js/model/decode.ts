@@ -49,14 +49,30 @@ export function toChannelMajor(
  * cells), count of NaN/±Inf. A filter without finite values gets min = max = mean = 0.
  */
 export function computeStats(values: Float32Array, c: number, hw: number): FilterStats {
-  const stats: FilterStats = {
-    min: new Array<number>(c),
-    max: new Array<number>(c),
-    mean: new Array<number>(c),
-    zero_fraction: new Array<number>(c),
-    nonfinite_count: new Array<number>(c),
+  return statsInto(emptyStats(c), values, hw, 0, c);
+}
+
+/** Statistics arrays for `c` filters, all 0 until filled by {@link statsInto}. */
+export function emptyStats(c: number): FilterStats {
+  const zeros = () => new Array<number>(c).fill(0);
+  return {
+    min: zeros(),
+    max: zeros(),
+    mean: zeros(),
+    zero_fraction: zeros(),
+    nonfinite_count: zeros(),
   };
-  for (let ch = 0; ch < c; ch++) {
+}
+
+/** Fills the statistics of filters [c0, c1) of channel-major `values` into `stats`. */
+export function statsInto(
+  stats: FilterStats,
+  values: Float32Array,
+  hw: number,
+  c0: number,
+  c1: number,
+): FilterStats {
+  for (let ch = c0; ch < c1; ch++) {
     let lo = Number.POSITIVE_INFINITY;
     let hi = Number.NEGATIVE_INFINITY;
     let sum = 0;
@@ -152,29 +168,73 @@ export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
   return layerFromValues(msg, decodeValues(msg, buffer));
 }
 
+/**
+ * Decodes a `float16_nonzero` buffer (mirror of `fmwidget.encode.pack_nonzero`): one mask
+ * bit per value (bit i % 8 of byte i / 8: set when the value is not +0.0), zero-padded to a
+ * multiple of 8 bytes, then the `nonzero` float16 values in order. Returns `count` values.
+ */
+export function unpackNonzero(view: ArrayBufferView, count: number, nonzero: number): Float32Array {
+  const maskBytes = Math.ceil(count / 8);
+  const padded = maskBytes + ((8 - (maskBytes % 8)) % 8);
+  if (!Number.isInteger(nonzero) || nonzero < 0 || nonzero > count) {
+    throw new Error(`Expected nonzero in [0, ${count}], received ${JSON.stringify(nonzero)}`);
+  }
+  if (view.byteLength !== padded + 2 * nonzero) {
+    throw new Error(
+      `Expected ${padded + 2 * nonzero} bytes for ${count} values with ${nonzero} nonzero, received ${view.byteLength}`,
+    );
+  }
+  const mask = new Uint8Array(view.buffer, view.byteOffset, maskBytes);
+  const values = decodeFloat16(new Uint8Array(view.buffer, view.byteOffset + padded, 2 * nonzero));
+  const out = new Float32Array(count);
+  let k = 0;
+  for (let j = 0; j < maskBytes; j++) {
+    let b = mask[j] as number;
+    const base = j * 8;
+    while (b !== 0) {
+      const low = b & -b; // lowest set bit
+      const i = base + 31 - Math.clz32(low);
+      if (i >= count) throw new Error("Expected no mask bits past the last value");
+      out[i] = values[k++] as number;
+      b ^= low;
+    }
+  }
+  if (k !== nonzero) throw new Error(`Expected ${nonzero} mask bits set, found ${k}`);
+  return out;
+}
+
 /** Checks a layer_data buffer against its header; returns channel-major float32 values. */
 export function decodeValues(msg: LayerDataMsg, buffer: unknown): Float32Array {
   const view = asView(buffer);
   const { height: h, width: w, channels: c } = msg;
-  if (!view)
-    throw new Error(`layer_data for ${JSON.stringify(msg.layer)} arrived without a buffer`);
-  const bytesPer = msg.encoding === "float32" ? 4 : msg.encoding === "float16" ? 2 : 0;
-  if (!bytesPer) {
-    throw new Error(
-      `Expected encoding "float16" or "float32", received ${JSON.stringify(msg.encoding)}`,
-    );
-  }
-  const want = h * w * c * bytesPer;
-  if (view.byteLength !== want) {
-    throw new Error(
-      `Expected ${want} bytes for ${JSON.stringify(msg.layer)} (${c}×${h}×${w} ${msg.encoding}), received ${view.byteLength}`,
-    );
-  }
+  const name = JSON.stringify(msg.layer);
+  if (!view) throw new Error(`layer_data for ${name} arrived without a buffer`);
   const layout = msg.layout ?? "chw";
   if (layout !== "chw" && layout !== "hwc") {
     throw new Error(`Expected layout "chw" or "hwc", received ${JSON.stringify(layout)}`);
   }
-  const raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
+  let raw: Float32Array;
+  if (msg.encoding === "float16_nonzero") {
+    try {
+      raw = unpackNonzero(view, h * w * c, Number(msg.nonzero));
+    } catch (err) {
+      throw new Error(`${err instanceof Error ? err.message : err} (${name}, ${c}×${h}×${w})`);
+    }
+  } else {
+    const bytesPer = msg.encoding === "float32" ? 4 : msg.encoding === "float16" ? 2 : 0;
+    if (!bytesPer) {
+      throw new Error(
+        `Expected encoding "float16", "float16_nonzero" or "float32", received ${JSON.stringify(msg.encoding)}`,
+      );
+    }
+    const want = h * w * c * bytesPer;
+    if (view.byteLength !== want) {
+      throw new Error(
+        `Expected ${want} bytes for ${name} (${c}×${h}×${w} ${msg.encoding}), received ${view.byteLength}`,
+      );
+    }
+    raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
+  }
   return toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
 }
 
@@ -204,4 +264,52 @@ export function layerFromValues(msg: LayerDataMsg, values: Float32Array): LayerD
     data.globalMax = msg.global_max;
   }
   return data;
+}
+
+/** The channel and row range of one part of a layer sent in parts (checked). */
+export interface PartRange {
+  chunk: number;
+  chunks: number;
+  c0: number;
+  c1: number;
+  r0: number;
+  r1: number;
+}
+
+/**
+ * Checks the part fields of a `layer_data` message: `chunk` of `chunks`, channels
+ * [channel_start, channel_stop) and rows [row_start, row_stop) (all rows when absent).
+ */
+export function partRange(msg: LayerDataMsg): PartRange {
+  const { height: h, channels: c, chunk, chunks, channel_start: c0, channel_stop: c1 } = msg;
+  const { row_start: r0 = 0, row_stop: r1 = h } = msg;
+  const int = (v: unknown): v is number => Number.isInteger(v);
+  if (!int(chunks) || !int(chunk) || chunks < 1 || chunk < 0 || chunk >= chunks) {
+    throw new Error(`Expected chunk in [0, chunks), received ${chunk} of ${chunks}`);
+  }
+  if (!int(c0) || !int(c1) || !int(c) || c0 < 0 || c1 <= c0 || c1 > c) {
+    throw new Error(`Expected 0 ≤ channel_start < channel_stop ≤ ${c}, received [${c0}, ${c1})`);
+  }
+  if (!int(r0) || !int(r1) || !int(h) || r0 < 0 || r1 <= r0 || r1 > h) {
+    throw new Error(`Expected 0 ≤ row_start < row_stop ≤ ${h}, received [${r0}, ${r1})`);
+  }
+  return { chunk, chunks, c0, c1, r0, r1 };
+}
+
+/** Decodes one part's buffer into its place in the layer's channel-major `values`. */
+export function placePart(values: Float32Array, msg: LayerDataMsg, buffer: unknown): void {
+  const { height: h, width: w } = msg;
+  const { c0, c1, r0, r1 } = partRange(msg);
+  const scale = Array.isArray(msg.scale) ? msg.scale.slice(c0, c1) : msg.scale;
+  const rows = r1 - r0;
+  const part = decodeValues({ ...msg, channels: c1 - c0, height: rows, scale }, buffer);
+  if (rows === h) {
+    values.set(part, c0 * h * w);
+    return;
+  }
+  // a row range of each channel: rows [r0, r1) of channel ch start at (ch·h + r0)·w
+  for (let ch = c0; ch < c1; ch++) {
+    const src = part.subarray((ch - c0) * rows * w, (ch - c0 + 1) * rows * w);
+    values.set(src, (ch * h + r0) * w);
+  }
 }

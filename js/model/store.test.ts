@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { FakeModel, f16Bytes } from "../testing/fake-model";
-import type { LayerDataMsg } from "../types";
+import { FakeModel, f16Bytes, nonzeroBytes } from "../testing/fake-model";
+import type { LayerData, LayerDataMsg } from "../types";
+import { computeStats } from "./decode";
 import { type Progress, StaleError, Store } from "./store";
 
 function layerMsg(over: Partial<LayerDataMsg> & { request_id: number }): LayerDataMsg {
@@ -301,5 +302,76 @@ describe("layers sent in parts (over 64 MiB)", () => {
     const bad = { chunk: 0, channel_start: 0, channel_stop: 1, row_start: 1, row_stop: 3 };
     m.reply(part(bad), [f16Bytes([1, 2])]);
     await expect(p).rejects.toThrow(/Expected 0 ≤ row_start < row_stop ≤ 1, received \[1, 3\)/);
+  });
+
+  it("hands out the layer so far after each part, complete channels marked ready", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const partial: LayerData[] = [];
+    s.on("partial", (d) =>
+      partial.push({ ...d, values: d.values.slice(), ready: d.ready?.slice() }),
+    );
+    let done = false;
+    const p = s.layer("big", false, 1).then((d) => {
+      done = true;
+      return d;
+    });
+    expect(m.sent[0]).toMatchObject({ type: "get_layer", layer: "big", first_channels: 1 });
+    const three = { chunks: 3, min: -4, max: 6, global_min: -9, global_max: 9 };
+    // the first screenful (channel 0) packed, as the kernel sends a mostly-zero part
+    const first = nonzeroBytes([0, 2]);
+    m.reply(
+      part({
+        ...three,
+        chunk: 0,
+        channel_start: 0,
+        channel_stop: 1,
+        encoding: "float16_nonzero",
+        nonzero: first.nonzero,
+      }),
+      [first.buffer],
+    );
+    await Promise.resolve();
+    expect(done).toBe(false);
+    expect(partial).toHaveLength(1);
+    const d0 = partial[0] as LayerData;
+    expect([...(d0.ready ?? [])]).toEqual([1, 0, 0]);
+    expect([...d0.values.subarray(0, 2)]).toEqual([0, 2]);
+    expect([d0.stats.min[0], d0.stats.max[0], d0.stats.zero_fraction[0]]).toEqual([0, 2, 0.5]);
+    expect([d0.layerMin, d0.layerMax]).toEqual([-4, 6]); // the kernel's, exact from the start
+    expect([s.global.lo, s.global.hi]).toEqual([-9, 9]);
+    expect(s.peek("big")).toBeUndefined();
+    m.reply(part({ ...three, chunk: 2, channel_start: 2, channel_stop: 3 }), [f16Bytes([5, 6])]);
+    expect([...(partial[1]?.ready ?? [])]).toEqual([1, 0, 1]);
+    m.reply(part({ ...three, chunk: 2, channel_start: 2, channel_stop: 3 }), [f16Bytes([7, 7])]);
+    expect(partial).toHaveLength(2); // a repeated part changes nothing
+    m.reply(part({ ...three, chunk: 1, channel_start: 1, channel_stop: 2 }), [f16Bytes([-4, 3])]);
+    const d = await p;
+    expect(partial).toHaveLength(2); // the last part resolves the request instead
+    m.reply(part({ ...three, chunk: 1, channel_start: 1, channel_stop: 2 }), [f16Bytes([7, 7])]);
+    expect(partial).toHaveLength(2); // a late copy of a part of a settled request: dropped
+    expect(d.ready).toBeUndefined();
+    expect([...d.values]).toEqual([0, 2, -4, 3, 5, 6]);
+    expect(d.stats).toEqual(computeStats(d.values, 3, 2));
+    expect(s.peek("big")).toBe(d);
+  });
+
+  it("marks a channel sent in row ranges ready once all its rows are in", () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const ready: number[][] = [];
+    s.on("partial", (d) => ready.push([...(d.ready ?? [])]));
+    void s.layer("big");
+    const big = { height: 3, width: 2, channels: 2, chunks: 4 };
+    const rows = (chunk: number, ch: number, r0: number, r1: number) =>
+      part({ ...big, chunk, channel_start: ch, channel_stop: ch + 1, row_start: r0, row_stop: r1 });
+    m.reply(rows(0, 0, 0, 2), [f16Bytes([1, 2, 3, 4])]);
+    m.reply(rows(2, 1, 0, 2), [f16Bytes([7, 8, 9, 10])]);
+    m.reply(rows(1, 0, 2, 3), [f16Bytes([5, 6])]);
+    expect(ready).toEqual([
+      [0, 0],
+      [0, 0],
+      [1, 0],
+    ]);
   });
 });

@@ -13,13 +13,33 @@
  *   a change of the `trace_target` trait) are broadcast to views as the "trace" event. Replies
  *   to `trace()` requests only resolve their promise.
  *
+ * - Layers sent in parts are decoded into place as the parts arrive (any order); after each
+ *   part but the last, a "partial" event carries the layer so far (`ready` marks the
+ *   channels that are complete), so views paint the first channels while the rest arrive.
+ *
  * Turning a message into values (buffers, scale, layout, statistics, NaN strings) is
  * ./decode.ts's job; this module keeps requests, the cache and the assembly of parts.
  */
 import type { AnyModel } from "@anywidget/types";
 import { GlobalRange } from "../stats";
-import type { Cell, ErrorMsg, LayerData, LayerDataMsg, TraceMsg, Traits } from "../types";
-import { decodeLayer, decodeValues, layerFromValues, reviveNumbers } from "./decode";
+import type {
+  Cell,
+  ErrorMsg,
+  FilterStats,
+  LayerData,
+  LayerDataMsg,
+  TraceMsg,
+  Traits,
+} from "../types";
+import {
+  decodeLayer,
+  emptyStats,
+  layerFromValues,
+  partRange,
+  placePart,
+  reviveNumbers,
+  statsInto,
+} from "./decode";
 import { ByteLru } from "./lru";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
@@ -53,6 +73,8 @@ type Events = {
   invalidate: number;
   layer: LayerData;
   progress: Progress;
+  /** A layer sent in parts, so far (its `ready` marks the complete channels). */
+  partial: LayerData;
 };
 
 /** A layer being reassembled from its channel-range (or row-range) parts. */
@@ -60,6 +82,11 @@ type Assembly = {
   msg: LayerDataMsg;
   values: Float32Array;
   got: Set<number>;
+  /** Rows received per channel; a channel is ready when it has all `height` rows. */
+  rows: Int32Array;
+  ready: Uint8Array;
+  /** Filled channel by channel as they complete. */
+  stats: FilterStats;
 };
 
 export interface StoreOptions {
@@ -84,6 +111,7 @@ export class Store {
     invalidate: new Set(),
     layer: new Set(),
     progress: new Set(),
+    partial: new Set(),
   };
   private readonly assembling = new Map<string, Assembly>();
   private readonly timeoutMs: number;
@@ -120,12 +148,19 @@ export class Store {
     return this.cache.get(cacheKey(layer, pre));
   }
 
-  /** A layer's maps: from the cache, or requested once from the kernel. */
-  layer(layer: string, pre = false): Promise<LayerData> {
+  /**
+   * A layer's maps: from the cache, or requested once from the kernel. `firstChannels`: how
+   * many channels the grid shows first (the kernel sends those in a first, small part).
+   */
+  layer(layer: string, pre = false, firstChannels?: number): Promise<LayerData> {
     const key = cacheKey(layer, pre);
     const hit = this.cache.get(key);
     if (hit) return Promise.resolve(hit);
     const version = this.version;
+    const first =
+      firstChannels !== undefined && Number.isInteger(firstChannels) && firstChannels > 0
+        ? { first_channels: firstChannels }
+        : {};
     return this.shared(`layer:${key}`, () =>
       this.request<LayerData>((request_id) => ({
         type: "get_layer",
@@ -133,6 +168,7 @@ export class Store {
         pre_activation: pre,
         version,
         request_id,
+        ...first,
       })),
     );
   }
@@ -245,9 +281,9 @@ export class Store {
   }
 
   /**
-   * One part of a layer too big for one message: channels [channel_start, channel_stop) and
-   * rows [row_start, row_stop) (all rows when absent). Parts are decoded into place as they
-   * arrive; the request resolves when all have.
+   * One part of a layer sent in parts: channels [channel_start, channel_stop) and rows
+   * [row_start, row_stop) (all rows when absent). Parts are decoded into place as they
+   * arrive, each followed by a "partial" event; the request resolves when all have.
    */
   private onLayerChunk(msg: LayerDataMsg, buffers: unknown[]): void {
     const key =
@@ -267,23 +303,20 @@ export class Store {
     }
     try {
       const { height: h, width: w, channels: c } = msg;
-      const { chunk, chunks, channel_start: c0, channel_stop: c1 } = msg;
-      const { row_start: r0 = 0, row_stop: r1 = h } = msg;
-      const int = (v: unknown): v is number => Number.isInteger(v);
-      if (!int(chunks) || !int(chunk) || chunks < 1 || chunk < 0 || chunk >= chunks) {
-        throw new Error(`Expected chunk in [0, chunks), received ${chunk} of ${chunks}`);
-      }
-      if (!int(c0) || !int(c1) || !int(c) || c0 < 0 || c1 <= c0 || c1 > c) {
-        throw new Error(
-          `Expected 0 ≤ channel_start < channel_stop ≤ ${c}, received [${c0}, ${c1})`,
-        );
-      }
-      if (!int(r0) || !int(r1) || !int(h) || r0 < 0 || r1 <= r0 || r1 > h) {
-        throw new Error(`Expected 0 ≤ row_start < row_stop ≤ ${h}, received [${r0}, ${r1})`);
-      }
+      const { chunk, chunks, c0, c1, r0, r1 } = partRange(msg);
       let a = this.assembling.get(key);
+      if (!a && typeof msg.request_id === "number" && !this.pending.has(msg.request_id)) {
+        return; // a late copy of a part of a request that was settled (or timed out)
+      }
       if (!a) {
-        a = { msg, values: new Float32Array(c * h * w), got: new Set() };
+        a = {
+          msg,
+          values: new Float32Array(c * h * w),
+          got: new Set(),
+          rows: new Int32Array(c),
+          ready: new Uint8Array(c),
+          stats: emptyStats(c),
+        };
         this.assembling.set(key, a);
       } else if (
         a.msg.chunks !== chunks ||
@@ -293,28 +326,33 @@ export class Store {
       ) {
         throw new Error(`Part ${chunk} of ${JSON.stringify(msg.layer)} does not match part 0`);
       }
-      const scale = Array.isArray(msg.scale) ? msg.scale.slice(c0, c1) : msg.scale;
-      const rows = r1 - r0;
-      const part = decodeValues({ ...msg, channels: c1 - c0, height: rows, scale }, buffers[0]);
-      if (rows === h) {
-        a.values.set(part, c0 * h * w);
-      } else {
-        // a row range of each channel: rows [r0, r1) of channel ch start at (ch·h + r0)·w
-        for (let ch = c0; ch < c1; ch++) {
-          const src = part.subarray((ch - c0) * rows * w, (ch - c0 + 1) * rows * w);
-          a.values.set(src, (ch * h + r0) * w);
-        }
-      }
+      if (a.got.has(chunk)) return; // a repeated part changes nothing
+      placePart(a.values, msg, buffers[0]);
       a.got.add(chunk);
+      for (let ch = c0; ch < c1; ch++) {
+        a.rows[ch] = (a.rows[ch] as number) + r1 - r0;
+        if (a.rows[ch] !== h) continue;
+        a.ready[ch] = 1;
+        statsInto(a.stats, a.values, h * w, ch, ch + 1);
+      }
       this.emit("progress", {
         layer: msg.layer,
         preActivation: Boolean(msg.pre_activation),
         received: a.got.size,
         chunks,
       });
-      if (a.got.size < chunks) return;
+      if (a.got.size < chunks) {
+        const partial = layerFromValues({ ...a.msg, stats: a.stats }, a.values);
+        partial.ready = a.ready;
+        if (partial.globalMin !== undefined) this.global.add(partial); // exact: the kernel's
+        this.emit("partial", partial);
+        return;
+      }
       this.assembling.delete(key);
-      const data = layerFromValues({ ...a.msg, stats: undefined }, a.values);
+      for (let ch = 0; ch < c; ch++) {
+        if (!a.ready[ch]) statsInto(a.stats, a.values, h * w, ch, ch + 1); // parts overlapped
+      }
+      const data = layerFromValues({ ...a.msg, stats: a.stats }, a.values);
       this.accept(data, this.settle(msg.request_id));
     } catch (err) {
       fail(err instanceof Error ? err : new Error(String(err)));

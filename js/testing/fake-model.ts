@@ -52,3 +52,35 @@ function toHalf(v: number): number {
   const frac = Math.round((a / 2 ** e - 1) * 1024);
   return sign | ((e + 15) << 10) | frac;
 }
+
+/**
+ * A `float16_nonzero` buffer of raw float16 bit patterns (the tests' own encoder, written
+ * from the wire notes, not from the decoder): mask bits (little bit order) padded to 8
+ * bytes, then the patterns that are not +0.0.
+ */
+export function nonzeroBits(patterns: ArrayLike<number>): { buffer: DataView; nonzero: number } {
+  const n = patterns.length;
+  const maskBytes = Math.ceil(n / 8);
+  const padded = Math.ceil(maskBytes / 8) * 8;
+  const kept: number[] = [];
+  const mask = new Uint8Array(maskBytes);
+  for (let i = 0; i < n; i++) {
+    const p = patterns[i] as number;
+    if (p === 0) continue;
+    mask[i >> 3] = (mask[i >> 3] as number) | (1 << (i & 7));
+    kept.push(p);
+  }
+  const out = new DataView(new ArrayBuffer(padded + 2 * kept.length));
+  mask.forEach((b, i) => {
+    out.setUint8(i, b);
+  });
+  kept.forEach((p, k) => {
+    out.setUint16(padded + 2 * k, p, true);
+  });
+  return { buffer: out, nonzero: kept.length };
+}
+
+/** `nonzeroBits` of small exact values (as `f16Bytes` takes them). */
+export function nonzeroBytes(values: number[]): { buffer: DataView; nonzero: number } {
+  return nonzeroBits(values.map(toHalf));
+}
