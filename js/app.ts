@@ -10,8 +10,8 @@ import { namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
 import { StaleError, type Store } from "./model/store";
 import { layerSpecs, onTrait, rangeMode, selectedFilters } from "./model/traits";
-import { isDead, type SortKey, sortOrder } from "./stats";
-import type { Cell, LayerSpec, TraceMsg, Traits } from "./types";
+import { channelReady, isDead, type SortKey, sortOrder } from "./stats";
+import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "./types";
 import { Controls } from "./views/controls";
 import { DetailView } from "./views/detail";
 import { type GridCell, GridView } from "./views/grid";
@@ -144,6 +144,7 @@ export class App {
         this.showError();
       }),
     );
+    this.d.add(this.store.on("partial", (d) => this.onPartial(d)));
     this.d.add(
       this.store.on("progress", (p) => {
         // a layer sent in parts (over 64 MiB): show how far it got
@@ -283,23 +284,42 @@ export class App {
     const token = ++this.loadToken;
     const pre = this.s.pre;
     this.controls.info.textContent = "loading…";
-    this.store.layer(spec.name, pre).then(
+    this.store.layer(spec.name, pre, this.paint.firstScreenful(spec)).then(
       (d) => {
         if (token !== this.loadToken) return;
-        this.s.data = d;
-        this.msgError = "";
-        this.showError();
-        this.s.dead = new Set();
-        const cells = d.height * d.width;
-        for (let f = 0; f < d.channels; f++) if (isDead(d.stats, f, cells)) this.s.dead.add(f);
-        this.reorder();
-        this.repaint();
+        const wasPartial = Boolean(this.s.data?.ready);
+        this.show(d);
+        if (wasPartial) this.hover.refresh();
         this.hover.applyPending(spec.name);
       },
       (e) => {
         if (token === this.loadToken) this.fail(e);
       },
     );
+  }
+
+  /** Part of the shown layer arrived (the rest is coming): paint the maps that are in. */
+  private onPartial(d: LayerData): void {
+    const spec = this.s.spec;
+    if (!spec || d.layer !== spec.name || d.preActivation !== this.s.pre) return;
+    const shown = this.s.data;
+    const same = shown?.layer === d.layer && shown.preActivation === d.preActivation;
+    if (same && !shown.ready) return; // the whole layer is shown already
+    this.show(d);
+  }
+
+  /** Shows `d` in the grid (a whole layer, or the part of it that arrived). */
+  private show(d: LayerData): void {
+    this.s.data = d;
+    this.msgError = "";
+    this.showError();
+    this.s.dead = new Set();
+    const cells = d.height * d.width;
+    for (let f = 0; f < d.channels; f++) {
+      if (channelReady(d, f) && isDead(d.stats, f, cells)) this.s.dead.add(f);
+    }
+    this.reorder();
+    this.repaint();
   }
 
   private fail(e: unknown): void {
@@ -311,7 +331,9 @@ export class App {
 
   private reorder(): void {
     const d = this.s.data;
-    this.s.order = d ? sortOrder(d.stats, d.channels, this.sortKey) : [];
+    // statistics of maps still arriving are unknown: index order until the layer is in
+    const key = d?.ready ? "index" : this.sortKey;
+    this.s.order = d ? sortOrder(d.stats, d.channels, key) : [];
   }
 
   private repaint(): void {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   cellAt,
   coverage,
+  firstScreenful,
   gridLayout,
   hitTest,
   MAX_SCALE,
@@ -29,6 +30,22 @@ describe("gridLayout", () => {
     const g = gridLayout(4096, 1, 1, { availWidth: 800 });
     expect(g.cols * g.rows).toBeGreaterThanOrEqual(4096);
     expect(g.width).toBeLessThanOrEqual(800);
+  });
+});
+
+describe("firstScreenful", () => {
+  it("counts the maps a pane shows before scrolling, a started row included", () => {
+    const g = gridLayout(32, 7, 7, { availWidth: 400, targetTile: 30, gap: 2 });
+    expect([g.cols, g.tileH + g.gap]).toEqual([13, 30]);
+    expect(firstScreenful(g, 2 + 30)).toBe(13); // one full row
+    expect(firstScreenful(g, 2 + 31)).toBe(26); // a pixel of the second row shows too
+    expect(firstScreenful(g, 1000)).toBe(32); // never more than there are
+    expect(firstScreenful(g, 0)).toBe(13); // at least one row
+  });
+  it("gives VGG16's block1_conv1 (64 maps of 224×224) one screenful of a few rows", () => {
+    const g = gridLayout(64, 224, 224, { availWidth: 922, maxHeight: 518 });
+    expect(firstScreenful(g, 518)).toBe(g.cols * Math.ceil((518 - g.gap) / (g.tileH + g.gap)));
+    expect(firstScreenful(g, 518)).toBeLessThan(64);
   });
 });
 

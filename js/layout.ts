@@ -124,6 +124,15 @@ function layoutAt(
   };
 }
 
+/**
+ * How many maps a pane `paneHeight` pixels tall shows before scrolling (a started row
+ * counts): the channels the kernel sends first.
+ */
+export function firstScreenful(g: GridLayout, paneHeight: number): number {
+  const rows = Math.max(1, Math.ceil((paneHeight - g.gap) / (g.tileH + g.gap)));
+  return Math.min(g.n, g.cols * rows);
+}
+
 /** Top-left pixel of a slot. */
 export function slotOrigin(g: GridLayout, slot: number): { x: number; y: number } {
   const c = slot % g.cols;

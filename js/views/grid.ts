@@ -5,7 +5,8 @@
  */
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { canvasPoint, ctx2d, Disposer, h } from "../dom";
-import { type GridLayout, gridLayout, hitTest, slotOrigin } from "../layout";
+import { firstScreenful, type GridLayout, gridLayout, hitTest, slotOrigin } from "../layout";
+import { channelReady } from "../stats";
 import { GRID_PANE_HEIGHT } from "../styles";
 import type { LayerData, Window } from "../types";
 
@@ -58,6 +59,29 @@ export class GridView {
     this.d.listen(this.el, "keydown", (ev) => handlers.key(ev));
   }
 
+  /**
+   * The layout of `n` maps of h×w in a pane `availWidth` wide: the largest integer scale at
+   * which the layer fills the pane's width without scrolling (2 px of border); many maps keep
+   * their base scale and the pane scrolls.
+   */
+  static layoutFor(n: number, mapH: number, mapW: number, availWidth: number): GridLayout {
+    let g = gridLayout(n, mapH, mapW, { availWidth, maxHeight: GRID_PANE_HEIGHT - 2 });
+    if (g.height > MAX_CANVAS_EDGE && g.rows > 1) {
+      const maxRows = Math.max(1, Math.floor((MAX_CANVAS_EDGE - g.gap) / (g.tileH + g.gap)));
+      const cols = Math.ceil(n / maxRows);
+      g = gridLayout(n, mapH, mapW, {
+        availWidth: g.gap + cols * (g.tileW + g.gap),
+        scale: g.scale,
+      });
+    }
+    return g;
+  }
+
+  /** How many maps of h×w the pane shows before scrolling (what the kernel sends first). */
+  static firstScreenful(n: number, mapH: number, mapW: number, availWidth: number): number {
+    return firstScreenful(GridView.layoutFor(n, mapH, mapW, availWidth), GRID_PANE_HEIGHT - 2);
+  }
+
   get currentLayout(): GridLayout | null {
     return this.layout;
   }
@@ -76,7 +100,10 @@ export class GridView {
     return filter === undefined ? null : { filter, row: hit.row, col: hit.col };
   }
 
-  /** Repaints every map. `range(f)` gives filter f's colour range. */
+  /**
+   * Repaints every map. `range(f)` gives filter f's colour range. Maps whose values have not
+   * all arrived yet (a layer still coming in parts) are left blank.
+   */
   paint(
     data: LayerData,
     order: number[],
@@ -85,20 +112,7 @@ export class GridView {
     availWidth: number,
   ): void {
     const n = order.length;
-    // the largest integer scale at which the layer fills the pane's width without scrolling
-    // (2 px of border); many maps keep their base scale and the pane scrolls
-    let g = gridLayout(n, data.height, data.width, {
-      availWidth,
-      maxHeight: GRID_PANE_HEIGHT - 2,
-    });
-    if (g.height > MAX_CANVAS_EDGE && g.rows > 1) {
-      const maxRows = Math.max(1, Math.floor((MAX_CANVAS_EDGE - g.gap) / (g.tileH + g.gap)));
-      const cols = Math.ceil(n / maxRows);
-      g = gridLayout(n, data.height, data.width, {
-        availWidth: g.gap + cols * (g.tileW + g.gap),
-        scale: g.scale,
-      });
-    }
+    const g = GridView.layoutFor(n, data.height, data.width, availWidth);
     this.layout = g;
     this.order = order;
     this.slotOf = new Map(order.map((f, s) => [f, s]));
@@ -121,6 +135,12 @@ export class GridView {
     for (let s = 0; s < n; s++) {
       const f = order[s] as number;
       const o = slotOrigin(g, s);
+      if (!channelReady(data, f)) {
+        for (let y = 0, at = o.y * stride + o.x * 4; y < g.tileH; y++, at += stride) {
+          img.data.fill(0, at, at + g.tileW * 4);
+        }
+        continue;
+      }
       mapToRgba(data.values, f * hw, data.width, data.height, range(f), lut, {
         out: img.data,
         offset: o.y * stride + o.x * 4,

@@ -10,6 +10,7 @@ import { fmt3 } from "../format";
 import { moveCell, receptiveField } from "../layout";
 import { StaleError, type Store } from "../model/store";
 import { rangeMode } from "../model/traits";
+import { channelReady } from "../stats";
 import type { Cell, Hover, Traits } from "../types";
 import type { DetailView } from "./detail";
 import type { GridCell, GridView } from "./grid";
@@ -42,6 +43,8 @@ export class HoverView {
   /** The hover from the trait, waiting for its layer to load. */
   private pending: Hover | null = null;
   private lastSent: Hover | null = null;
+  /** Whether the hovered cell came from the pointer or keys here (not from the trait). */
+  private fromUser = false;
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
   private fieldTimer: ReturnType<typeof setTimeout> | null = null;
   /** Layers for which the kernel refused a get_trace used for hover fields (no local geometry). */
@@ -71,6 +74,7 @@ export class HoverView {
     if (same) return;
     const t0 = performance.now();
     this.s.hover = cell;
+    this.fromUser = fromUser;
     this.t.paint.paintOverlay();
     this.t.detail.mark(cell);
     this.updateReadout();
@@ -112,11 +116,11 @@ export class HoverView {
     }
   }
 
-  /** The hovered cell with its layer and value (null: none). */
+  /** The hovered cell with its layer and value (null: none, or its map is still arriving). */
   value(): Hover | null {
     const d = this.s.data;
     const c = this.s.hover;
-    if (!d || !c || !this.s.spec) return null;
+    if (!d || !c || !this.s.spec || !channelReady(d, c.filter)) return null;
     const v = d.values[c.filter * d.height * d.width + c.row * d.width + c.col] as number;
     return { layer: this.s.spec.name, filter: c.filter, row: c.row, col: c.col, value: v };
   }
@@ -126,9 +130,12 @@ export class HoverView {
     const hv = this.value();
     const ds = this.readout.dataset;
     if (!hv) {
-      this.readout.textContent = this.s.data
-        ? "hover a map for its values\nclick a cell to trace it"
-        : "";
+      const c = this.s.hover;
+      this.readout.textContent = !this.s.data
+        ? ""
+        : c // a map still arriving: no value until it is all in
+          ? `${this.s.spec?.name ?? ""}\nfilter ${c.filter} · row ${c.row} · col ${c.col}\nloading…`
+          : "hover a map for its values\nclick a cell to trace it";
       for (const k of ["layer", "filter", "row", "col", "value"]) delete ds[k];
       return;
     }
@@ -139,6 +146,13 @@ export class HoverView {
     ds.row = String(hv.row);
     ds.col = String(hv.col);
     ds.value = String(hv.value);
+  }
+
+  /** The maps under the hovered cell changed (a layer's last part arrived): show its value. */
+  refresh(): void {
+    this.updateReadout();
+    this.updateField();
+    if (this.fromUser) this.send();
   }
 
   /** The input changed: layers the kernel could not trace may trace now. */

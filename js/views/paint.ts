@@ -8,11 +8,11 @@ import type { AnyModel } from "@anywidget/types";
 import { type ColorRange, type Lut, namedLut } from "../colormap";
 import type { Store } from "../model/store";
 import { rangeMode, selectedFilters } from "../model/traits";
-import { colorRange, isDiverging } from "../stats";
-import type { LayerData, Traits } from "../types";
+import { channelReady, colorRange, isDiverging } from "../stats";
+import type { LayerData, LayerSpec, Traits } from "../types";
 import type { Controls } from "./controls";
 import type { DetailView } from "./detail";
-import type { GridView, OverlayState } from "./grid";
+import { GridView, type OverlayState } from "./grid";
 import type { InputView } from "./input";
 import type { Legend } from "./legend";
 import type { ViewState } from "./state";
@@ -71,11 +71,20 @@ export class Painter {
     const g = this.t.grid.currentLayout;
     const deadText = this.s.dead.size ? ` · ${this.s.dead.size} dead` : "";
     const size = g ? ` · zoom ×${g.scale}` : "";
-    this.t.controls.info.textContent = `${d.channels} maps of ${d.height}×${d.width}${size}${deadText}`;
+    let maps = `${d.channels} maps`;
+    if (d.ready) maps = `${d.ready.reduce((a, b) => a + b, 0)} of ${maps} (loading…)`;
+    this.t.controls.info.textContent = `${maps} of ${d.height}×${d.width}${size}${deadText}`;
     this.paintOverlay();
     this.paintDetail();
     this.paintLegend();
     return true;
+  }
+
+  /** How many of a layer's maps the grid shows before scrolling (undefined: not a grid). */
+  firstScreenful(spec: LayerSpec): number | undefined {
+    const { channels: c, height: h, width: w } = spec;
+    if (!spec.spatial || !c || !h || !w) return undefined;
+    return GridView.firstScreenful(c, h, w, this.availWidth());
   }
 
   /** Whether the pane's width moved far enough from the painted one to repaint. */
@@ -101,7 +110,7 @@ export class Painter {
     const mode = rangeMode(this.model);
     this.t.detail.paint(
       d,
-      selectedFilters(this.model),
+      selectedFilters(this.model).filter((f) => channelReady(d, f)),
       (f) => colorRange(d, f, mode, div, this.store.global),
       namedLut(div ? DIVERGING_MAP : SEQUENTIAL_MAP),
     );
@@ -113,7 +122,8 @@ export class Painter {
     const d = this.s.data;
     if (!d) return;
     const mode = rangeMode(this.model);
-    const f = this.s.hover?.filter ?? selectedFilters(this.model)[0] ?? this.s.order[0] ?? 0;
+    let f = this.s.hover?.filter ?? selectedFilters(this.model)[0] ?? this.s.order[0] ?? 0;
+    if (!channelReady(d, f)) f = this.s.order.find((g) => channelReady(d, g)) ?? f;
     const { range, lut } = this.styleFor(d, f);
     const caption =
       mode === "map"
