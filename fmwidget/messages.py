@@ -99,6 +99,9 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
     pre = content.get("pre_activation", False)
     if kind == "get_layer" and not isinstance(pre, bool) and pre is not None:
         raise TypeError(f"Expected pre_activation true or false, received {short_repr(pre)}.")
+    first = content.get("first_channels")
+    if kind == "get_layer" and first is not None and not (is_int(first) and 0 < first < 2**31):
+        raise TypeError(f"Expected first_channels a positive int, received {short_repr(first)}.")
     for key in _INT_FIELDS[kind]:
         value = content.get(key)
         if not is_int(value):

@@ -11,7 +11,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .encode import encode_map, split_channels
+from .encode import encode_map, layer_parts
 from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
@@ -190,7 +190,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
             kind = check_request(content, buffers, self.data_version)
             if kind == "get_layer":
                 reply, payload = self._layer_message(content)
-                for part, data in split_channels(reply, payload):  # each <= 64 MiB
+                first = content.get("first_channels")  # the grid's first screenful
+                for part, data in layer_parts(reply, payload, first):  # each <= 64 MiB
                     self.send(part, [data])
             else:
                 self.send(self._trace_message(content))
