@@ -71,9 +71,9 @@ export class Painter {
     const g = this.t.grid.currentLayout;
     const deadText = this.s.dead.size ? ` · ${this.s.dead.size} dead` : "";
     const size = g ? ` · zoom ×${g.scale}` : "";
-    let maps = `${d.channels} maps`;
-    if (d.ready) maps = `${d.ready.reduce((a, b) => a + b, 0)} of ${maps} (loading…)`;
-    this.t.controls.info.textContent = `${maps} of ${d.height}×${d.width}${size}${deadText}`;
+    const part = d.ready ? `${d.ready.reduce((a, b) => a + b, 0)} of ` : "";
+    const loading = d.ready ? " · loading…" : "";
+    this.t.controls.info.textContent = `${part}${d.channels} maps of ${d.height}×${d.width}${size}${deadText}${loading}`;
     this.paintOverlay();
     this.paintDetail();
     this.paintLegend();
