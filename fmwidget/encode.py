@@ -205,13 +205,14 @@ def pack_nonzero(half: np.ndarray) -> tuple[np.ndarray, int] | None:
     """
     bits = half.reshape(-1).view("<u2")
     n = bits.size
-    nonzero = int(np.count_nonzero(bits))
+    mask = bits != 0
+    nonzero = int(np.count_nonzero(mask))
     mask_bytes = -(-n // 8)
     padded = mask_bytes + (-mask_bytes % 8)
     if padded + 2 * nonzero >= 2 * n:
         return None
-    out = np.zeros(padded + 2 * nonzero, np.uint8)
-    mask = bits != 0
+    out = np.empty(padded + 2 * nonzero, np.uint8)
+    out[mask_bytes:padded] = 0
     out[:mask_bytes] = np.packbits(mask, bitorder="little")
     np.compress(mask, bits, out=out[padded:].view("<u2"))
     return out, nonzero
