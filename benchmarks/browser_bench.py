@@ -3,8 +3,12 @@
 * grid repaint (``performance.measure("fmw:repaint")`` in the real bundle) for 512 maps of
   14x14 and 64 maps of 224x224 (VGG16's block4_pool and block1_conv1);
 * hover handling (``fmw:hover``: readout, overlay, receptive-field outline), 95th percentile;
-* in a real JupyterLab: from pressing Shift+Enter on ``FeatureMapWidget(model, x)`` to the
-  first map painted, against the bare forward pass measured in the same kernel.
+* in a real JupyterLab: from running ``FeatureMapWidget(model, x)`` to the first map painted
+  and to the whole first layer painted, against the bare forward pass measured in the same
+  kernel just before, for the wire format and its baseline (the one-part float16 format
+  before progressive parts), alternating so both see the same load. Times are taken in the
+  page (``performance.now()`` when the run command is issued, a MutationObserver for the
+  paint).
 
 Reuses the harness and JupyterLab helpers of tests/browser. Usage (a venv with playwright
 and jupyterlab): python benchmarks/browser_bench.py [--smoke] [--no-lab]
@@ -18,7 +22,6 @@ import pathlib
 import statistics
 import sys
 import tempfile
-import time
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -78,6 +81,25 @@ def hover_times(h: Harness, moves: int) -> list[float]:
     return measures(h.page, "fmw:hover")
 
 
+def harness_timings(browser: Any, widget: Any, cases: list, repeats: int, moves: int) -> dict:
+    """Repaint and hover times of the real bundle in the plain harness page."""
+    out: dict[str, Any] = {}
+    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+    h = Harness(ctx.new_page())
+    h.mount_widget(widget)
+    h.ready(timeout=120_000)
+    out["repaint_ms"] = {}
+    for layer, label in cases:
+        times = repaint_times(h, layer, label, repeats)
+        out["repaint_ms"][label] = statistics.median(times) if times else None
+    hovers = hover_times(h, moves)
+    out["hover_ms_p95"] = p95(hovers) if hovers else None
+    out["hover_events"] = len(hovers)
+    out["page_errors"] = h.page_errors
+    ctx.close()
+    return out
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -85,17 +107,55 @@ def p95(values: list[float]) -> float:
 
 LAB_CELLS = [
     """import time, numpy as np, keras, fmwidget
+from fmwidget import encode
 model = keras.applications.VGG16(weights=None)
 x = np.random.default_rng(0).random((224, 224, 3), dtype=np.float32)
 keras.ops.convert_to_numpy(model(x[None], training=False))  # warm-up
-times = []
-for _ in range(5):
-    t = time.perf_counter()
-    keras.ops.convert_to_numpy(model(x[None], training=False))
-    times.append(time.perf_counter() - t)
-print(sorted(times)[2])""",
+def forward_s(n=5):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        keras.ops.convert_to_numpy(model(x[None], training=False))
+        times.append(time.perf_counter() - t)
+    return sorted(times)[n // 2]""",
+    "print(forward_s())",
+    "encode.WIRE = encode.WireFormat()",
+    "encode.WIRE = encode.WireFormat(progressive=False, sparse=False)",
     "w = fmwidget.FeatureMapWidget(model, x)\nw",
 ]
+WIRES = {"parts": 2, "one_part": 3}  # the cell that selects each wire format
+WIDGET_CELL = 4
+
+# Runs cell i through Lab's command registry and resolves with the milliseconds from the
+# command to the widget's view on the page (its state arrived), to the first map painted
+# (data-ready) and to the whole layer painted (the info line without "loading"). The
+# cell's old output is cleared first.
+TIME_WIDGET_CELL = """([i, label]) => new Promise((resolve, reject) => {
+    const app = window.jupyterapp;
+    const nb = app.shell.currentWidget.content;
+    const cell = nb.widgets[i];
+    cell.model.outputs.clear();
+    if (cell.node.querySelector(".fmw-root")) reject(new Error("old output still shown"));
+    let first = null;
+    let shown = null;
+    const t0 = performance.now();
+    const check = () => {
+        const now = performance.now() - t0;
+        if (shown === null && cell.node.querySelector(".fmw-root")) shown = now;
+        if (first === null && cell.node.querySelector('.fmw-root[data-ready="1"]')) first = now;
+        const info = cell.node.querySelector(".fmw-info")?.textContent ?? "";
+        if (first !== null && info.startsWith(label) && !info.includes("loading")) {
+            obs.disconnect();
+            resolve({shown, first, whole: now});
+        }
+    };
+    const obs = new MutationObserver(check);
+    obs.observe(cell.node, {subtree: true, childList: true, attributes: true,
+                            characterData: true});
+    setTimeout(() => reject(new Error("no paint within 300 s")), 300000);
+    nb.activeCellIndex = i;
+    void app.commands.execute("notebook:run-cell");
+})"""
 
 
 def lab_first_paint(browser: Any, runs: int) -> dict[str, Any]:
@@ -105,25 +165,49 @@ def lab_first_paint(browser: Any, runs: int) -> dict[str, Any]:
     try:
         write_notebook(server.root_dir / "bench.ipynb", LAB_CELLS)
         ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
-        ctx.set_default_timeout(120_000)
-        nb = LabNotebook(ctx.new_page(), server, "bench.ipynb", timeout=180_000)
-        forward_s = float(nb.run_cell(0).strip().splitlines()[-1])
-        ratios, seconds = [], []
-        for _ in range(runs):
+        ctx.set_default_timeout(300_000)
+        nb = LabNotebook(ctx.new_page(), server, "bench.ipynb", timeout=300_000)
+        nb.run_cell(0)
+        label = f"64 maps of 224{X}224"
+
+        def timed() -> dict[str, float]:
             nb.wait_idle()
-            start = time.perf_counter()
-            nb.run_cell(1, mouse=False)
-            nb.outputs(1).locator('.fmw-root[data-ready="1"]').first.wait_for()
-            elapsed = time.perf_counter() - start
-            seconds.append(elapsed)
-            ratios.append(elapsed / forward_s)
+            got = nb.page.evaluate(TIME_WIDGET_CELL, [WIDGET_CELL, label])
+            nb.wait_idle()
+            return got
+
+        timed()  # warm-up: the first widget in the kernel pays one-time costs
+        samples: dict[str, list[dict[str, float]]] = {name: [] for name in WIRES}
+        for k in range(runs):
+            order = list(WIRES) if k % 2 == 0 else list(WIRES)[::-1]
+            for name in order:
+                forward = float(nb.run_cell(1, mouse=False).strip().splitlines()[-1])
+                nb.run_cell(WIRES[name], mouse=False)
+                t = timed()
+                samples[name].append(
+                    {
+                        "forward_s": forward,
+                        "shown_s": t["shown"] / 1e3,
+                        "first_s": t["first"] / 1e3,
+                        "whole_s": t["whole"] / 1e3,
+                    }
+                )
+        nb.run_cell(WIRES["parts"], mouse=False)
         nb.close()
         ctx.close()
-        return {
-            "forward_s": forward_s,
-            "first_paint_s": statistics.median(seconds),
-            "ratio": statistics.median(ratios),
-        }
+        out: dict[str, Any] = {"runs": runs}
+        for name, rows in samples.items():
+            med = statistics.median
+            out[name] = {
+                "forward_s": med(r["forward_s"] for r in rows),
+                "widget_shown_s": med(r["shown_s"] for r in rows),
+                "first_paint_s": med(r["first_s"] for r in rows),
+                "whole_layer_s": med(r["whole_s"] for r in rows),
+                "ratio": med(r["first_s"] / r["forward_s"] for r in rows),
+                "whole_ratio": med(r["whole_s"] / r["forward_s"] for r in rows),
+                "samples": rows,
+            }
+        return out
     finally:
         server.stop()
 
@@ -132,6 +216,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny model, few repeats, no Lab")
     parser.add_argument("--no-lab", action="store_true", help="skip the JupyterLab timing")
+    parser.add_argument("--lab-runs", type=int, default=5, help="Lab runs per wire format")
+    parser.add_argument("--lab-only", action="store_true", help="only the JupyterLab timing")
     args = parser.parse_args()
     out: dict[str, Any] = {"chromium": CHROMIUM}
     if args.smoke:
@@ -149,24 +235,12 @@ def main() -> None:
         x = np.random.default_rng(0).random((224, 224, 3), dtype=np.float32)
         cases = [("block4_pool", f"512 maps of 14{X}14"), ("block1_conv1", f"64 maps of 224{X}224")]
         repeats, moves = 21, 200
-    widget = FeatureMapWidget(model, x)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
-        h = Harness(ctx.new_page())
-        h.mount_widget(widget)
-        h.ready(timeout=120_000)
-        out["repaint_ms"] = {}
-        for layer, label in cases:
-            times = repaint_times(h, layer, label, repeats)
-            out["repaint_ms"][label] = statistics.median(times) if times else None
-        hovers = hover_times(h, moves)
-        out["hover_ms_p95"] = p95(hovers) if hovers else None
-        out["hover_events"] = len(hovers)
-        out["page_errors"] = h.page_errors
-        ctx.close()
+        if not args.lab_only:
+            out.update(harness_timings(browser, FeatureMapWidget(model, x), cases, repeats, moves))
         if not (args.smoke or args.no_lab):
-            out["jupyterlab"] = lab_first_paint(browser, runs=3)
+            out["jupyterlab"] = lab_first_paint(browser, runs=args.lab_runs)
         browser.close()
     print(json.dumps(out))
 

@@ -2,10 +2,13 @@
 
 Everything is measured in this one process, side by side, as medians over repeats:
 the bare forward pass, fmwidget's extract, one sub-model per layer (quiver's way),
-encoding every map for the wire (fmwidget's float16 vs JSON of floats), the bytes sent
-before the first map can be painted, the peak resident memory of extract + encode, and
-(for deep models) building the whole widget, layer list and receptive-field tables
-included, against the bare forward pass.
+encoding every map for the wire (the wire format: progressive parts, mostly-zero parts
+packed as a nonzero mask + values; its baseline, the one-part float16 format before it;
+and JSON of floats), how the nonzero packing's compaction compares when done with
+keras.ops on the backend, the bytes sent before the first map can be painted (both
+formats), the peak resident memory of extract + encode, and (for deep models) building
+the whole widget, layer list and receptive-field tables included, against the bare
+forward pass.
 
 Usage: KERAS_BACKEND=jax python benchmarks/python_bench.py [--smoke] [--models small,vgg16]
        [--build-models densenet121,densenet201]
@@ -28,7 +31,7 @@ import keras
 import numpy as np
 
 import fmwidget
-from fmwidget.encode import encode_map
+from fmwidget.encode import WireFormat, encode_map, layer_parts
 from fmwidget.introspect import MAP_KINDS
 from fmwidget.widget import FeatureMapWidget
 
@@ -106,33 +109,97 @@ def bench_model(name: str, repeats: int) -> dict[str, Any]:
 
         out["submodels_s"] = median_time(per_layer, max(1, repeats // 2))
 
-    def encode_all():
-        return [encode_map(fm[i.name][0], i.data_format, _t(fm, i.name)) for i in maps]
+    def wire_all(wire: WireFormat):
+        """Every map as the messages the kernel sends (payload bytes per map)."""
+        sizes = []
+        for i in maps:
+            header, payload = encode_map(fm[i.name][0], i.data_format, _t(fm, i.name))
+            sizes.append(sum(p.nbytes for _, p in layer_parts(header, payload, wire=wire)))
+        return sizes
 
     def json_all():
         return [json.dumps(fm[i.name][0].tolist()) for i in maps]
 
-    out["encode_s"] = median_time(encode_all, repeats)
-    out["encode_bytes"] = sum(len(p) for _, p in encode_all())
+    new, old = WireFormat(), WireFormat(progressive=False, sparse=False)
+    out["encode_s"] = median_time(lambda: wire_all(new), repeats)
+    out["encode_one_part_s"] = median_time(lambda: wire_all(old), repeats)
+    out["encode_bytes"] = sum(wire_all(new))
+    out["encode_one_part_bytes"] = sum(wire_all(old))
+    out.update(compaction(fm, maps, repeats))
     out["json_s"] = median_time(json_all, 1)
     out["json_bytes"] = sum(len(s) for s in json_all())
 
-    # Bytes before the first map is painted: the synced state plus the first shown layer.
+    # Bytes before the first map is painted: the synced state plus the first message of the
+    # first shown layer (the browser's first screenful of VGG16's block1_conv1 in a pane
+    # ~1000 px wide is 4 columns x 3 rows of 224x224 maps: FIRST_CHANNELS).
     widget = FeatureMapWidget(model, x)
     state = {k: v for k, v in widget.get_state().items() if not k.startswith("_")}
     state_bytes = len(json.dumps(state, default=str))
-    header, payload = widget._layer_message(
-        {"type": "get_layer", "layer": widget.layer, "request_id": 1}
-    )
     first = fm.info(widget.layer)
-    first_values = fm[first.name][0].size
+    for key, wire in (
+        ("bytes_before_first_paint", new),
+        ("one_part_bytes_before_first_paint", old),
+    ):
+        header, payload = widget._layer_message(
+            {"type": "get_layer", "layer": widget.layer, "request_id": 1}
+        )
+        part, data = next(layer_parts(header, payload, FIRST_CHANNELS, wire=wire))
+        out[key] = state_bytes + len(json.dumps(part)) + data.nbytes
     out["first_layer"] = first.name
-    out["first_layer_values"] = first_values
-    out["bytes_before_first_paint"] = state_bytes + len(json.dumps(header)) + len(payload)
+    out["first_layer_values"] = fm[first.name][0].size
     out["state_bytes"] = state_bytes
 
     out["maps_float32_bytes"] = sum(fm[i.name].nbytes for i in fm.layers)
     return out
+
+
+#: Channels the browser asks for first (see bench_model).
+FIRST_CHANNELS = 12
+
+
+def _pack_backend(tensor: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The nonzero mask + nonzero float16 values computed with keras.ops on the backend."""
+    ops = keras.ops
+    half = ops.cast(ops.reshape(tensor, (-1,)), "float16")
+    nonzero = ops.not_equal(ops.view(half, "int16"), 0)  # torch has no uint16 view
+    n = int(nonzero.shape[0])
+    bits = ops.pad(ops.cast(nonzero, "int32"), [(0, -n % 8)])
+    weights = ops.convert_to_tensor(np.array([1, 2, 4, 8, 16, 32, 64, 128], "int32"))
+    mask = ops.cast(ops.sum(ops.reshape(bits, (-1, 8)) * weights, axis=1), "uint8")
+    values = ops.take(half, ops.where(nonzero)[0])
+    return ops.convert_to_numpy(mask), ops.convert_to_numpy(values)
+
+
+def _pack_numpy(half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same with numpy: vectorised mask, compaction by ``np.compress`` (as the encoder)."""
+    bits = half.reshape(-1).view("<u2")
+    nonzero = bits != 0
+    return np.packbits(nonzero, bitorder="little"), np.compress(nonzero, bits)
+
+
+def _pack_boolean(half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same with numpy boolean indexing (the compaction measured too slow before)."""
+    bits = half.reshape(-1).view("<u2")
+    nonzero = bits != 0
+    return np.packbits(nonzero, bitorder="little"), bits[nonzero]
+
+
+def compaction(fm: fmwidget.FeatureMaps, maps: list, repeats: int) -> dict[str, float]:
+    """Seconds to pack every map's nonzero values, three ways, from the same float16 maps.
+
+    Each starts from the map already cast to float16 (numpy) or the float32 tensor (the
+    backend casts it itself, so its time includes one cast the others do not pay).
+    """
+    tensors = [keras.ops.convert_to_tensor(fm[i.name][0]) for i in maps]
+    halves = [fm[i.name][0].astype("<f2") for i in maps]
+    check = [_pack_numpy(h) for h in halves]
+    for (m1, v1), (m2, v2) in zip(check, (_pack_backend(t) for t in tensors), strict=True):
+        assert np.array_equal(m1, m2) and np.array_equal(v1, v2.view("<u2")), "backend differs"
+    return {
+        "pack_numpy_s": median_time(lambda: [_pack_numpy(h) for h in halves], repeats),
+        "pack_boolean_s": median_time(lambda: [_pack_boolean(h) for h in halves], repeats),
+        "pack_backend_s": median_time(lambda: [_pack_backend(t) for t in tensors], repeats),
+    }
 
 
 def bench_build(name: str, repeats: int) -> dict[str, Any]:
@@ -163,7 +230,11 @@ def peak_memory(name: str) -> int:
 
     def run():
         fm = fmwidget.extract(model, x)
-        return [encode_map(fm[i.name][0], i.data_format, _t(fm, i.name)) for i in map_layers(fm)]
+        sizes = []
+        for i in map_layers(fm):
+            header, payload = encode_map(fm[i.name][0], i.data_format, _t(fm, i.name))
+            sizes.append(sum(p.nbytes for _, p in layer_parts(header, payload)))
+        return sizes
 
     return 1024 * reset_peak_and_measure(run)
 

@@ -65,12 +65,25 @@ def rows_for(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, flo
         if "submodels_s" in m:
             rows.append((backend, name, "sub-model per layer / forward", m["submodels_s"] / fwd, 0))
         rows.append((backend, name, "encode / forward", m["encode_s"] / fwd, 0.25))
+        rows.append((backend, name, "  before: one-part float16", m["encode_one_part_s"] / fwd, 0))
         rows.append((backend, name, "JSON encode / forward", m["json_s"] / fwd, 0))
-        first = m["bytes_before_first_paint"] / (2 * m["first_layer_values"])
+        pack = m["pack_numpy_s"]
+        rows.append(
+            (backend, name, "nonzero packing: keras.ops / numpy", m["pack_backend_s"] / pack, 0)
+        )
+        rows.append(
+            (backend, name, "  numpy boolean index / numpy compress", m["pack_boolean_s"] / pack, 0)
+        )
+        layer_bytes = 2 * m["first_layer_values"]
+        first = m["bytes_before_first_paint"] / layer_bytes
         rows.append((backend, name, "first paint bytes / first layer at 2 B/value", first, 1.10))
+        first = m["one_part_bytes_before_first_paint"] / layer_bytes
+        rows.append((backend, name, "  before: one-part float16", first, 0))
         rows.append(
             (backend, name, "binary / JSON bytes", m["encode_bytes"] / m["json_bytes"], 0.10)
         )
+        ratio = m["encode_one_part_bytes"] / m["json_bytes"]
+        rows.append((backend, name, "  before: one-part float16", ratio, 0))
         rows.append(
             (
                 backend,
@@ -163,7 +176,12 @@ def main() -> None:
     rows.append(("chromium", "", "hover ms p95", br["hover_ms_p95"], 8 if not args.smoke else 0))
     if "jupyterlab" in br:
         lab = br["jupyterlab"]
-        rows.append((backend0, "vgg16", "Lab first paint / forward", lab["ratio"], 3))
+        rows.append((backend0, "vgg16", "Lab first paint / forward", lab["parts"]["ratio"], 2))
+        rows.append((backend0, "vgg16", "  before: one-part float16", lab["one_part"]["ratio"], 0))
+        whole = lab["parts"]["whole_ratio"]
+        rows.append((backend0, "vgg16", "Lab whole first layer / forward", whole, 0))
+        whole = lab["one_part"]["whole_ratio"]
+        rows.append((backend0, "vgg16", "  before: one-part float16", whole, 0))
 
     if args.keract_python:
         kr = run_json(args.keract_python, "keract_bench.py", backend="tensorflow")
