@@ -7,8 +7,9 @@ The page holds, all inline:
 - a JSON manifest: the widget's synced state, for every layer the exact ``layer_data`` header
   the kernel would send, and the geometry a trace needs;
 - one ``<script type="application/octet-stream">`` per payload: the bytes the kernel would
-  send (``FeatureMapWidget._layer_message``, float16), zlib-compressed when that is smaller,
-  then base64.
+  send (``FeatureMapWidget._layer_message`` as one wire message: float16, or
+  ``float16_nonzero`` when its nonzero mask makes it smaller, see ``encode.layer_parts``),
+  zlib-compressed when that is smaller, then base64.
 
 Tracing offline follows :func:`fmwidget.trace.trace`'s rules in the browser, but never guesses
 from float16 values: for every max-pooling layer the export embeds, per channel and pooled
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .encode import WireFormat, layer_parts
 from .maps import FeatureMaps, LayerInfo
 
 _BUNDLE = pathlib.Path(__file__).parent / "static" / "export.js"
@@ -171,10 +173,11 @@ def render_html(
             except Exception as err:  # the kernel would answer this request with an error
                 entry["error"] = str(err)
             else:
+                header, payload = one_message(header, payload)
                 header.pop("request_id", None)
                 entry["header"] = header
                 entry.update(blobs.add(payload))
-                values += payload.nbytes // 2
+                values += header["height"] * header["width"] * header["channels"]
             maps.append(entry)
     manifest = {
         "format": FORMAT,
@@ -212,6 +215,13 @@ def render_html(
         ]
     )
     return page, values, blobs.bytes["map"], blobs.bytes["table"]
+
+
+def one_message(header: dict[str, Any], payload: memoryview) -> tuple[dict[str, Any], memoryview]:
+    """A layer message as the wire packs it (nonzero mask when smaller), in one part."""
+    wire = WireFormat(progressive=False, sparse=True)
+    ((header, payload),) = layer_parts(header, payload, max_bytes=max(2, payload.nbytes), wire=wire)
+    return header, payload
 
 
 def _synced_state(widget: Any) -> dict[str, Any]:

@@ -138,8 +138,10 @@ def test_payloads_are_the_kernels_exact_messages(exported: Any, widget: FeatureM
     manifest = _manifest(tags)
     seen = set()
     for entry in manifest["maps"]:
-        header, payload = widget._layer_message(
-            {"layer": entry["layer"], "pre_activation": entry["pre_activation"]}
+        header, payload = export.one_message(
+            *widget._layer_message(
+                {"layer": entry["layer"], "pre_activation": entry["pre_activation"]}
+            )
         )
         header.pop("request_id")
         assert entry["header"] == json.loads(json.dumps(header))
@@ -235,7 +237,8 @@ def test_pool_argmax_nan_and_ties_follow_numpy() -> None:
 
 
 def test_bytes_per_value(tmp_path: Any) -> None:
-    """Plain base64 float16 is 2.67 bytes per value; compression only makes it smaller."""
+    """Plain base64 float16 is 2.67 bytes per value; the nonzero mask packing of ReLU maps and
+    zlib compression only make it smaller."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -251,7 +254,16 @@ def test_bytes_per_value(tmp_path: Any) -> None:
     packed = w.save_html(tmp_path / "packed.html")
     n = 64 * 64 * 3 + 2 * 64 * 64 * 32 + 32 * 32 * 32 + 2 * 32 * 32 * 32
     assert raw.values == packed.values == n
-    assert raw.payload_bytes / raw.values == pytest.approx(8 / 3, rel=1e-3)
+    wanted = [(i.name, False) for i in w.fm.layers]
+    wanted += [(i.name, True) for i in w.fm.layers if i.fused_activation]
+    messages = [
+        export.one_message(*w._layer_message({"layer": name, "pre_activation": pre}))
+        for name, pre in wanted
+    ]
+    assert raw.payload_bytes == sum(4 * -(-p.nbytes // 3) for _, p in messages)  # base64
+    sparse = {(h["layer"], h["pre_activation"]) for h, _ in messages if "nonzero" in h}
+    assert {("c1", False), ("p1", False), ("c2", False)} <= sparse  # ReLU maps: many zeros
+    assert raw.payload_bytes / raw.values < 0.85 * 8 / 3
     # the rest of the file is the bundle (~85 kB, once per file) and a few kB of JSON
     bundle = len(export._BUNDLE.read_bytes())
     assert raw.bytes < raw.payload_bytes + raw.table_bytes + bundle + 20_000

@@ -1,11 +1,12 @@
 /**
  * The static export's anywidget model: a LocalModel (get/set/on/off/save_changes/send in the
  * page) with no kernel behind it. `get_layer` is answered with the exact `layer_data` message
- * (header and float16 bytes) the kernel produced at export time; `get_trace` is answered
- * locally by `traceCell` from exact tables (see ./trace.ts). Replies arrive asynchronously as
- * `msg:custom` events, like a widget manager delivers them.
+ * (header and bytes: float16, or float16_nonzero when packed) the kernel produced at export
+ * time, in one part; `get_trace` is answered locally by `traceCell` from exact tables (see
+ * ./trace.ts). Replies arrive asynchronously as `msg:custom` events, like a widget manager
+ * delivers them.
  */
-import { halfToFloat } from "../model/float16";
+import { decodeValues } from "../model/decode";
 import { LocalModel } from "../model/local-model";
 import type { Traits } from "../types";
 import type { BlobReader, Manifest, MapEntry } from "./manifest";
@@ -20,6 +21,8 @@ export class StaticModel extends LocalModel<Traits> {
   readonly sent: unknown[] = [];
   private readonly maps = new Map<string, MapEntry>();
   private readonly bytes = new Map<string, Uint8Array>();
+  /** Maps decoded for traces (channel-major float32), by key. */
+  private readonly decoded = new Map<string, Float32Array>();
   private pools: Promise<Map<string, PoolTable>> | null = null;
 
   constructor(
@@ -115,20 +118,19 @@ export class StaticModel extends LocalModel<Traits> {
     return this.pools;
   }
 
-  /** One float16 value of a loaded map (NaN when that map is not loaded / not exported). */
+  /** One value of a loaded map, as the grid shows it (NaN when not loaded / not exported). */
   private value(layer: string, pre: boolean, f: number, r: number, c: number): number {
-    const entry = this.maps.get(key(layer, pre));
-    const data = this.bytes.get(key(layer, pre));
-    const h = entry?.header;
+    const k = key(layer, pre);
+    const h = this.maps.get(k)?.header;
+    const data = this.bytes.get(k);
     if (!h || !data) return Number.NaN;
-    const { height: H, width: W, channels: C } = h;
-    const i = h.layout === "hwc" ? (r * W + c) * C + f : (f * H + r) * W + c;
-    const scale =
-      typeof h.scale === "number" ? h.scale : Array.isArray(h.scale) ? (h.scale[f] ?? 1) : 1;
-    if (h.encoding === "float32") {
-      return new DataView(data.buffer, data.byteOffset).getFloat32(i * 4, true) * scale;
+    let values = this.decoded.get(k);
+    if (!values) {
+      // every encoding the kernel sends (float16, float16_nonzero), channel-major, scaled
+      values = decodeValues({ ...h, request_id: 0 }, data);
+      this.decoded.set(k, values);
     }
-    return halfToFloat(new DataView(data.buffer, data.byteOffset).getUint16(i * 2, true)) * scale;
+    return values[(f * h.height + r) * h.width + c] ?? Number.NaN;
   }
 
   /** The trace message body for a `get_trace` request (structure exact, values float16). */
