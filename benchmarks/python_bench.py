@@ -130,8 +130,9 @@ def bench_model(name: str, repeats: int) -> dict[str, Any]:
     out["json_bytes"] = sum(len(s) for s in json_all())
 
     # Bytes before the first map is painted: the synced state plus the first message of the
-    # first shown layer (the browser's first screenful of VGG16's block1_conv1 in a pane
-    # ~1000 px wide is 4 columns x 3 rows of 224x224 maps: FIRST_CHANNELS).
+    # first shown layer (asked with the browser's first screenful of VGG16's block1_conv1 in
+    # a pane ~1000 px wide, 4 columns x 3 rows of 224x224 maps: FIRST_CHANNELS; the kernel
+    # puts at most FIRST_PART_BYTES of them in the first part).
     widget = FeatureMapWidget(model, x)
     state = {k: v for k, v in widget.get_state().items() if not k.startswith("_")}
     state_bytes = len(json.dumps(state, default=str))

@@ -125,8 +125,8 @@ def encode_map(
 
 #: No single message to the browser carries more than this many bytes of map values.
 MAX_MESSAGE_BYTES = 64 * 2**20
-#: The first part of a layer holds at least this many bytes of float16 values (a layer this
-#: small travels in one message: splitting it would only add per-message overhead).
+#: The first part of a layer holds at most this many bytes of float16 values (at least one
+#: channel), so the first maps arrive fast; a layer this small travels in one message.
 FIRST_PART_BYTES = 256 * 2**10
 #: Each later part holds this many times the channels of the one before (capped by
 #: :data:`MAX_MESSAGE_BYTES`): the first channels paint early, the rest come in few messages.
@@ -160,9 +160,10 @@ def part_blocks(
     """``(channel_start, channel_stop, row_start, row_stop)`` of each part of a layer.
 
     Whole channels, several per part, when one channel fits in ``max_bytes``: the first part
-    holds ``first`` channels (at least :data:`FIRST_PART_BYTES`), each later one
-    :data:`PART_GROWTH` times the one before, none over ``max_bytes``. Otherwise one channel
-    per part cut into row ranges. Not ``progressive``: every part as large as allowed.
+    holds ``first`` channels (all when ``None``) but at most :data:`FIRST_PART_BYTES` (at least
+    one channel), each later one :data:`PART_GROWTH` times the one before, none over
+    ``max_bytes``; a layer of at most :data:`FIRST_PART_BYTES` is one part. Otherwise one
+    channel per part cut into row ranges. Not ``progressive``: every part as large as allowed.
 
     Raises:
         ValueError: one row of one channel alone is bigger than ``max_bytes``.
@@ -177,12 +178,11 @@ def part_blocks(
     if h * per_row > max_bytes:  # one channel per part, cut into row ranges
         rows = max_bytes // per_row
         return [(ch, ch + 1, r0, min(h, r0 + rows)) for ch in range(c) for r0 in range(0, h, rows)]
-    cap = max(1, max_bytes // (h * per_row))
-    if progressive:
-        least = -(-FIRST_PART_BYTES // max(1, h * per_row))
-        step = min(cap, max(first or 1, least))
-    else:
-        step = cap
+    per_channel = max(1, h * per_row)
+    cap = max(1, max_bytes // per_channel)
+    step = cap
+    if progressive and c * per_channel > FIRST_PART_BYTES:
+        step = min(cap, max(1, min(first or c, FIRST_PART_BYTES // per_channel)))
     blocks, c0 = [], 0
     while c0 < c:
         c1 = min(c, c0 + step)
@@ -229,8 +229,8 @@ def layer_parts(
     """The messages that carry one encoded layer (:func:`encode_map`) to the browser.
 
     Parts follow :func:`part_blocks` (``first_channels``: how many channels the browser's
-    grid shows first). A layer in one part is yielded with ``header`` as is; otherwise each
-    part's header is the layer's plus ``chunk`` (0-based), ``chunks``,
+    grid shows before scrolling). A layer in one part is yielded with ``header`` as is;
+    otherwise each part's header is the layer's plus ``chunk`` (0-based), ``chunks``,
     ``channel_start``/``channel_stop`` and ``row_start``/``row_stop``, and its payload holds
     the block ``[row_start, row_stop)`` x all columns x ``[channel_start, channel_stop)``
     in the layer's ``layout``. A part that :func:`pack_nonzero` makes smaller travels as

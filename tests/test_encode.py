@@ -92,26 +92,26 @@ def test_unpack_refuses_a_payload_that_does_not_match_its_header():
 
 
 def test_part_plan_first_screenful_then_doubling_under_the_cap():
-    vgg = (64, 224, 224)  # block1_conv1: 98 KiB per channel
-    assert part_blocks(*vgg, 12, 64 << 20, True) == [
-        (0, 12, 0, 224),
-        (12, 36, 0, 224),
-        (36, 64, 0, 224),
+    vgg = (64, 224, 224)  # block1_conv1: 98 KiB per channel, so 2 fit in FIRST_PART_BYTES
+    assert [b[:2] for b in part_blocks(*vgg, 12, 64 << 20, True)] == [
+        (0, 2),
+        (2, 6),
+        (6, 14),
+        (14, 30),
+        (30, 62),
+        (62, 64),
     ]
-    # without a hint the first part holds at least FIRST_PART_BYTES (3 channels here)
-    assert [b[:2] for b in part_blocks(*vgg, None, 64 << 20, True)] == [
-        (0, 3),
-        (3, 9),
-        (9, 21),
-        (21, 45),
-        (45, 64),
-    ]
+    assert part_blocks(*vgg, 1, 64 << 20, True)[:2] == [(0, 1, 0, 224), (1, 3, 0, 224)]
+    assert part_blocks(*vgg, None, 64 << 20, True)[0] == (0, 2, 0, 224)
     assert part_blocks(*vgg, 12, 64 << 20, False) == [(0, 64, 0, 224)]  # the old format
     assert part_blocks(512, 14, 14, 8, 64 << 20, True) == [(0, 512, 0, 14)]  # 196 KiB: one
+    small = (64, 56, 56)  # 6 KiB per channel: the screenful fits the first part's bytes
+    assert [b[:2] for b in part_blocks(*small, 20, 64 << 20, True)] == [(0, 20), (20, 60), (60, 64)]
     cap = 224 * 224 * 2 * 5  # five channels per message at most
     assert [b[:2] for b in part_blocks(*vgg, 4, cap, True)] == [
-        (0, 4),
-        *((c, c + 5) for c in range(4, 64, 5)),
+        (0, 2),
+        (2, 6),
+        *((c, min(64, c + 5)) for c in range(6, 64, 5)),
     ]
     rows = part_blocks(2, 40, 40, 1, 1000, True)  # a channel over the cap: row ranges
     assert rows == [(ch, ch + 1, r0, min(40, r0 + 12)) for ch in (0, 1) for r0 in (0, 12, 24, 36)]
@@ -120,7 +120,7 @@ def test_part_plan_first_screenful_then_doubling_under_the_cap():
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 0.97])
 def test_parts_reassemble_bit_exactly(data_format, zeros, monkeypatch):
-    monkeypatch.setattr(encode, "FIRST_PART_BYTES", 1)
+    monkeypatch.setattr(encode, "FIRST_PART_BYTES", 12 * 10 * 2 * 3)  # three channels
     chw = relu_map((9, 12, 10), seed=int(zeros * 100), zeros=zeros)
     values = np.moveaxis(chw, 0, -1) if data_format == "channels_last" else chw
     header, payload = encode_map(values, data_format)
@@ -187,7 +187,7 @@ def test_backend_cast_then_packing_is_bit_exact(data_format):
 def test_widget_sends_the_first_screenful_first(data_format, monkeypatch):
     if data_format == "channels_first" and keras.backend.backend() == "tensorflow":
         pytest.skip("channels_first Conv2D has no CPU kernel on TensorFlow")
-    monkeypatch.setattr(encode, "FIRST_PART_BYTES", 1)
+    monkeypatch.setattr(encode, "FIRST_PART_BYTES", 16 * 16 * 2 * 4)  # conv1: 4 of 6 maps
     shape = (16, 16, 3) if data_format == "channels_last" else (3, 16, 16)
     w = fmwidget.FeatureMapWidget(small_cnn(data_format), np.random.rand(*shape).astype("f4"))
     w.sent = []
