@@ -284,7 +284,10 @@ export class App {
     const token = ++this.loadToken;
     const pre = this.s.pre;
     this.controls.info.textContent = "loading…";
-    this.store.layer(spec.name, pre, this.paint.firstScreenful(spec)).then(
+    const asked = this.store.layer(spec.name, pre, this.paint.firstScreenful(spec));
+    const early = this.store.partial(spec.name, pre); // e.g. the part the kernel pushed
+    if (early) this.onPartial(early);
+    asked.then(
       (d) => {
         if (token !== this.loadToken) return;
         const wasPartial = Boolean(this.s.data?.ready);

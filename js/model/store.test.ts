@@ -374,4 +374,24 @@ describe("layers sent in parts (over 64 MiB)", () => {
       [1, 0],
     ]);
   });
+
+  it("keeps a first part the kernel pushed unasked until the asked-for layer is whole", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const pushed = { request_id: null as unknown as number, chunks: 2, min: 1, max: 6 };
+    m.reply(part({ ...pushed, chunk: 0, channel_start: 0, channel_stop: 1 }), [f16Bytes([1, 2])]);
+    const early = s.partial("big");
+    expect([...(early?.ready ?? [])]).toEqual([1, 0, 0]);
+    expect([...(early?.values.subarray(0, 2) ?? [])]).toEqual([1, 2]);
+    expect(s.partial("big", true)).toBeUndefined();
+    expect(s.partial("other")).toBeUndefined();
+    const p = s.layer("big"); // the view still asks: the push may not have come
+    const two = { chunks: 2, min: 1, max: 6 };
+    m.reply(part({ ...two, chunk: 0, channel_start: 0, channel_stop: 1 }), [f16Bytes([1, 2])]);
+    m.reply(part({ ...two, chunk: 1, channel_start: 1, channel_stop: 3 }), [
+      f16Bytes([3, 4, 5, 6]),
+    ]);
+    expect([...(await p).values]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(s.partial("big")).toBeUndefined(); // the pushed part's assembly is dropped
+  });
 });

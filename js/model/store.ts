@@ -87,6 +87,8 @@ type Assembly = {
   ready: Uint8Array;
   /** Filled channel by channel as they complete. */
   stats: FilterStats;
+  /** The layer so far, as last handed out in a "partial" event. */
+  latest?: LayerData;
 };
 
 export interface StoreOptions {
@@ -146,6 +148,22 @@ export class Store {
   /** A cached layer, without requesting it. */
   peek(layer: string, pre = false): LayerData | undefined {
     return this.cache.get(cacheKey(layer, pre));
+  }
+
+  /**
+   * The most complete part of a layer still arriving in parts (asked for, or pushed by the
+   * kernel unasked, as it does with the shown layer's first part when the widget is made).
+   */
+  partial(layer: string, pre = false): LayerData | undefined {
+    let best: LayerData | undefined;
+    let most = 0;
+    for (const a of this.assembling.values()) {
+      const d = a.latest;
+      if (!d || d.layer !== layer || d.preActivation !== pre) continue;
+      const n = a.ready.reduce((x, y) => x + y, 0);
+      if (n > most) [best, most] = [d, n];
+    }
+    return best;
   }
 
   /**
@@ -274,7 +292,9 @@ export class Store {
 
   private accept(data: LayerData, p: Pending | undefined): void {
     const bytes = data.values.byteLength + 40 * data.channels + 256;
-    this.cache.set(cacheKey(data.layer, data.preActivation), data, bytes);
+    const key = cacheKey(data.layer, data.preActivation);
+    this.cache.set(key, data, bytes);
+    this.assembling.delete(`u${key}`); // parts the kernel pushed unasked are not needed now
     this.global.add(data);
     p?.resolve(data as never);
     this.emit("layer", data);
@@ -345,6 +365,7 @@ export class Store {
         const partial = layerFromValues({ ...a.msg, stats: a.stats }, a.values);
         partial.ready = a.ready;
         if (partial.globalMin !== undefined) this.global.add(partial); // exact: the kernel's
+        a.latest = partial;
         this.emit("partial", partial);
         return;
       }
