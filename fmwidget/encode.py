@@ -144,13 +144,17 @@ class WireFormat:
             baseline).
         sparse: Send a part as a nonzero mask plus the nonzero values
             (``float16_nonzero``) when that is smaller than plain float16.
+        push_first: When a widget is made, send the shown layer's first message unasked,
+            so its view paints as it renders instead of a round trip later (the view still
+            asks for the layer: for a layer in parts the first part travels twice).
     """
 
     progressive: bool = True
     sparse: bool = True
+    push_first: bool = True
 
 
-#: The format the widget sends (benchmarks swap in ``WireFormat(False, False)``).
+#: The format the widget sends (benchmarks swap in ``WireFormat(False, False, False)``).
 WIRE = WireFormat()
 
 
@@ -287,9 +291,8 @@ def split_channels(
     The format before progressive painting (as few parts as the limit allows, no packing):
     ``layer_parts`` with ``WireFormat(progressive=False, sparse=False)``.
     """
-    yield from layer_parts(
-        header, payload, max_bytes=max_bytes, wire=WireFormat(progressive=False, sparse=False)
-    )
+    old = WireFormat(progressive=False, sparse=False, push_first=False)
+    yield from layer_parts(header, payload, max_bytes=max_bytes, wire=old)
 
 
 def unpack_nonzero(payload: bytes | memoryview, count: int, nonzero: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from . import encode
 from .encode import encode_map, layer_parts
 from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
@@ -86,6 +87,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
             self.fm.info(layer)  # raises a clear error for unknown names
             self.layer = layer
         self.on_msg(self._on_msg)
+        self._push_first_part()
 
     # -- data ------------------------------------------------------------------------------
     def _load(self, x: Any, sample: int) -> None:
@@ -197,6 +199,19 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel
             self._send_error(err, request_id)
+
+    def _push_first_part(self) -> None:
+        """Sends the shown layer's first message unasked (``request_id`` null).
+
+        It reaches the browser right behind the widget's state, so the view paints it as it
+        renders, a round trip before its own request is answered (see encode.WireFormat).
+        """
+        if not encode.WIRE.push_first:
+            return
+        with contextlib.suppress(Exception):  # no map to show, or no frontend: nothing lost
+            reply, payload = self._layer_message({"layer": self.layer})
+            part, data = next(layer_parts(reply, payload))
+            self.send(part, [data])
 
     def _send_error(self, err: BaseException | str, request_id: int | None = None) -> None:
         text = str(err) or type(err).__name__

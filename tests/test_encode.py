@@ -209,3 +209,25 @@ def test_widget_sends_the_first_screenful_first(data_format, monkeypatch):
     w._handle_custom_msg({"type": "get_layer", "layer": "conv1", "first_channels": 0}, [])
     assert w.sent[-1][0]["type"] == "error"
     assert "Expected first_channels a positive int, received 0" in w.sent[-1][0]["message"]
+
+
+def test_widget_pushes_the_shown_layers_first_part_when_made(monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        fmwidget.FeatureMapWidget,
+        "send",
+        lambda self, content, buffers=None: sent.append((content, buffers)),
+    )
+    monkeypatch.setattr(encode, "FIRST_PART_BYTES", 16 * 16 * 2 * 4)  # conv1: 4 of 6 maps
+    w = fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"))
+    ((header, buffers),) = sent  # one message, unasked, before any request
+    assert header["request_id"] is None and header["layer"] == w.layer == "conv1"
+    assert (header["chunk"], header["chunks"], header["channel_stop"]) == (0, 2, 4)
+    want = np.moveaxis(w.fm["conv1"][0][..., :4], -1, 0).astype("<f2").astype("float32")
+    np.testing.assert_array_equal(bits32(decode_map(header, bytes(buffers[0]))), bits32(want))
+    sent.clear()  # the old format pushes nothing
+    monkeypatch.setattr(
+        encode, "WIRE", WireFormat(progressive=False, sparse=False, push_first=False)
+    )
+    fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"))
+    assert sent == []

@@ -93,8 +93,10 @@ export class FakeModel {
 }
 
 // Loads the bundle, then runs initialize + render like anywidget does. Resolves when render
-// returned (the view may still be waiting for data).
-export async function mount(bundleUrl, state) {
+// returned (the view may still be waiting for data). `early`: custom messages
+// ({content, buffers: [base64...]}) delivered between initialize and render, as the kernel's
+// messages sent right after the widget was made arrive before its view is shown.
+export async function mount(bundleUrl, state, early) {
   const mod = await import(bundleUrl);
   const widget = mod.default ?? mod;
   const model = new FakeModel(state);
@@ -102,6 +104,7 @@ export async function mount(bundleUrl, state) {
   window.__fmwModel = model;
   const init = typeof widget === "function" ? await widget() : widget;
   const cleanupInit = init.initialize ? await init.initialize({ model }) : undefined;
+  for (const m of early ?? []) model.reply(m.content, m.buffers.map(b64ToDataView));
   const cleanupRender = init.render ? await init.render({ model, el }) : undefined;
   window.__fmwCleanup = async () => {
     if (typeof cleanupRender === "function") await cleanupRender();

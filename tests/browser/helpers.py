@@ -212,15 +212,28 @@ class Harness:
         ]
 
     # -- driving ------------------------------------------------------------------------------
-    def mount(self, state: dict[str, Any], responder: Responder | None = None) -> Any:
-        """Renders the widget with ``state``; returns the ``.fmw-root`` locator."""
+    def mount(
+        self,
+        state: dict[str, Any],
+        responder: Responder | None = None,
+        early: Sequence[Reply] = (),
+    ) -> Any:
+        """Renders the widget with ``state``; returns the ``.fmw-root`` locator.
+
+        ``early``: custom messages ``(content, [buffer bytes])`` the model gets between
+        ``initialize`` and ``render`` (what the kernel sent right after making the widget).
+        """
         self.responder = responder
+        pushed = [
+            {"content": c, "buffers": [base64.b64encode(bytes(b)).decode("ascii") for b in bufs]}
+            for c, bufs in early
+        ]
         self.page.evaluate(
-            """async (state) => {
+            """async ([state, early]) => {
                 const {mount} = await import('/fake_model.js');
-                await mount('/widget.js', state);
+                await mount('/widget.js', state, early);
             }""",
-            state,
+            [state, pushed],
         )
         return self.root
 

@@ -168,3 +168,44 @@ def test_a_pointer_waiting_on_a_late_map_gets_its_value_when_it_lands(
     assert (hover["filter"], hover["row"], hover["col"]) == (late, 10, 20)
     assert hover["value"] == want
     assert h.page_errors == []
+
+
+def test_a_pushed_first_part_paints_before_the_request_is_answered(
+    harness_page: Any, big_widget: Any
+):
+    """What the kernel sends right after making the widget (its shown layer's first part,
+    unasked) is painted as the view renders, while its own request is still unanswered."""
+    from fmwidget.encode import layer_parts
+
+    h = harness_page
+    header, payload = big_widget._layer_message({"layer": "conv"})
+    push = next(layer_parts(header, payload))  # what _push_first_part sends
+    assert push[0]["request_id"] is None and push[0]["chunks"] > 1
+    kernel = KernelResponder(big_widget)
+    held: list[tuple[dict[str, Any], list[bytes]]] = []
+
+    def responder(content: dict[str, Any]) -> Any:
+        out = kernel(content)
+        if content.get("layer") == "conv":
+            held.extend(out)  # no answer yet: only the pushed part can paint
+            return []
+        return out
+
+    h.mount(synced_state(big_widget), responder, early=[(push[0], [bytes(push[1])])])
+    h.ready()
+    n = push[0]["channel_stop"]
+    assert info(h)["text"].startswith(f"{n} of {FILTERS} maps of")
+    zoom = int(info(h)["text"].split("zoom \u00d7")[1].split()[0])
+    assert opaque_pixels(h) == n * (SIZE * zoom) ** 2
+    h.kernel_set("hover", {"layer": "conv", "filter": n - 1, "row": 7, "col": 8})
+    h.page.wait_for_function("() => document.querySelector('.fmw-readout').dataset.value")
+    assert float(readout(h)["value"]) == exact(big_widget.fm, n - 1, 7, 8)
+    assert [r.get("layer") for r in kernel.requests].count("conv") == 1  # it still asked
+    for reply in held:
+        h.reply(*reply)
+    h.page.wait_for_function(
+        "(t) => document.querySelector('.fmw-info').textContent.startsWith(t)",
+        arg=f"{FILTERS} maps of",
+    )
+    assert opaque_pixels(h) == FILTERS * (SIZE * zoom) ** 2
+    assert h.page_errors == []
