@@ -84,7 +84,7 @@ def map_layers(fm: fmwidget.FeatureMaps) -> list[fmwidget.LayerInfo]:
     return [i for i in fm.layers[1:] if i.spatial and i.kind in MAP_KINDS]
 
 
-def bench_model(name: str, repeats: int) -> dict[str, Any]:
+def bench_model(name: str, repeats: int, wire_only: bool = False) -> dict[str, Any]:
     model, x = build(name)
 
     def forward():
@@ -98,9 +98,9 @@ def bench_model(name: str, repeats: int) -> dict[str, Any]:
     n_values = sum(fm[i.name][0].size for i in maps)
     out: dict[str, Any] = {"model": name, "map_values": n_values, "maps": len(maps)}
     out["forward_s"] = median_time(forward, repeats)
-    out["extract_s"] = median_time(extract, repeats)
+    out["extract_s"] = median_time(extract, 1 if wire_only else repeats)
 
-    if model.inputs:  # quiver's way: one sub-model per layer, each a forward pass
+    if model.inputs and not wire_only:  # quiver's way: one sub-model per layer, each a forward
 
         def per_layer():
             for info in maps:
@@ -246,6 +246,11 @@ def main() -> None:
     parser.add_argument("--build-models", default="densenet121,densenet201")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--smoke", action="store_true", help="tiny model, one repeat")
+    parser.add_argument(
+        "--wire-only",
+        action="store_true",
+        help="only the wire rows (encode, bytes, packing); no sub-models, builds or memory",
+    )
     args = parser.parse_args()
     models = ["small"] if args.smoke else args.models.split(",")
     repeats = 1 if args.smoke else args.repeats
@@ -253,13 +258,15 @@ def main() -> None:
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
         "python": sys.version.split()[0],
-        "models": [bench_model(m, repeats) for m in models],
+        "models": [bench_model(m, repeats, args.wire_only) for m in models],
         "builds": [
             bench_build(m, repeats)
-            for m in (["small"] if args.smoke else args.build_models.split(","))
+            for m in (
+                [] if args.wire_only else ["small"] if args.smoke else args.build_models.split(",")
+            )
         ],
     }
-    for entry in results["models"]:  # after the timings, so their garbage is gone
+    for entry in [] if args.wire_only else results["models"]:  # after the timings (garbage)
         entry["peak_rss_growth_bytes"] = peak_memory(entry["model"])
     print(json.dumps(results))
 
