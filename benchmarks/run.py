@@ -177,6 +177,9 @@ def main() -> None:
     if "jupyterlab" in br:
         lab = br["jupyterlab"]
         rows.append((backend0, "vgg16", "Lab first paint / forward", lab["parts"]["ratio"], 2))
+        rows.append(
+            (backend0, "vgg16", "  without the pushed first part", lab["parts_no_push"]["ratio"], 0)
+        )
         rows.append((backend0, "vgg16", "  before: one-part float16", lab["one_part"]["ratio"], 0))
         whole = lab["parts"]["whole_ratio"]
         rows.append((backend0, "vgg16", "Lab whole first layer / forward", whole, 0))
