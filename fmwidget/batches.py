@@ -68,6 +68,13 @@ def _as_batches(data: Any, batch_size: int) -> Iterator[Any]:
         for i in range(count):
             yield data[i]
         return
+    if hasattr(data, "iter_batches") and hasattr(data, "columns"):  # ray.data.Dataset
+        from .ray_engine import _sample_column
+
+        column = _sample_column(data)
+        for batch in data.iter_batches(batch_size=batch_size, batch_format="numpy"):
+            yield batch[column]
+        return
     if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset
         yield from data.as_numpy_iterator()
         return

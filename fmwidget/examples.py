@@ -203,13 +203,39 @@ def _run_local(
     for chunk in chunks(data, batch_size, shape[1:] if shape else None):
         if step is None:
             fm, slots = plan(model, chunk.x[:1], layers)
-            step = ScoreStep(model, slots, k)
+            step = cached_step(model, slots, k, chunk.x.shape)
             state = State.empty(sum(s.channels for s in slots), k)
         state = step.update(state, chunk.x, chunk.ids)
+        remember_step(model, step, chunk.x.shape)
         keeper.update(chunk, state)
         report.add(len(chunk.raw))
     assert fm is not None and slots is not None and state is not None
     return fm, slots, state, keeper
+
+
+#: Compiled steps live on the model itself (a reference cycle the garbage collector frees
+#: with the model), so a second call on the same model and layers compiles nothing.
+_CACHE = "_fmwidget_score_steps"
+
+
+def _step_key(step_or_slots: Any, k: int, shape: tuple[int, ...]) -> tuple[Any, ...]:
+    slots = getattr(step_or_slots, "slots", step_or_slots)
+    return (tuple(slots), k, tuple(shape))
+
+
+def cached_step(model: Any, slots: list[Slot], k: int, shape: tuple[int, ...]) -> ScoreStep:
+    """A compiled step for these layers, ``k`` and batch shape (reused when seen before)."""
+    steps = model.__dict__.get(_CACHE, {})
+    return steps.get(_step_key(slots, k, shape)) or ScoreStep(model, slots, k)
+
+
+def remember_step(model: Any, step: ScoreStep, shape: tuple[int, ...]) -> None:
+    """Keep ``step`` after it ran once (an interrupted first run is not kept)."""
+    steps = model.__dict__.setdefault(_CACHE, {})  # not setattr: Keras would track it
+    key = _step_key(step, step.k, shape)
+    if steps.get(key) is not step:
+        steps.clear()  # one compiled step per model is enough
+        steps[key] = step
 
 
 def build_result(
