@@ -118,3 +118,22 @@ def ask_local(w, layer):
     w.sent = []
     w.send = lambda content, buffers=None: w.sent.append((content, buffers))
     return ask(w, {"type": "get_examples", "layer": layer, "channel": 0})
+
+
+def test_static_export_carries_the_examples(setup, tmp_path):
+    from test_export import _blob, _manifest, _parse
+
+    _, _, ex, w = setup
+    report = w.save_html(tmp_path / "maps.html")
+    tags = _parse(report.path.read_text(encoding="utf-8"))
+    manifest = _manifest(tags)
+    assert manifest["state"]["examples_summary"] == w.examples_summary
+    entries = manifest["examples"]
+    assert list(entries) == ex.layers and len(entries["conv2"]) == 8
+    entry = entries["conv2"][5]
+    assert entry["header"]["indices"] == ex.indices("conv2")[5].tolist()
+    for ref, meta, want in zip(
+        entry["patches"], entry["header"]["patches"], ex.patches("conv2", 5), strict=True
+    ):
+        got = np.frombuffer(_blob(tags, ref), np.float16).reshape(meta["shape"])
+        np.testing.assert_array_equal(got, want.astype(np.float16))
