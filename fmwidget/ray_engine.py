@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -147,9 +147,8 @@ def run_ray(
     """See :func:`fmwidget.top_examples`; same result as ``engine="local"``."""
     import keras
 
-    from .examples import Progress, SampleKeeper, build_result, plan
+    from .examples import Progress, build_result, plan
     from .inputs import expected_input_shape
-    from .topk import merge
 
     ray = import_ray()
     backend = keras.backend.backend()
@@ -188,19 +187,27 @@ def run_ray(
         **args,
     )  # fmt: skip
     report = Progress(total, progress, on_progress)
-    state = State.empty(sum(s.channels for s in slots), k)
-    keeper = SampleKeeper()
     try:
-        for blob in _blobs(out):
-            part, rows, count = _unblob(blob)
-            state = merge(state, part)
-            if keep_samples:
-                keeper.add(rows)
-                keeper.prune(np.unique(state.indices))
-            report.add(count)
+        state, keeper = merge_blobs(_blobs(out), sum(s.channels for s in slots), k, report)
     finally:
         report.close()
     return build_result(fm, slots, state, report.done, keeper if keep_samples else None)
+
+
+def merge_blobs(blobs: Iterable[bytes], rows: int, k: int, report: Any) -> tuple[State, Any]:
+    """Merge actor blobs, in any order, into one state and the samples it refers to."""
+    from .examples import SampleKeeper
+    from .topk import merge
+
+    state = State.empty(rows, k)
+    keeper = SampleKeeper()
+    for blob in blobs:
+        part, kept, count = _unblob(blob)
+        state = merge(state, part)
+        keeper.add(kept)
+        keeper.prune(np.unique(state.indices))
+        report.add(count)
+    return state, keeper
 
 
 def _blobs(ds: Any) -> Iterator[bytes]:

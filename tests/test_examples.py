@@ -333,3 +333,30 @@ def test_ray_missing_says_how_to_install(seq, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r'pip install "fmwidget\[ray\]"'):
         fmwidget.top_examples(model, x, engine="ray", progress=False)
+
+
+def test_ray_actor_blocks_merged_in_any_order_equal_local(seq):
+    """The Ray engine's actor and merge, run in-process on shuffled blocks (no cluster)."""
+    from fmwidget.batches import chunks
+    from fmwidget.examples import Progress, build_result, plan
+    from fmwidget.ray_engine import TopKActor, merge_blobs
+
+    model, x = seq
+    want = fmwidget.top_examples(model, x, k=3, batch_size=16, progress=False)
+    items = list(chunks(x, 16, (12, 12, 2)))
+    fm, slots = plan(model, items[0].x[:1], None)
+    actor = TopKActor(model, [s.name for s in slots], 3, 16, keras.backend.backend())
+    blocks = [items[3:], items[:1], items[1:3]]  # blocks of whole chunks, out of order
+    blobs = []
+    for block in blocks:
+        raw = [np.concatenate([c.raw, np.zeros((16 - len(c.raw), 12, 12, 2), "f4")]) for c in block]
+        batch = {"chunk_ids": np.stack([c.ids for c in block]), "chunk_raw": np.stack(raw)}
+        blobs.append(bytes(actor(batch)["blob"][0]))
+    report = Progress(None, False, None)
+    state, keeper = merge_blobs(reversed(blobs), sum(s.channels for s in slots), 3, report)
+    got = build_result(fm, slots, state, report.done, keeper)
+    assert got.num_samples == 75
+    for name in want.layers:
+        for what in ("values", "indices", "positions", "boxes"):
+            np.testing.assert_array_equal(getattr(got, what)(name), getattr(want, what)(name))
+    np.testing.assert_array_equal(got.sample_ids, want.sample_ids)
