@@ -93,12 +93,13 @@ def merge(a: State, b: State) -> State:
 
 
 def _first_true(mask: Any, axis: int) -> Any:
-    """Index of the first True along ``axis`` (the length of the axis if none)."""
+    """Index of the first True along ``axis`` (0 if none: a map whose maximum is NaN)."""
     n = mask.shape[axis]
     shape = [1] * len(mask.shape)
     shape[axis] = n
     iota = ops.reshape(ops.arange(n, dtype="int32"), shape)
-    return ops.min(ops.where(mask, iota, n), axis=axis)
+    first = ops.min(ops.where(mask, iota, n), axis=axis)
+    return ops.where(first < n, first, 0)
 
 
 def channel_max(y: Any, data_format: str, channels_first_memory: bool) -> tuple[Any, Any]:

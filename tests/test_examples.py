@@ -360,3 +360,21 @@ def test_ray_actor_blocks_merged_in_any_order_equal_local(seq):
         for what in ("values", "indices", "positions", "boxes"):
             np.testing.assert_array_equal(getattr(got, what)(name), getattr(want, what)(name))
     np.testing.assert_array_equal(got.sample_ids, want.sample_ids)
+
+
+def test_nan_maps_score_lowest():
+    model = keras.Sequential([keras.Input((6, 6, 1)), L.Conv2D(3, 3, padding="same", name="c")])
+    x = np.random.default_rng(8).random((12, 6, 6, 1), dtype=np.float32)
+    x[3, 2, 2, 0] = np.nan  # every map of sample 3 holds NaN
+    ex = fmwidget.top_examples(model, x, k=12, batch_size=4, progress=False)
+    assert (ex.indices("c")[:, -1] == 3).all()  # last, after every finite score
+    assert np.isneginf(ex.values("c")[:, -1]).all() and np.isfinite(ex.values("c")[:, :-1]).all()
+    assert_matches_oracle_without(ex, model, np.delete(x, 3, axis=0), skip=3)
+
+
+def assert_matches_oracle_without(ex, model, x, skip):
+    for name in ex.layers:
+        values, indices, _ = oracle(model, x, name, ex.k - 1)
+        indices = indices + (indices >= skip)  # back to the indices of the full dataset
+        np.testing.assert_array_equal(ex.indices(name)[:, :-1], indices)
+        np.testing.assert_allclose(ex.values(name)[:, :-1], values, rtol=1e-5, atol=1e-6)
