@@ -175,8 +175,10 @@ def run_ray(
         rows_per_call = 1
     fm, slots = plan(model, first, layers)
     names = [s.name for s in slots]
+    # One CPU stays free for Ray Data's own tasks (reading, zipping): actors holding every
+    # CPU would starve the operators that feed them.
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    args = {"concurrency": max(1, min(cpus, 8)), "num_cpus": 1, **options}
+    args = {"concurrency": max(1, min(cpus - 1, 8)), "num_cpus": 1, **options}
     out = ds.map_batches(
         TopKActor,
         fn_constructor_kwargs={
