@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--smoke", action="store_true", help="tiny model, one repeat")
     args = parser.parse_args()
-    models = ["small"] if args.smoke else args.models.split(",")
+    models = ["small"] if args.smoke else [m for m in args.models.split(",") if m]
     repeats = 1 if args.smoke else args.repeats
     results = {
         "backend": keras.backend.backend(),
@@ -184,7 +184,7 @@ def main() -> None:
         "models": [bench_model(m, repeats) for m in models],
         "builds": [
             bench_build(m, repeats)
-            for m in (["small"] if args.smoke else args.build_models.split(","))
+            for m in (["small"] if args.smoke else [m for m in args.build_models.split(",") if m])
         ],
     }
     for entry in results["models"]:  # after the timings, so their garbage is gone
