@@ -73,11 +73,11 @@ def test_every_spatial_entry_has_a_receptive_field(name):
             tables = fm.receptive_field_table(info.name)
         except NotSeparableError:
             tables = None
-        last = tuple(n - 1 for n in info.spatial_shape)
-        box = fm.receptive_field(info.name, last)
+        middle = tuple(n // 2 for n in info.spatial_shape)  # corners may be zero padding
+        box = fm.receptive_field(info.name, middle)
         assert all(s.stop > s.start for s in box), (info.name, box)
         if tables is not None:
-            assert box == tuple(slice(*t[p]) for t, p in zip(tables, last, strict=True))
+            assert box == tuple(slice(*t[p]) for t, p in zip(tables, middle, strict=True))
     if name == "ConvNeXtTiny":  # its residuals are raw `a + b` ops
         assert sum(info.is_op for info in fm.layers) >= 18
 

@@ -1,8 +1,9 @@
 """The static HTML export in headless Chromium with every network request refused.
 
-The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``); every
-other request, to 127.0.0.1 or anywhere else, is refused and recorded. No kernel, no harness:
-the page runs on what it embeds.
+The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``), or
+opened from ``file://`` as a user double-clicking it would; every other request, to 127.0.0.1
+or anywhere else, is refused and recorded. No kernel, no harness: the page runs on what it
+embeds.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .helpers import (
     new_context,
     tiny_cnn_and_input,
 )
+from .hosts import assert_painted, hover_and_trace, python_matches
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +37,13 @@ ORIGIN = "http://127.0.0.1:47835"
 
 
 class ExportPage:
-    """One exported HTML file open in a fresh, offline browser context."""
+    """One exported HTML file open in a fresh, offline browser context.
 
-    def __init__(self, browser: Any, path: pathlib.Path):
+    With ``from_file`` the page is opened from its ``file://`` URL (only that one file is let
+    through the network guard); otherwise it is served as ``ORIGIN/export.html``.
+    """
+
+    def __init__(self, browser: Any, path: pathlib.Path, *, from_file: bool = False):
         self.ctx = new_context(browser, viewport={"width": 1280, "height": 900})
         self.page = self.ctx.new_page()
         self.page.set_default_timeout(10_000)
@@ -46,15 +52,19 @@ class ExportPage:
         body = path.read_bytes()
         self.page.on("request", lambda req: self.requests.append(req.url))
         self.page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        self.url = path.resolve().as_uri() if from_file else f"{ORIGIN}/export.html"
 
         def serve(route: Any) -> None:
-            if route.request.url == f"{ORIGIN}/export.html":
-                route.fulfill(status=200, content_type="text/html", body=body)
-            else:
+            if route.request.url != self.url:
                 route.abort("blockedbyclient")
+            elif from_file:  # the browser reads the file itself
+                route.continue_()
+            else:
+                route.fulfill(status=200, content_type="text/html", body=body)
 
-        self.page.route(f"{ORIGIN}/**", serve)
-        self.page.goto(f"{ORIGIN}/export.html")
+        # page routes come before the context's guard, which refuses file:// like any non-local
+        self.page.route("file://**" if from_file else f"{ORIGIN}/**", serve)
+        self.page.goto(self.url)
         self.root = self.page.locator(".fmw-root")
 
     def ready(self) -> Any:
@@ -76,8 +86,8 @@ class ExportPage:
 def open_export(browser: Any, keep_artifacts: Any) -> Iterator[Any]:
     pages: list[ExportPage] = []
 
-    def open_(path: pathlib.Path) -> ExportPage:
-        p = ExportPage(browser, path)
+    def open_(path: pathlib.Path, *, from_file: bool = False) -> ExportPage:
+        p = ExportPage(browser, path, from_file=from_file)
         pages.append(p)
         return p
 
@@ -118,7 +128,7 @@ def _close3(got: float, want: float, peak: float = 1.0) -> bool:
 
 
 def _no_network(p: ExportPage) -> None:
-    assert p.requests == [f"{ORIGIN}/export.html"], p.requests
+    assert p.requests == [p.url], p.requests
 
 
 def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -> None:
@@ -145,6 +155,25 @@ def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -
     assert (hover["layer"], hover["filter"], hover["row"], hover["col"]) == (layer, f, r, c)
     _no_network(p)
     assert p.page_errors == []
+
+
+def test_export_from_file_url(open_export: Any, tiny_export: Any) -> None:
+    """Opened from file:// as a user would: painted, hover and a clicked trace, no requests."""
+    widget, path = tiny_export
+    p = open_export(path, from_file=True)
+    assert p.page.url.startswith("file:///")
+    assert_painted(p.page, timeout=10_000)
+    cell = hover_and_trace(p.page, p.root)
+    assert _close3(cell["value"], _value(widget.fm, cell["layer"], *_where(cell)))
+    # no kernel: the page's own model holds what Python would have received
+    state = {k: p.get(k) for k in ("hover", "trace_target", "selected_filters")}
+    assert python_matches(state, cell), (state, cell)
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def _where(cell: dict[str, Any]) -> tuple[int, int, int]:
+    return cell["filter"], cell["row"], cell["col"]
 
 
 def test_switch_layer_and_trace_a_clicked_pool_cell(open_export: Any, tiny_export: Any) -> None:
