@@ -1,9 +1,9 @@
 """Run every fmwidget benchmark side by side and report ratios (table + PNG plot).
 
-Each backend runs benchmarks/python_bench.py in its own interpreter (one Keras backend per
-process); the browser numbers come from benchmarks/browser_bench.py; keract, where a
-legacy-Keras venv is given, from benchmarks/keract_bench.py. Ratios compare numbers taken
-in the same process. Nothing here asserts a time: it reports.
+Each backend runs benchmarks/python_bench.py and examples_bench.py in its own interpreter
+(one Keras backend per process); the browser numbers come from benchmarks/browser_bench.py;
+keract, where a legacy-Keras venv is given, from benchmarks/keract_bench.py. Ratios compare
+numbers taken in the same process. Nothing here asserts a time: it reports.
 
 Usage:
     python benchmarks/run.py                 # backends with a .venv-<name>, VGG16 + small
@@ -93,6 +93,23 @@ def rows_for(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, flo
     return rows
 
 
+def example_rows(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+    """Rows from one examples_bench result (time ratios: lower is better)."""
+    rows = []
+    for m in res["throughput"]:
+        ratio = m["top_examples_s"] / m["predict_s"]  # <= 1.11 means throughput >= 0.9
+        rows.append((backend, m["model"], "top_examples / predict, same N and batch", ratio, 1.11))
+    sizes = sorted(res["memory"], key=int)
+    small, big = res["memory"][sizes[0]], res["memory"][sizes[-1]]
+    label = f"top_examples peak mem N={sizes[-1]} / N={sizes[0]}"
+    rows.append((backend, "digits", label, big / max(small, 1), 1.10))
+    if res.get("ray"):
+        r = res["ray"]
+        ratio = r["ray_s"] / r["local_s"]
+        rows.append((backend, "digits", "ray 2 local workers / local", ratio, 0))
+    return rows
+
+
 def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> bool:
     try:
         import matplotlib
@@ -151,6 +168,9 @@ def main() -> None:
         res = run_json(python, "python_bench.py", *flags, backend=backend)
         raw["python"][backend] = res
         rows += rows_for(backend, res)
+        ex = run_json(python, "examples_bench.py", *flags, backend=backend)
+        raw.setdefault("examples", {})[backend] = ex
+        rows += example_rows(backend, ex)
 
     browser_python = next(p for p in pythons.values() if p)
     backend0 = next(b for b, p in pythons.items() if p)
@@ -174,10 +194,10 @@ def main() -> None:
             )
 
     print(f"\nmachine: {raw['machine']}")
-    print(f"{'backend':<11} {'model':<11} {'metric':<46} {'value':>9} {'target':>7}  ok")
+    print(f"{'backend':<11} {'model':<11} {'metric':<48} {'value':>9} {'target':>7}  ok")
     for b, m, k, v, t in rows:
         ok = "" if not t else ("yes" if v <= t else "NO")
-        print(f"{b:<11} {m:<11} {k:<46} {v:>9.3f} {t or '':>7}  {ok}")
+        print(f"{b:<11} {m:<11} {k:<48} {v:>9.3f} {t or '':>7}  {ok}")
     (OUT / "results.json").write_text(json.dumps(raw, indent=1))
     if plot(rows, OUT / "benchmark.png"):
         print(f"\nplot: {OUT / 'benchmark.png'}")

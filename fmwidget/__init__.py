@@ -1,9 +1,11 @@
 """fmwidget: see inside a Keras 3 convolutional network, one feature map at a time."""
 
+from .examples import top_examples
 from .export import ExportReport, save_html
 from .geometry import GeometryError
 from .inputs import LayerNotFoundError
 from .maps import FeatureMaps, LayerInfo, extract
+from .topexamples import TopExamples
 
 __version__ = "0.1.0"
 
@@ -14,9 +16,11 @@ __all__ = [
     "GeometryError",
     "LayerInfo",
     "LayerNotFoundError",
+    "TopExamples",
     "__version__",
     "extract",
     "save_html",
+    "top_examples",
 ]
 
 

@@ -18,8 +18,8 @@ MAX_REQUEST_CHARS = 16 * 1024
 MAX_NAME_CHARS = 4096
 #: Error replies are cut to this many characters.
 MAX_ERROR_CHARS = 2000
-_REQUEST_TYPES = ("get_layer", "get_trace")
-_INT_FIELDS = {"get_layer": (), "get_trace": ("filter", "row", "col")}
+_REQUEST_TYPES = ("get_layer", "get_trace", "get_examples")
+_INT_FIELDS = {"get_layer": (), "get_trace": ("filter", "row", "col"), "get_examples": ("channel",)}
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
@@ -76,7 +76,8 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
     kind = content.get("type")
     if kind not in _REQUEST_TYPES:
         raise ValueError(
-            f"Expected message type 'get_layer' or 'get_trace', received {short_repr(kind)}."
+            "Expected message type 'get_layer', 'get_trace' or 'get_examples', received "
+            f"{short_repr(kind)}."
         )
     rid = content.get("request_id")
     if rid is not None and request_id_of(content) is None:

@@ -12,6 +12,7 @@ import anywidget
 import traitlets
 
 from .encode import encode_map, split_channels
+from .example_wire import examples_message, examples_summary
 from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
@@ -72,20 +73,66 @@ class FeatureMapWidget(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     #: While ``set_input`` (or the constructor) computes: ``{"phase": "forward" | "layers",
     #: "done": int, "total": int}``; ``None`` when idle. Set by the kernel only.
+    #: ``compute_examples`` reports ``"examples"`` (samples scanned).
     status = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    #: Which layers have top examples (``TopExamples.summary()``), or ``None``.
+    examples_summary = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
 
     def __init__(
-        self, model: Any, x: Any, *, layer: str | None = None, sample: int = 0, **kwargs: Any
+        self,
+        model: Any,
+        x: Any,
+        *,
+        layer: str | None = None,
+        sample: int = 0,
+        examples: Any = None,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.model = model
         self.sample = 0
         self.fm: FeatureMaps
+        self._examples = None
         self._load(x, sample)
         if layer is not None:
             self.fm.info(layer)  # raises a clear error for unknown names
             self.layer = layer
+        self.examples = examples
         self.on_msg(self._on_msg)
+
+    # -- top examples ----------------------------------------------------------------------
+    @property
+    def examples(self) -> Any:
+        """The :class:`fmwidget.TopExamples` shown in filter cards (``None`` for none)."""
+        return self._examples
+
+    @examples.setter
+    def examples(self, ex: Any) -> None:
+        self.examples_summary = examples_summary(ex, self.fm)  # raises if it does not fit
+        self._examples = ex
+
+    def compute_examples(self, data: Any, **options: Any) -> Any:
+        """Run :func:`fmwidget.top_examples` on ``data``, show progress, keep the result.
+
+        ``options`` go to ``top_examples`` (``layers``, ``k``, ``batch_size``, ``engine``).
+        An interrupt leaves the previous examples in place.
+        """
+        from .examples import top_examples
+
+        report = self._status_reporter()
+        user = options.pop("on_progress", None)
+
+        def on_progress(done: int, total: int | None) -> None:
+            report("examples", done, total or done)
+            if user is not None:
+                user(done, total)
+
+        try:
+            ex = top_examples(self.model, data, on_progress=on_progress, **options)
+        finally:
+            self.status = None
+        self.examples = ex
+        return ex
 
     # -- data ------------------------------------------------------------------------------
     def _load(self, x: Any, sample: int) -> None:
@@ -160,14 +207,14 @@ class FeatureMapWidget(anywidget.AnyWidget):
         value = proposal["value"]
         ok = value is None or (
             set(value) == {"phase", "done", "total"}
-            and value["phase"] in ("forward", "layers")
+            and value["phase"] in ("forward", "layers", "examples")
             and is_int(value["done"])
             and is_int(value["total"])
             and 0 <= value["done"] <= value["total"]
         )
         if not ok:
             raise traitlets.TraitError(
-                "Expected status None or {'phase': 'forward' | 'layers', 'done': int, "
+                "Expected status None or {'phase': 'forward' | 'layers' | 'examples', 'done': int, "
                 f"'total': int}} with 0 <= done <= total, received {short_repr(value)}."
             )
         return value
@@ -192,6 +239,12 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 reply, payload = self._layer_message(content)
                 for part, data in split_channels(reply, payload):  # each <= 64 MiB
                     self.send(part, [data])
+            elif kind == "get_examples":
+                reply, buffers = examples_message(
+                    self._examples, content["layer"], content["channel"]
+                )
+                reply.update(request_id=request_id, version=self.data_version)
+                self.send(reply, buffers)
             else:
                 self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel
