@@ -1,6 +1,8 @@
 """fmwidget: see inside a Keras 3 convolutional network, one feature map at a time."""
 
+from .explain import grad_cam, saliency
 from .export import ExportReport, save_html
+from .featurevis import FilterVisualization, visualize_filter
 from .geometry import GeometryError
 from .inputs import LayerNotFoundError
 from .maps import FeatureMaps, LayerInfo, extract
@@ -11,12 +13,16 @@ __all__ = [
     "ExportReport",
     "FeatureMapWidget",
     "FeatureMaps",
+    "FilterVisualization",
     "GeometryError",
     "LayerInfo",
     "LayerNotFoundError",
     "__version__",
     "extract",
+    "grad_cam",
+    "saliency",
     "save_html",
+    "visualize_filter",
 ]
 
 
