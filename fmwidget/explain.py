@@ -20,13 +20,14 @@ Formulas (``S`` is the class score: the logit before a final softmax, see
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from .gradients import value_and_grad
+from .gradients import GradFn, value_and_grad
 from .inputs import as_batch, check_index, check_model, check_position
 from .maps import FeatureMaps
 from .probe import Layout, Tap, forward, layout_from, layout_of
@@ -38,6 +39,10 @@ SALIENCY_METHODS = ("gradient", "smoothgrad", "input_x_gradient")
 SMOOTHGRAD_CHUNK = 16
 # Loss scales tried, in order, for models that compute in float16 (then unscaled).
 _FLOAT16_SCALES = (2.0**10, 1.0)
+# Gradient functions per model (compiled once on JAX): see _gradient_function.
+_FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], GradFn]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def grad_cam(
@@ -67,21 +72,22 @@ def grad_cam(
     batch, single = _batch(model, x)
     layout = layout_of(model, batch)
     info = layout.spatial_layer(layer, "Grad-CAM")
-    classes = _classes(class_index, batch.shape[0])
-    xt = ops.convert_to_tensor(batch)
-    score = _scorer(model, layout, classes)
+    picks, use_top = _class_picks(layout, class_index, batch.shape[0])
 
-    def objective(delta: Any) -> tuple[Any, Any]:
-        value, outs = score(xt, [Tap(info, delta)])
-        return value, outs[info.name]
+    def make(ref: Any) -> Any:
+        def objective(xt: Any, delta: Any, picks: Any, use_top: Any) -> tuple[Any, Any]:
+            value, outs = _class_score(ref(), layout, xt, [Tap(info, delta)], picks, use_top)
+            return value, outs[info.name]
 
+        return objective, (1,)
+
+    fn = _gradient_function(model, ("grad_cam", batch.shape[1:], info.name), make)
     delta = np.zeros((batch.shape[0], *info.shape), np.float32)
-    acts, (grads,) = _grads(objective, [delta], layout)
+    acts, (grads,) = _grads(fn, [batch, delta, picks, use_top], layout)
     channel_axis = 1 if info.data_format == "channels_first" else -1
     acts = np.moveaxis(acts, channel_axis, -1)
     grads = np.moveaxis(grads, channel_axis, -1)
-    spatial_axes = tuple(range(1, acts.ndim - 1))
-    alpha = grads.mean(axis=spatial_axes, keepdims=True)
+    alpha = grads.mean(axis=tuple(range(1, acts.ndim - 1)), keepdims=True)
     cam = np.maximum((alpha * acts).sum(axis=-1), 0.0)
     cam = resize_linear(cam, _input_spatial(layout, info.name))
     return _finish(_normalize(cam), single)
@@ -119,12 +125,11 @@ def saliency(
     check_model(model)
     batch, single = _batch(model, x)
     layout = layout_of(model, batch)
-    classes = _classes(class_index, batch.shape[0])
+    picks, use_top = _class_picks(layout, class_index, batch.shape[0])
     if method == "smoothgrad":
-        grads = _smoothgrad(model, layout, batch, classes, samples, noise, seed)
+        grads = _smoothgrad(model, layout, batch, picks, use_top, samples, noise, seed)
     else:
-        score = _scorer(model, layout, classes)
-        _, (grads,) = _grads(_input_objective(score), [batch], layout)
+        grads = _input_gradient(model, layout, batch, picks, use_top)
     channel_axis = 1 if layout.input.data_format == "channels_first" else -1
     if method == "input_x_gradient":
         sal = np.abs((batch * grads).sum(axis=channel_axis))
@@ -172,18 +177,24 @@ def effective_receptive_field(
         mask = np.zeros(in_shape, np.float32)
         mask[pos] = 1.0
         return mask
+    # The cell is picked by a weight mask passed in, not by indexing: one compiled pass
+    # serves every cell of the layer.
     first = info.data_format == "channels_first" and info.spatial_shape is not None
-    index = (0, slice(None), *pos) if first else (0, *pos, slice(None))
+    index = (slice(None), *pos) if first else (*pos, slice(None))
     if channel is not None:
-        index = (0, channel, *pos) if first else (0, *pos, channel)
-    model = fm.model
+        index = (channel, *pos) if first else (*pos, channel)
+    weight = np.zeros((1, *info.shape), np.float32)
+    weight[(0, *index)] = 1.0
 
-    def objective(xt: Any) -> tuple[Any, Any]:
-        _, outs = forward(model, layout, xt, stop=info)
-        return ops.sum(outs[name][index]), None
+    def make(ref: Any) -> Any:
+        def objective(xt: Any, weight: Any) -> tuple[Any, None]:
+            _, outs = forward(ref(), layout, xt, stop=info)
+            return ops.sum(ops.cast(outs[name], "float32") * weight), None
 
-    x = fm.input[sample : sample + 1]
-    _, (grads,) = _grads(objective, [x], layout)
+        return objective, (0,)
+
+    fn = _gradient_function(fm.model, ("erf", fm.input.shape[1:], name), make, keep=True)
+    _, (grads,) = _grads(fn, [fm.input[sample : sample + 1], weight], layout)
     channel_axis = 1 if layout.input.data_format == "channels_first" else -1
     return np.abs(grads).sum(axis=channel_axis)[0].astype(np.float32)
 
@@ -199,8 +210,7 @@ def resize_linear(maps: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         n = out.shape[axis]
         if n == size:
             continue
-        centres = (np.arange(size) + 0.5) * n / size - 0.5
-        centres = np.clip(centres, 0, n - 1)
+        centres = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
         lo = np.floor(centres).astype(int)
         hi = np.minimum(lo + 1, n - 1)
         w = (centres - lo).astype(np.float32)
@@ -230,23 +240,6 @@ def _normalize(maps: np.ndarray) -> np.ndarray:
     return (maps / peak).astype(np.float32)
 
 
-def _classes(class_index: Any, n: int) -> np.ndarray | None:
-    if class_index is None:
-        return None
-    if isinstance(class_index, (int, np.integer)) and not isinstance(class_index, bool):
-        return np.full(n, int(class_index))
-    try:
-        values = [int(c) for c in class_index if not isinstance(c, bool)]
-    except TypeError:
-        values = []
-    if len(values) != n or len(values) != len(class_index):
-        raise TypeError(
-            f"Expected class_index None, an int, or {n} ints (one per sample), received "
-            f"{class_index!r}."
-        )
-    return np.asarray(values)
-
-
 def _input_spatial(layout: Layout, name: str) -> tuple[int, ...]:
     shape = layout.input.spatial_shape
     if shape is None:
@@ -260,64 +253,109 @@ def _input_spatial(layout: Layout, name: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-Score = Callable[[Any, list[Tap]], tuple[Any, dict[str, Any]]]
+def _n_classes(layout: Layout) -> int:
+    tap, _ = layout.score()
+    scores = tap if tap is not None else layout.layers[-1]
+    if scores.spatial_shape is not None or len(scores.shape) != 1:
+        raise ValueError(
+            f"Expected the model {layout.model_name!r} to output class scores of shape "
+            f"(batch, classes), received shape (batch, {', '.join(map(str, scores.shape))})."
+        )
+    return int(scores.shape[0])
 
 
-def _scorer(model: Any, layout: Layout, classes: np.ndarray | None) -> Score:
-    """``score(x, taps) -> (sum of each sample's class score, tapped outputs)``."""
+def _class_picks(layout: Layout, class_index: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(picks, use_top)``: one-hot ``(n, classes)`` of the asked classes, or the flag
+    that says "the top prediction" (picked inside the pass)."""
+    classes = _n_classes(layout)
+    picks = np.zeros((n, classes), np.float32)
+    if class_index is None:
+        return picks, np.float32(1.0)
+    if isinstance(class_index, (int, np.integer)) and not isinstance(class_index, bool):
+        values = [int(class_index)] * n
+    else:
+        try:
+            values = [int(c) for c in class_index if not isinstance(c, bool)]
+        except TypeError:
+            values = []
+        if len(values) != n or len(values) != len(class_index):
+            raise TypeError(
+                f"Expected class_index None, an int, or {n} ints (one per sample), received "
+                f"{class_index!r}."
+            )
+    for k, c in enumerate(values):
+        picks[k, check_index(c, classes, "class_index")] = 1.0
+    return picks, np.float32(0.0)
+
+
+def _class_score(
+    model: Any, layout: Layout, xt: Any, taps: list[Tap], picks: Any, use_top: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The sum over samples of each one's class score (pre-softmax), and the tapped outputs."""
     tap, softmax = layout.score()
-
-    def score(xt: Any, taps: list[Tap]) -> tuple[Any, dict[str, Any]]:
-        out, outs = forward(model, layout, xt, taps, stop=tap, linear_activation=softmax)
-        logits = _check_scores(outs[tap.name] if tap is not None else out, layout)
-        n = int(logits.shape[-1])
-        if classes is None:
-            chosen = ops.argmax(ops.stop_gradient(logits), axis=-1)
-        else:
-            for c in classes:
-                check_index(int(c), n, "class_index")
-            chosen = ops.convert_to_tensor(classes.astype("int32"))
-        mask = ops.stop_gradient(ops.one_hot(chosen, n, dtype="float32"))
-        return ops.sum(ops.cast(logits, "float32") * mask), outs
-
-    return score
-
-
-def _input_objective(score: Score) -> Callable[[Any], tuple[Any, None]]:
-    """The class score as a function of the input alone (for input gradients)."""
-
-    def objective(xt: Any) -> tuple[Any, None]:
-        return score(xt, [])[0], None
-
-    return objective
-
-
-def _check_scores(out: Any, layout: Layout) -> Any:
-    if not keras.ops.is_tensor(out) or len(out.shape) != 2:
-        got = f"shape {tuple(out.shape)}" if keras.ops.is_tensor(out) else type(out).__name__
+    out, outs = forward(model, layout, xt, taps, stop=tap, linear_activation=softmax)
+    logits = outs[tap.name] if tap is not None else out
+    if not keras.ops.is_tensor(logits) or len(logits.shape) != 2:
+        got = f"shape {tuple(logits.shape)}" if ops.is_tensor(logits) else type(logits).__name__
         raise ValueError(
             f"Expected the model {layout.model_name!r} to output class scores of shape "
             f"(batch, classes), received {got}."
         )
-    return out
+    logits = ops.cast(logits, "float32")
+    top = ops.one_hot(ops.argmax(ops.stop_gradient(logits), axis=-1), int(logits.shape[-1]))
+    mask = ops.stop_gradient(use_top * ops.cast(top, "float32") + (1.0 - use_top) * picks)
+    return ops.sum(logits * mask), outs
 
 
-def _grads(objective: Any, args: list[np.ndarray], layout: Layout) -> tuple[Any, list[np.ndarray]]:
-    """``(aux, grads)`` of ``objective``; loss-scaled for float16 models, retried on overflow."""
+def _gradient_function(
+    model: Any, key: tuple[Any, ...], make: Callable[[Any], Any], keep: bool = False
+) -> GradFn:
+    """The gradient function of ``make(model_ref) -> (objective, wrt)``.
+
+    With ``keep`` it is made once per model and ``key`` and reused (on JAX: compiled once,
+    so a subclassed model's Python control flow is not re-run; used where the same pass
+    runs many times, e.g. the ERF of every hovered cell). Without, it runs eagerly. The
+    objective reaches the model through the weak reference: the cache keeps no model alive.
+    """
+    if not keep:
+        return value_and_grad(*make(weakref.ref(model)))
+    functions = _FUNCTIONS.setdefault(model, {})
+    fn = functions.get(key)
+    if fn is None:
+        objective, wrt = make(weakref.ref(model))
+        fn = functions[key] = value_and_grad(objective, wrt, state=model.variables)
+    return fn
+
+
+def _grads(fn: GradFn, args: list[Any], layout: Layout) -> tuple[Any, list[np.ndarray]]:
+    """``(aux, grads)`` of ``fn``; loss-scaled for float16 models, retried on overflow."""
     scales = _FLOAT16_SCALES if layout.float16 else (1.0,)
-    grad_fn = value_and_grad(objective)
     for scale in scales:
-        _, aux, grads = grad_fn(*args, loss_scale=scale)
+        _, aux, grads = fn(*args, loss_scale=scale)
         if all(np.isfinite(g).all() for g in grads):
             break
     return aux, grads
+
+
+def _input_gradient(
+    model: Any, layout: Layout, batch: np.ndarray, picks: np.ndarray, use_top: Any
+) -> np.ndarray:
+    def make(ref: Any) -> Any:
+        def objective(xt: Any, picks: Any, use_top: Any) -> tuple[Any, None]:
+            return _class_score(ref(), layout, xt, [], picks, use_top)[0], None
+
+        return objective, (0,)
+
+    fn = _gradient_function(model, ("input", batch.shape[1:]), make)
+    return _grads(fn, [batch, picks, use_top], layout)[1][0]
 
 
 def _smoothgrad(
     model: Any,
     layout: Layout,
     batch: np.ndarray,
-    classes: np.ndarray | None,
+    picks: np.ndarray,
+    use_top: Any,
     samples: int,
     noise: float,
     seed: int,
@@ -327,9 +365,12 @@ def _smoothgrad(
         raise ValueError("Expected samples >= 1 for smoothgrad, received 0.")
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"Expected noise >= 0 (a fraction of the value range), received {noise}.")
-    if classes is None:  # the top prediction of the clean input, kept for every noisy copy
-        _, logits = _clean_scores(model, layout, batch)
-        classes = np.argmax(logits, axis=-1)
+    if use_top:  # the top prediction of the clean input, kept for every noisy copy
+        tap, softmax = layout.score()
+        xt = ops.convert_to_tensor(batch)
+        out, outs = forward(model, layout, xt, stop=tap, linear_activation=softmax)
+        logits = ops.convert_to_numpy(ops.cast(outs[tap.name] if tap else out, "float32"))
+        picks = np.eye(picks.shape[1], dtype=np.float32)[np.argmax(logits, axis=-1)]
     rng = np.random.default_rng(seed)
     out = np.zeros_like(batch)
     for b in range(batch.shape[0]):
@@ -337,17 +378,7 @@ def _smoothgrad(
         for start in range(0, samples, SMOOTHGRAD_CHUNK):
             n = min(SMOOTHGRAD_CHUNK, samples - start)
             noisy = batch[b][None] + rng.normal(0, sigma, (n, *batch.shape[1:])).astype("float32")
-            score = _scorer(model, layout, np.full(n, classes[b]))
-            _, (grads,) = _grads(_input_objective(score), [noisy], layout)
+            grads = _input_gradient(model, layout, noisy, np.repeat(picks[b : b + 1], n, 0), 0.0)
             out[b] += grads.sum(axis=0)
         out[b] /= samples
     return out
-
-
-def _clean_scores(model: Any, layout: Layout, batch: np.ndarray) -> tuple[Any, np.ndarray]:
-    tap, softmax = layout.score()
-    out, outs = forward(
-        model, layout, ops.convert_to_tensor(batch), stop=tap, linear_activation=softmax
-    )
-    logits = _check_scores(outs[tap.name] if tap is not None else out, layout)
-    return out, np.asarray(ops.convert_to_numpy(ops.cast(logits, "float32")))
