@@ -1,7 +1,8 @@
 """Feature visualisation: an input image that makes one channel of a layer fire.
 
 The recipe of Olah, Mordvintsev and Schubert, "Feature Visualization" (Distill, 2017),
-as in their Lucid library, so the result shows a pattern rather than adversarial noise:
+as in their Lucid library (the image side lives in :mod:`fmwidget.lucid`), so the result
+shows a pattern rather than adversarial noise:
 
 * the image is parameterised in a decorrelated space: a Fourier spectrum scaled by
   ``1 / frequency`` (a blur prior: high frequencies are expensive) and, for RGB, ImageNet's
@@ -29,6 +30,7 @@ import numpy as np
 
 from .gradients import value_and_grad
 from .inputs import check_index, check_model, expected_input_shape
+from .lucid import Adam, ImageParam
 from .maps import LayerInfo
 from .probe import Layout, forward, layout_of
 
@@ -38,9 +40,6 @@ ops = keras.ops
 DEFAULT_SIZE = 128
 #: Weight of the straight-through term through a fused activation.
 REDIRECT = 0.05
-# Lucid's square root of ImageNet's RGB colour correlation, columns normalised.
-_COLOR_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
-_COLOR = _COLOR_SQRT / np.linalg.norm(_COLOR_SQRT, axis=0).max()
 
 #: ``on_step(done, total)`` after each optimisation step.
 OnStep = Callable[[int, int], None]
@@ -78,6 +77,10 @@ class FilterVisualization:
 
 
 _CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], FilterVisualization]] = (
+    weakref.WeakKeyDictionary()
+)
+# One optimisation set-up (and its compiled gradient on JAX) per model, layer and setting.
+_PROBLEMS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Problem]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -144,7 +147,13 @@ def visualize_filter(
     stamp = _weights_stamp(model) if cache else None
     todo = [c for c in channels if (layer, c, settings, stamp) not in store]
     if todo:
-        problem = _Problem(model, layout, info, batch_shape, channel_axis, lo, hi, preprocess)
+        problems = _PROBLEMS.setdefault(model, {})
+        key = (layer, batch_shape, lo, hi, id(preprocess))
+        problem = problems.get(key)
+        if problem is None or problem.preprocess is not preprocess:
+            problem = problems[key] = _Problem(
+                model, layout, info, batch_shape, channel_axis, lo, hi, preprocess
+            )
         for result in problem.run(todo, steps, seed, learning_rate, progress, on_step):
             store[(layer, result.channel, settings, stamp)] = result
     results = [store[(layer, c, settings, stamp)] for c in channels]
@@ -185,11 +194,19 @@ def _input_shape(model: Any, size: Any) -> tuple[tuple[int, ...], int]:
 
 
 def _weights_stamp(model: Any) -> bytes:
-    """A cheap fingerprint of the weights (the cache is stale once they change)."""
+    """A cheap fingerprint of the weights (the cache is stale once they change).
+
+    Per variable: the sum, the sum of squares and a position-weighted sum (so a rescaled
+    zero-sum kernel or swapped values change it too).
+    """
     if not model.weights:
         return b""
-    sums = ops.stack([ops.sum(ops.cast(v, "float32")) for v in model.weights])
-    return np.asarray(ops.convert_to_numpy(sums), np.float32).tobytes()
+    parts = []
+    for v in model.weights:
+        flat = ops.reshape(ops.cast(v, "float32"), (-1,))
+        ramp = ops.arange(int(flat.shape[0]), dtype="float32") / max(int(flat.shape[0]), 1)
+        parts += [ops.sum(flat), ops.sum(flat * flat), ops.sum(flat * ramp)]
+    return np.asarray(ops.convert_to_numpy(ops.stack(parts)), np.float32).tobytes()
 
 
 class _Problem:
@@ -206,29 +223,20 @@ class _Problem:
         hi: float,
         preprocess: Any,
     ):
-        self.model, self.layout, self.info = model, layout, info
+        # A weak reference: the problem is cached per model and must not keep it alive.
+        self._model = weakref.ref(model)
+        self.layout, self.info = layout, info
         self.channel_axis = channel_axis
         self.n_colors = batch_shape[channel_axis]
         self.h, self.w = (s for a, s in enumerate(batch_shape) if a not in (0, channel_axis))
         self.lo, self.hi, self.preprocess = lo, hi, preprocess
-        fy = np.fft.fftfreq(self.h)[:, None]
-        fx = np.fft.fftfreq(self.w)[None, :]
-        freqs = np.sqrt(fx * fx + fy * fy)
-        # Lucid's spectrum scale: 1/f (a blur prior), made unitary by sqrt(h * w).
-        self.scale = np.sqrt(self.h * self.w) / np.maximum(freqs, 1.0 / max(self.h, self.w))
-        self.scale = self.scale.astype(np.float32)
-        self.pad = max(1.0, 0.05 * min(self.h, self.w))  # the jitter, in pixels
+        self.param = ImageParam(self.h, self.w, self.n_colors)
         self.fused = info.fused_activation is not None and info.layer is not None
+        self.grad_fn = value_and_grad(self.objective, wrt=(0, 1), state=model.variables)
 
-    # -- image ---------------------------------------------------------------------------
-    def image(self, re: Any, im: Any) -> Any:
-        """Spectra ``(B, C, h, w)`` -> images ``(B, h, w, C)`` in ``[0, 1]``."""
-        scale = ops.convert_to_tensor(self.scale)
-        pixels, _ = ops.ifft2((re * scale, im * scale))
-        pixels = ops.transpose(pixels, (0, 2, 3, 1)) / 4.0
-        if self.n_colors == 3:
-            pixels = ops.matmul(pixels, ops.convert_to_tensor(_COLOR.T))
-        return ops.sigmoid(pixels)
+    @property
+    def model(self) -> Any:
+        return self._model()
 
     def model_input(self, images: Any) -> Any:
         x = self.lo + (self.hi - self.lo) * images
@@ -238,35 +246,12 @@ class _Problem:
             x = self.preprocess(x)
         return x
 
-    def transform(self, images: Any, ry: Any, rx: Any) -> Any:
-        """Each image zoomed about its centre and shifted (jitter); grey outside.
-
-        Bilinear resampling written as two matrix products per image, ``R_y @ img @
-        R_x^T`` (the matrices from :func:`_resample`), so every step has the same shapes
-        (JAX compiles once) and shifts need not be whole pixels.
-        """
-        centred = ops.transpose(images - 0.5, (0, 3, 1, 2))  # (B, C, h, w)
-        out = ops.matmul(ops.matmul(ry[:, None], centred), ops.transpose(rx, (0, 2, 1))[:, None])
-        return ops.transpose(out, (0, 2, 3, 1)) + 0.5
-
-    def matrices(self, rngs: list[np.random.Generator]) -> tuple[np.ndarray, np.ndarray]:
-        """One random zoom and shift per image, as ``(R_y, R_x)`` batches."""
-        ry, rx = [], []
-        for rng in rngs:
-            s, dy, dx = self.draw(rng)
-            ry.append(_resample(self.h, s, dy))
-            rx.append(_resample(self.w, s, dx))
-        return np.stack(ry), np.stack(rx)
-
-    def draw(self, rng: np.random.Generator) -> tuple[float, float, float]:
-        """One random (scale, row shift, column shift); shifts within ``pad`` pixels."""
-        s = float(rng.uniform(0.9, 1.1))
-        dy, dx = rng.uniform(-self.pad, self.pad, 2)
-        return s, float(dy), float(dx)
-
     # -- objective -----------------------------------------------------------------------
-    def activations(self, x: Any, channels: list[int], redirect: bool) -> Any:
-        """Per-image mean of its channel over the map: ``(B,)`` (float32)."""
+    def activations(self, x: Any, picks: Any, redirect: bool) -> Any:
+        """Per-image mean of its channel over the map: ``(B,)`` (float32).
+
+        ``picks`` is ``(B, channels)``, one-hot: which channel each image is for.
+        """
         info = self.info
         linear = info.layer if (redirect and self.fused) else None
         _, outs = forward(self.model, self.layout, x, stop=info, linear_activation=linear)
@@ -275,25 +260,32 @@ class _Problem:
         if linear is not None:  # the pass ran without the activation: apply it here
             pre, out = out, info.layer.activation(out)
         axis = 1 if info.data_format == "channels_first" and info.spatial_shape else -1
-        picks = ops.convert_to_tensor(np.asarray(channels, "int32"))
-        mask = ops.one_hot(picks, int(out.shape[axis]), dtype="float32")
-        shape = [len(channels)] + [1] * (len(out.shape) - 1)
+        shape = [int(picks.shape[0])] + [1] * (len(out.shape) - 1)
         shape[axis] = int(out.shape[axis])
-        mask = ops.reshape(mask, shape)
+        mask = ops.reshape(picks, shape)
         reduce = tuple(range(1, len(out.shape)))
-        means = ops.sum(ops.cast(out, "float32") * mask, axis=reduce)
         cells = float(np.prod(out.shape[1:])) / int(out.shape[axis])
-        means = means / cells
+        means = ops.sum(ops.cast(out, "float32") * mask, axis=reduce) / cells
         if pre is not None:
             means = means + REDIRECT * ops.sum(ops.cast(pre, "float32") * mask, axis=reduce) / cells
         return means
+
+    def objective(self, re: Any, im: Any, ry: Any, rx: Any, picks: Any) -> tuple[Any, None]:
+        """The sum over images of their channel's mean, on randomly transformed images."""
+        images = self.param.transform(self.param.image(re, im), ry, rx)
+        return ops.sum(self.activations(self.model_input(images), picks, redirect=True)), None
+
+    def picks(self, channels: list[int]) -> np.ndarray:
+        n = self.info.channels if self.info.channels is not None else self.info.shape[-1]
+        return np.eye(n, dtype=np.float32)[channels]
 
     def measure(
         self, re: np.ndarray, im: np.ndarray, channels: list[int]
     ) -> tuple[Any, np.ndarray]:
         """``(images, activations)`` of the untransformed images (no gradient)."""
-        images = self.image(ops.convert_to_tensor(re), ops.convert_to_tensor(im))
-        acts = self.activations(self.model_input(images), channels, redirect=False)
+        images = self.param.image(ops.convert_to_tensor(re), ops.convert_to_tensor(im))
+        picks = ops.convert_to_tensor(self.picks(channels))
+        acts = self.activations(self.model_input(images), picks, redirect=False)
         return np.asarray(ops.convert_to_numpy(images), np.float32), np.asarray(
             ops.convert_to_numpy(acts), np.float32
         )
@@ -309,27 +301,23 @@ class _Problem:
         on_step: OnStep | None,
     ) -> list[FilterVisualization]:
         rngs = [np.random.default_rng([seed, c]) for c in channels]
-        spec = (len(channels), self.n_colors, self.h, self.w)
-        re = np.stack([r.normal(0, 0.01, spec[1:]) for r in rngs]).astype(np.float32)
-        im = np.stack([r.normal(0, 0.01, spec[1:]) for r in rngs]).astype(np.float32)
+        starts = [self.param.start(r) for r in rngs]
+        re = np.stack([s[0] for s in starts])
+        im = np.stack([s[1] for s in starts])
         _, start = self.measure(re, im, channels)
-        adam = _Adam(learning_rate, [re, im])
+        adam = Adam(learning_rate, [re, im])
         scale = 2.0**10 if self.layout.float16 else 1.0
-
-        def objective(re_t: Any, im_t: Any, ry: Any, rx: Any) -> tuple[Any, None]:
-            images = self.transform(self.image(re_t, im_t), ry, rx)
-            acts = self.activations(self.model_input(images), channels, redirect=True)
-            return ops.sum(acts), None
-
-        grad_fn = value_and_grad(objective, wrt=(0, 1), state=self.model.variables)
+        picks = self.picks(channels)
         bar = _bar(steps, f"{self.info.name}[{', '.join(map(str, channels))}]", progress)
         try:
             for step in range(steps):
-                ry, rx = self.matrices(rngs)
-                _, _, grads = grad_fn(re, im, ry, rx, loss_scale=scale)
-                if not all(np.isfinite(g).all() for g in grads):
-                    scale = max(1.0, scale / 8)
-                    continue
+                ry, rx = self.param.matrices(rngs)
+                while True:
+                    _, _, grads = self.grad_fn(re, im, ry, rx, picks, loss_scale=scale)
+                    if scale == 1.0 or all(np.isfinite(g).all() for g in grads):
+                        break
+                    scale = max(1.0, scale / 32)  # float16 overflowed: scale down, redo
+                grads = [np.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) for g in grads]
                 re, im = adam.ascend([re, im], grads)
                 if bar is not None:
                     bar.update(1)
@@ -353,43 +341,6 @@ class _Problem:
             )
             for b, c in enumerate(channels)
         ]
-
-
-def _resample(n: int, scale: float, shift: float) -> np.ndarray:
-    """``(n, n)`` bilinear weights: output ``i`` reads ``(i - c) / scale + c + shift``.
-
-    ``c`` is the centre; sources outside ``[0, n)`` get no weight (they read as grey).
-    """
-    c = (n - 1) / 2
-    src = (np.arange(n) - c) / scale + c + shift
-    lo = np.floor(src).astype(int)
-    w = src - lo
-    out = np.zeros((n, n), np.float32)
-    for idx, weight in ((lo, 1 - w), (lo + 1, w)):
-        ok = (idx >= 0) & (idx < n)
-        np.add.at(out, (np.arange(n)[ok], idx[ok]), weight[ok])
-    return out
-
-
-class _Adam:
-    """Adam (Kingma and Ba) on numpy arrays, for gradient *ascent*."""
-
-    def __init__(self, lr: float, params: list[np.ndarray]):
-        self.lr, self.t = lr, 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def ascend(self, params: list[np.ndarray], grads: list[np.ndarray]) -> list[np.ndarray]:
-        self.t += 1
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        out = []
-        for k, (p, g) in enumerate(zip(params, grads, strict=True)):
-            self.m[k] = b1 * self.m[k] + (1 - b1) * g
-            self.v[k] = b2 * self.v[k] + (1 - b2) * g * g
-            m_hat = self.m[k] / (1 - b1**self.t)
-            v_hat = self.v[k] / (1 - b2**self.t)
-            out.append((p + self.lr * m_hat / (np.sqrt(v_hat) + eps)).astype(np.float32))
-        return out
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:
