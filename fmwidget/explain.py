@@ -11,6 +11,10 @@ Formulas (``S`` is the class score: the logit before a final softmax, see
 * Grad-CAM (Selvaraju et al. 2017): ``ReLU(sum_k alpha_k A_k)`` with ``alpha_k`` the mean
   of ``dS/dA_k`` over the map, resized bilinearly to the input grid (cell centres at
   ``(i + 0.5) * input / map - 0.5``), divided by its maximum.
+* HiResCAM (Draelos and Carin 2020), ``grad_cam(method="hires_cam")``: the same without the
+  averaging, ``ReLU(sum_k dS/dA_k * A_k)`` cell by cell. Behind a Flatten + Dense head the
+  cells' terms add up to the score exactly; Grad-CAM's averaged weights can come out
+  negative for every cell there, leaving an empty map.
 * ``saliency(method="gradient")`` (Simonyan et al. 2014): ``max_c |dS/dx_c|``.
 * ``"smoothgrad"`` (Smilkov et al. 2017): the same of the mean gradient over ``samples``
   copies of ``x`` with Gaussian noise of ``noise * (max(x) - min(x))``.
@@ -45,8 +49,16 @@ _FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], GradFn]] = (
 )
 
 
+CAM_METHODS = ("grad_cam", "hires_cam")
+
+
 def grad_cam(
-    model: Any, x: Any, layer: str | None = None, class_index: int | Sequence[int] | None = None
+    model: Any,
+    x: Any,
+    layer: str | None = None,
+    class_index: int | Sequence[int] | None = None,
+    *,
+    method: str = "grad_cam",
 ) -> np.ndarray:
     """Grad-CAM: where in the input the evidence for a class lies, seen from one layer.
 
@@ -58,6 +70,8 @@ def grad_cam(
             convolution or its activation).
         class_index: The class to explain (one per sample for a batch); default: the top
             prediction of each sample.
+        method: ``"grad_cam"``, or ``"hires_cam"`` to weight each cell by its own gradient
+            (see the module docstring).
 
     Returns:
         float32 array ``(H, W)`` on the input grid with values in ``[0, 1]`` (``(N, H, W)``
@@ -68,6 +82,8 @@ def grad_cam(
         ValueError: the layer has no spatial map or cannot be reached, the model does not
             output class scores, or ``class_index`` is out of range.
     """
+    if method not in CAM_METHODS:
+        raise ValueError(f"Expected method in {CAM_METHODS}, received {method!r}.")
     check_model(model)
     batch, single = _batch(model, x)
     layout = layout_of(model, batch)
@@ -87,8 +103,9 @@ def grad_cam(
     channel_axis = 1 if info.data_format == "channels_first" else -1
     acts = np.moveaxis(acts, channel_axis, -1)
     grads = np.moveaxis(grads, channel_axis, -1)
-    alpha = grads.mean(axis=tuple(range(1, acts.ndim - 1)), keepdims=True)
-    cam = np.maximum((alpha * acts).sum(axis=-1), 0.0)
+    if method == "grad_cam":
+        grads = grads.mean(axis=tuple(range(1, acts.ndim - 1)), keepdims=True)
+    cam = np.maximum((grads * acts).sum(axis=-1), 0.0)
     cam = resize_linear(cam, _input_spatial(layout, info.name))
     return _finish(_normalize(cam), single)
 

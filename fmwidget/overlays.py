@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .explain import SALIENCY_METHODS, effective_receptive_field, grad_cam, saliency
+from .explain import CAM_METHODS, SALIENCY_METHODS, effective_receptive_field, grad_cam, saliency
 from .featurevis import visualize_filter
 from .messages import is_int, short_repr
 from .probe import layout_from
@@ -89,20 +89,21 @@ def _overlay(widget: Any, content: dict[str, Any]) -> tuple[dict[str, Any], byte
             )
         used = top_class(widget) if class_index is None else class_index
         layer = content.get("layer")
+        methods = CAM_METHODS if mode == "grad_cam" else SALIENCY_METHODS
+        method = content.get("method", methods[0])
+        if method not in methods:
+            raise ValueError(f"Expected method in {methods}, received {short_repr(method)}.")
         if mode == "grad_cam":
             layer = layout_from(fm).spatial_layer(layer, "Grad-CAM").name
-            key = (widget.data_version, widget.sample, mode, layer, used)
-            values = _cached(widget, key, lambda: grad_cam(widget.model, x, layer, used))
+            key = (widget.data_version, widget.sample, mode, method, layer, used)
+            values = _cached(
+                widget, key, lambda: grad_cam(widget.model, x, layer, used, method=method)
+            )
             header["layer"] = layer
         else:
-            method = content.get("method", "gradient")
-            if method not in SALIENCY_METHODS:
-                raise ValueError(
-                    f"Expected method in {SALIENCY_METHODS}, received {short_repr(method)}."
-                )
             key = (widget.data_version, widget.sample, mode, method, used)
             values = _cached(widget, key, lambda: saliency(widget.model, x, used, method))
-            header["method"] = method
+        header["method"] = method
         labels = widget.class_labels
         header.update(class_index=used, class_label=labels[used] if used < len(labels) else None)
     peak = float(np.max(values)) if values.size else 0.0

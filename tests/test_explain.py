@@ -178,6 +178,12 @@ def test_relu_cnn_matches_finite_differences_of_a_numpy_forward_pass():
         want = unit_max(resize_bilinear(cam, (8, 8)))
         got = fmwidget.grad_cam(model, x)
         np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+        # HiResCAM keeps each cell's own gradient; the cells' terms add up to the logit.
+        terms = (a2 * dsda).sum(-1)
+        assert terms.sum() == pytest.approx(logits[top] - w["head"][1][top])
+        want = unit_max(resize_bilinear(np.maximum(terms, 0), (8, 8)))
+        got = fmwidget.grad_cam(model, x, method="hires_cam")
+        np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
         # Saliency: central differences of the pre-softmax score, in float64.
         grad = finite_difference(lambda v, t=top: relu_cnn_numpy(v, w)[t], x64)
         np.testing.assert_allclose(
@@ -351,6 +357,8 @@ def test_clear_errors():
         fmwidget.grad_cam(model, np.stack([x, x]), class_index=[1])
     with pytest.raises(ValueError, match=r"method in .* received 'guided'"):
         fmwidget.saliency(model, x, method="guided")
+    with pytest.raises(ValueError, match=r"method in \('grad_cam', 'hires_cam'\), rec.*'cam'"):
+        fmwidget.grad_cam(model, x, method="cam")
     with pytest.raises(ValueError, match=r"Expected input of shape \(8, 8, 2\)"):
         fmwidget.grad_cam(model, x[:4])
     seg = keras.Sequential([keras.Input((8, 8, 2)), L.Conv2D(3, 1, name="c")])

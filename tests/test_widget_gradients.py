@@ -63,9 +63,14 @@ def test_grad_cam_overlay_on_request(widget):
     assert widget.passes  # computed now, not before
     # The class_index trait is what a request without a class uses.
     widget.class_index = (top + 1) % 4
-    reply, buffers = ask(widget, type="get_overlay", mode="grad_cam", layer="conv2")
+    reply, buffers = ask(
+        widget, type="get_overlay", mode="grad_cam", layer="conv2", method="hires_cam"
+    )
     assert reply["class_index"] == (top + 1) % 4 and reply["layer"] == "conv2"
-    want = fmwidget.grad_cam(widget.model, x, "conv2", class_index=(top + 1) % 4)
+    assert reply["method"] == "hires_cam"
+    want = fmwidget.grad_cam(
+        widget.model, x, "conv2", class_index=(top + 1) % 4, method="hires_cam"
+    )
     np.testing.assert_allclose(decode(reply, buffers), want, rtol=2**-10, atol=2**-12)
 
 
