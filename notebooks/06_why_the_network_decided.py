@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -232,7 +234,7 @@ montage([xs[0, ..., 0], mask, erf], cols=3, scale=6)
 
 # %%
 start = time.perf_counter()
-vis = fmwidget.visualize_filter(model, "conv2", list(range(16)), steps=256)
+vis = fmwidget.visualize_filter(model, "conv2", list(range(16)), steps=128)
 print(f"16 filters in {time.perf_counter() - start:.1f} s")
 # The strongest any real test digit drives each filter (its mean over the map):
 best_digit = fmwidget.extract(model, images[test])["conv2"].mean(axis=(1, 2)).max(axis=0)
@@ -240,7 +242,7 @@ wins = sum(v.activation > b for v, b in zip(vis, best_digit))
 print(f"{wins} of 16 optimised images excite their filter more than any of the "
       f"{len(images[test])} test digits")
 assert wins == 16
-assert fmwidget.visualize_filter(model, "conv2", 3, steps=256) is vis[3]  # cached
+assert fmwidget.visualize_filter(model, "conv2", 3, steps=128) is vis[3]  # cached
 montage([v.image[..., 0] for v in vis], cols=8)
 
 # %% [markdown]
