@@ -44,9 +44,7 @@ EVERY_BACKEND = ("ConvNeXtTiny", "MobileNetV3Small", "EfficientNetB0")
 
 
 def _params():
-    return [
-        pytest.param(n, marks=() if n in EVERY_BACKEND else pytest.mark.slow) for n in MODELS
-    ]
+    return [pytest.param(n, marks=() if n in EVERY_BACKEND else pytest.mark.slow) for n in MODELS]
 
 
 @functools.cache
