@@ -38,6 +38,7 @@ from .probe import Layout, Tap, forward, layout_from, layout_of
 
 ops = keras.ops
 
+CAM_METHODS = ("grad_cam", "hires_cam")
 SALIENCY_METHODS = ("gradient", "smoothgrad", "input_x_gradient")
 #: SmoothGrad copies differentiated in one pass (bounds memory on big models).
 SMOOTHGRAD_CHUNK = 16
@@ -47,9 +48,6 @@ _FLOAT16_SCALES = (2.0**10, 1.0)
 _FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], GradFn]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-CAM_METHODS = ("grad_cam", "hires_cam")
 
 
 def grad_cam(
@@ -81,6 +79,7 @@ def grad_cam(
         LayerNotFoundError: unknown layer name.
         ValueError: the layer has no spatial map or cannot be reached, the model does not
             output class scores, or ``class_index`` is out of range.
+        TypeError: ``class_index`` is neither None, an int nor one int per sample.
     """
     if method not in CAM_METHODS:
         raise ValueError(f"Expected method in {CAM_METHODS}, received {method!r}.")

@@ -237,9 +237,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
         value = proposal["value"]
         count = class_count(self) if hasattr(self, "fm") else None
         if value is not None and (value < 0 or (count is not None and value >= count)):
-            raise traitlets.TraitError(
-                f"Expected class_index None or in range(0, {count}), received {value}."
-            )
+            wanted = f"in range(0, {count})" if count is not None else ">= 0"
+            raise traitlets.TraitError(f"Expected class_index None or {wanted}, received {value}.")
         return value
 
     @traitlets.validate("layer")

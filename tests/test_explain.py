@@ -371,3 +371,13 @@ def test_clear_errors():
     with pytest.raises(ValueError, match=r"call layer 'extra' .* cannot be reached"):
         fmwidget.grad_cam(cond, xc, "extra")
     assert "call" not in cond.extra.__dict__  # the probe left no wrapper behind
+
+
+def test_resize_matches_keras_bilinear_resize():
+    from fmwidget.explain import resize_linear
+
+    maps = np.random.default_rng(9).random((2, 5, 7)).astype("float32")
+    for shape in ((20, 21), (5, 14), (3, 4)):
+        got = resize_linear(maps, shape)
+        for k in range(2):
+            np.testing.assert_allclose(got[k], resize_bilinear(maps[k], shape), atol=1e-5)

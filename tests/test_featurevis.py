@@ -96,3 +96,17 @@ def test_errors():
     flat = keras.Sequential([keras.Input((5,)), L.Dense(2)])
     with pytest.raises(ValueError, match=r"known image input .* received"):
         fmwidget.visualize_filter(flat, "dense", 0, steps=1)
+
+
+def test_resampling_matrices_shift_zoom_and_leave_grey_outside():
+    from fmwidget.lucid import resample
+
+    np.testing.assert_array_equal(resample(6, 1.0, 0.0), np.eye(6))
+    shifted = resample(6, 1.0, 2.0)  # output i reads input i + 2; the last two read outside
+    np.testing.assert_array_equal(shifted[:4], np.eye(6)[2:])
+    assert not shifted[4:].any()
+    half = resample(5, 1.0, 0.5)
+    np.testing.assert_allclose(half[0, :2], [0.5, 0.5])
+    zoom = resample(9, 2.0, 0.0)  # zoom in 2x about the centre (4): output 0 reads input 2
+    np.testing.assert_allclose(zoom[0, 2], 1.0)
+    np.testing.assert_allclose(zoom.sum(axis=1), 1.0)
