@@ -25,11 +25,12 @@ def small_cnn(keras: Any) -> Any:
 
 
 def build(keras: Any, name: str) -> tuple[Any, np.ndarray]:
-    """``(model, batch of one input)`` for ``small`` or ``vgg16`` (random weights)."""
+    """``(model, batch of one input)``: ``small``, or an application at 224 (random weights)."""
     rng = np.random.default_rng(0)
     if name == "small":
         return small_cnn(keras), rng.random((1, 28, 28, 1), dtype=np.float32)
-    if name == "vgg16":
-        model = keras.applications.VGG16(weights=None)
+    apps = {"vgg16": "VGG16", "densenet121": "DenseNet121", "densenet201": "DenseNet201"}
+    if name in apps:
+        model = getattr(keras.applications, apps[name])(weights=None)
         return model, rng.random((1, 224, 224, 3), dtype=np.float32)
-    raise SystemExit(f"unknown model {name!r} (expected small or vgg16)")
+    raise SystemExit(f"unknown model {name!r} (expected small, {', '.join(apps)})")

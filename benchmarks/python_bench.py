@@ -3,9 +3,12 @@
 Everything is measured in this one process, side by side, as medians over repeats:
 the bare forward pass, fmwidget's extract, one sub-model per layer (quiver's way),
 encoding every map for the wire (fmwidget's float16 vs JSON of floats), the bytes sent
-before the first map can be painted, and the peak resident memory of extract + encode.
+before the first map can be painted, the peak resident memory of extract + encode, and
+(for deep models) building the whole widget, layer list and receptive-field tables
+included, against the bare forward pass.
 
 Usage: KERAS_BACKEND=jax python benchmarks/python_bench.py [--smoke] [--models small,vgg16]
+       [--build-models densenet121,densenet201]
 """
 
 from __future__ import annotations
@@ -132,6 +135,27 @@ def bench_model(name: str, repeats: int) -> dict[str, Any]:
     return out
 
 
+def bench_build(name: str, repeats: int) -> dict[str, Any]:
+    """Widget construction (extract, layer list, receptive-field tables) vs the forward pass."""
+    model, x = build(name)
+
+    def forward():
+        return keras.ops.convert_to_numpy(model(x, training=False))
+
+    def widget():
+        w = FeatureMapWidget(model, x)
+        w.close()
+        return w
+
+    w = widget()
+    return {
+        "model": name,
+        "entries": len(w.fm.layers),
+        "forward_s": median_time(forward, repeats),
+        "widget_build_s": median_time(widget, repeats),
+    }
+
+
 def peak_memory(name: str) -> int:
     """Peak resident growth (bytes) of extract + encoding every map, in a fresh state."""
     model, x = build(name)
@@ -147,16 +171,21 @@ def peak_memory(name: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default="small,vgg16")
+    parser.add_argument("--build-models", default="densenet121,densenet201")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--smoke", action="store_true", help="tiny model, one repeat")
     args = parser.parse_args()
-    models = ["small"] if args.smoke else args.models.split(",")
+    models = ["small"] if args.smoke else [m for m in args.models.split(",") if m]
     repeats = 1 if args.smoke else args.repeats
     results = {
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
         "python": sys.version.split()[0],
         "models": [bench_model(m, repeats) for m in models],
+        "builds": [
+            bench_build(m, repeats)
+            for m in (["small"] if args.smoke else [m for m in args.build_models.split(",") if m])
+        ],
     }
     for entry in results["models"]:  # after the timings, so their garbage is gone
         entry["peak_rss_growth_bytes"] = peak_memory(entry["model"])

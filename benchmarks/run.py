@@ -1,14 +1,16 @@
 """Run every fmwidget benchmark side by side and report ratios (table + PNG plot).
 
-Each backend runs benchmarks/python_bench.py and examples_bench.py in its own interpreter
-(one Keras backend per process); the browser numbers come from benchmarks/browser_bench.py;
-keract, where a legacy-Keras venv is given, from benchmarks/keract_bench.py. Ratios compare
-numbers taken in the same process. Nothing here asserts a time: it reports.
+Each backend runs benchmarks/python_bench.py, examples_bench.py and gradients_bench.py in
+its own interpreter (one Keras backend per process); the browser numbers come from
+benchmarks/browser_bench.py; keract, where a legacy-Keras venv is given, from
+benchmarks/keract_bench.py. Ratios compare numbers taken in the same process. Nothing here
+asserts a time: it reports.
 
 Usage:
     python benchmarks/run.py                 # backends with a .venv-<name>, VGG16 + small
     python benchmarks/run.py --smoke         # tiny model, one repeat, no JupyterLab (CI)
     python benchmarks/run.py --keract-python /path/to/legacy-venv/bin/python
+    python benchmarks/run.py --no-featurevis # skip the minutes-long feature visualisation
 """
 
 from __future__ import annotations
@@ -80,6 +82,16 @@ def rows_for(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, flo
                 2.5,
             )
         )
+    for b in res.get("builds", []):
+        ratio = b["widget_build_s"] / b["forward_s"]
+        rows.append((backend, b["model"], "widget build / forward", ratio, 1.5))
+    builds = {b["model"]: b for b in res.get("builds", [])}
+    if {"densenet121", "densenet201"} <= builds.keys():
+        small, big = builds["densenet121"], builds["densenet201"]
+        growth = (big["widget_build_s"] / small["widget_build_s"]) / (
+            big["entries"] / small["entries"]
+        )
+        rows.append((backend, "densenet", "build growth 121->201 / entry growth", growth, 1.1))
     return rows
 
 
@@ -100,6 +112,22 @@ def example_rows(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str,
     return rows
 
 
+def gradient_rows(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+    """Rows from one gradients_bench result: ratios to one forward + backward pass."""
+    g = res["gradients"]
+    fb = g["forward_backward_s"]
+    rows = [
+        (backend, g["model"], "Grad-CAM / forward+backward", g["grad_cam_s"] / fb, 1.2),
+        (backend, g["model"], "saliency / forward+backward", g["saliency_s"] / fb, 0),
+        (backend, g["model"], "forward+backward / forward", fb / g["forward_s"], 0),
+    ]
+    if "featurevis" in res:
+        f = res["featurevis"]
+        label = f"feature vis {f['filters']} filters x {f['steps']} steps (s)"
+        rows.append((backend, f["model"][:6], label, f["seconds"], 0))
+    return rows
+
+
 def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> bool:
     try:
         import matplotlib
@@ -109,7 +137,7 @@ def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> 
     except ImportError:
         print("(matplotlib is not installed: no plot; pip install '.[bench]')")
         return False
-    ratio_rows = [r for r in rows if "ms" not in r[2]]
+    ratio_rows = [r for r in rows if "ms" not in r[2] and "(s)" not in r[2]]
     labels = [f"{b} {m}\n{k}" for b, m, k, _, _ in ratio_rows]
     values = [v for *_, v, _ in ratio_rows]
     targets = [t for *_, t in ratio_rows]
@@ -138,6 +166,7 @@ def main() -> None:
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--keract-python", default=None)
     parser.add_argument("--no-lab", action="store_true")
+    parser.add_argument("--no-featurevis", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -161,6 +190,10 @@ def main() -> None:
         ex = run_json(python, "examples_bench.py", *flags, backend=backend)
         raw.setdefault("examples", {})[backend] = ex
         rows += example_rows(backend, ex)
+        grad_flags = flags + (["--no-featurevis"] if args.no_featurevis else [])
+        res = run_json(python, "gradients_bench.py", *grad_flags, backend=backend)
+        raw.setdefault("gradients", {})[backend] = res
+        rows += gradient_rows(backend, res)
 
     browser_python = next(p for p in pythons.values() if p)
     backend0 = next(b for b, p in pythons.items() if p)
@@ -184,10 +217,10 @@ def main() -> None:
             )
 
     print(f"\nmachine: {raw['machine']}")
-    print(f"{'backend':<11} {'model':<6} {'metric':<48} {'value':>9} {'target':>7}  ok")
+    print(f"{'backend':<11} {'model':<11} {'metric':<48} {'value':>9} {'target':>7}  ok")
     for b, m, k, v, t in rows:
         ok = "" if not t else ("yes" if v <= t else "NO")
-        print(f"{b:<11} {m:<6} {k:<48} {v:>9.3f} {t or '':>7}  {ok}")
+        print(f"{b:<11} {m:<11} {k:<48} {v:>9.3f} {t or '':>7}  {ok}")
     (OUT / "results.json").write_text(json.dumps(raw, indent=1))
     if plot(rows, OUT / "benchmark.png"):
         print(f"\nplot: {OUT / 'benchmark.png'}")

@@ -15,10 +15,11 @@ The page holds, all inline:
 Tracing offline follows :func:`fmwidget.trace.trace`'s rules in the browser, but never guesses
 from float16 values: for every max-pooling layer the export embeds, per channel and pooled
 cell, where the float32 max came from (:meth:`FeatureMaps.pool_source`, ties to the first
-cell), and per pooling layer its window as per-axis ``[start, stop)`` tables. Receptive fields
-come from the exact tables already in ``layers[i].receptive_field``. Values shown in a static
-trace are read from the float16 maps (3 significant digits). The convolution arithmetic panel
-needs the kernel weights and is left out (the page says so).
+cell), which input cells tie with the winner of their first window (one bit each), and per
+pooling layer its window as per-axis ``[start, stop)`` tables. Receptive fields come from the
+exact tables already in ``layers[i].receptive_field``. Values shown in a static trace are read
+from the float16 maps (3 significant digits). The convolution arithmetic panel needs the
+kernel weights and is left out (the page says so).
 """
 
 from __future__ import annotations
@@ -309,17 +310,26 @@ def pool_argmax(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
     Raises:
         ValueError: ``name`` is not a MaxPooling layer.
     """
-    info = fm.info(name)
-    src = fm.info(info.inputs[0])
-    assert info.spatial_shape is not None and src.spatial_shape is not None
-    # raises ValueError for average pooling, as pool_source does
-    fm.pool_source(name, (0,) * len(info.spatial_shape), 0, sample)
-    rows, cols = pool_windows(fm, name)
+    return _pool_best(fm, name, sample)[0]
+
+
+def _pool_input(fm: FeatureMaps, name: str, sample: int) -> np.ndarray:
+    """The pooling layer's float32 input map, ``(H, W, C)`` (1D maps as one row)."""
+    src = fm.info(fm.info(name).inputs[0])
     x = fm[src.name][sample]
     if src.data_format == "channels_first":
         x = np.moveaxis(x, 0, -1)
-    if x.ndim == 2:  # 1D: one row
-        x = x[None]
+    return x[None] if x.ndim == 2 else x
+
+
+def _pool_best(fm: FeatureMaps, name: str, sample: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pool_argmax`` and the winners' float32 values, ``(H_out, W_out, C)``."""
+    info = fm.info(name)
+    assert info.spatial_shape is not None
+    # raises ValueError for average pooling, as pool_source does
+    fm.pool_source(name, (0,) * len(info.spatial_shape), 0, sample)
+    rows, cols = pool_windows(fm, name)
+    x = _pool_input(fm, name, sample)
     h, w = x.shape[:2]
     len_r, len_c = rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0]
     best = x[np.ix_(rows[:, 0], cols[:, 0])]  # offset (0, 0) of each window
@@ -339,15 +349,42 @@ def pool_argmax(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
                 best_r = np.where(better, dr, best_r)
                 best_c = np.where(better, dc, best_c)
     local = best_r * len_c[None, :, None] + best_c
-    return np.moveaxis(local, -1, 0)
+    return np.moveaxis(local, -1, 0), best
+
+
+def pool_ties(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
+    """For max pooling ``name``: which input cells equal the winner of their first window.
+
+    Returns ``(C, H_in, W_in)`` booleans over the pooling layer's input map: True where the
+    float32 value equals the value that won the first window holding the cell (row-major, as
+    :func:`fmwidget.trace.trace` picks it); False for cells in no window and for NaN. A trace
+    says "hold the same value" from this, never from float16 values (which would create
+    false ties).
+
+    Raises:
+        ValueError: ``name`` is not a MaxPooling layer.
+    """
+    return _ties(fm, name, sample, _pool_best(fm, name, sample)[1])
+
+
+def _ties(fm: FeatureMaps, name: str, sample: int, best: np.ndarray) -> np.ndarray:
+    rows, cols = pool_windows(fm, name)
+    x = _pool_input(fm, name, sample)
+    firsts = []
+    for table, n in ((rows, x.shape[0]), (cols, x.shape[1])):
+        held = (table[:, :1] <= np.arange(n)) & (np.arange(n) < table[:, 1:])  # (out, in)
+        firsts.append((held.argmax(axis=0), held.any(axis=0)))
+    (first_r, ok_r), (first_c, ok_c) = firsts
+    ties = (x == best[np.ix_(first_r, first_c)]) & (ok_r[:, None] & ok_c[None, :])[..., None]
+    return np.moveaxis(ties, -1, 0)
 
 
 def pool_tables(fm: FeatureMaps, name: str, sample: int, blobs: _Blobs) -> dict[str, Any]:
-    """The window tables of a pooling layer and, for max pooling, its argmax blob."""
+    """The window tables of a pooling layer and, for max pooling, its argmax and tie blobs."""
     rows, cols = pool_windows(fm, name)
     out: dict[str, Any] = {"rows": rows.tolist(), "cols": cols.tolist(), "argmax": None}
     try:
-        local = pool_argmax(fm, name, sample)
+        local, best = _pool_best(fm, name, sample)
     except ValueError:  # average pooling: no single source cell
         return out
     window = int((rows[:, 1] - rows[:, 0]).max() * (cols[:, 1] - cols[:, 0]).max())
@@ -358,4 +395,7 @@ def pool_tables(fm: FeatureMaps, name: str, sample: int, blobs: _Blobs) -> dict[
         "shape": list(local.shape),
         **blobs.add(data.tobytes(), "table"),
     }
+    ties = _ties(fm, name, sample, best)
+    bits = np.packbits(ties.ravel(), bitorder="little")
+    out["ties"] = {"shape": list(ties.shape), **blobs.add(bits.tobytes(), "table")}
     return out

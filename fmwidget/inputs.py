@@ -72,38 +72,56 @@ def _fmt(shape: Sequence[int | None]) -> str:
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+def taken_dtype(model: Any, dtype: Any) -> str:
+    """The dtype ``model(x)`` converts an input of ``dtype`` to before its first layer runs.
+
+    As Keras 3 does it: a Functional model (and a built Sequential) converts the input to its
+    ``Input``'s dtype (``ops.convert_to_tensor(x, dtype=...)``: a plain cast of the values, no
+    scaling); an unbuilt Sequential builds on the first call with an ``Input`` of its first
+    layer's compute dtype; a model without ``Input`` (subclassed) casts floating-point input
+    to its compute dtype and passes integer and bool input as it is.
+    """
+    given = keras.backend.standardize_dtype(dtype)
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if inputs:
+        return keras.backend.standardize_dtype(inputs[0].dtype)
+    if isinstance(model, keras.Sequential) and model.layers:
+        return keras.backend.standardize_dtype(model.layers[0].compute_dtype)
+    if keras.backend.is_float_dtype(given) and getattr(model, "autocast", True):
+        return keras.backend.standardize_dtype(model.input_dtype)
+    return given
+
+
 def as_batch(model: Any, x: Any) -> np.ndarray:
-    """Turn ``x`` (one sample or a batch; numpy or backend tensor) into a float32 batch.
+    """Turn ``x`` (one sample or a batch; numpy or backend tensor) into a batch for ``model``.
+
+    Accepts what ``model(x)`` accepts: floating-point, integer and bool arrays, cast as Keras
+    casts them (:func:`taken_dtype`; a uint8 image reaches a float32 model as 0.0 ... 255.0,
+    never rescaled). For a model that takes bfloat16 the bfloat16 values come as float32
+    (numpy's bfloat16 does not reach every backend; Keras casts them back exactly).
 
     Raises:
-        TypeError: ``x`` is not numeric floating-point data.
+        TypeError: ``x`` is not a real-valued numeric array (strings, objects, complex, ...).
         ValueError: ``x`` has the wrong rank or shape for ``model``.
     """
     if keras.ops.is_tensor(x):
         x = keras.ops.convert_to_numpy(x)
     if isinstance(x, (str, bytes, dict, set)) or x is None:
-        raise TypeError(
-            f"Expected a floating-point image array (numpy or tensor), received {type(x).__name__}."
-        )
+        raise TypeError(f"Expected an image array (numpy or tensor), received {type(x).__name__}.")
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as err:
         raise TypeError(
-            f"Expected a floating-point image array, received {type(x).__name__} that "
-            f"numpy cannot read as an array ({err})."
+            f"Expected an image array, received {type(x).__name__} that numpy cannot read "
+            f"as an array ({err})."
         ) from None
-    kind = arr.dtype.kind
-    if arr.dtype.name == "bfloat16" or kind == "f":
-        arr = arr.astype(np.float32, copy=False)
-    elif kind in "iu":
+    if arr.dtype.kind not in "biuf" and arr.dtype.name != "bfloat16":
         raise TypeError(
-            f"Expected a floating-point image, received dtype {arr.dtype}. Convert it "
-            "the way the model was trained, e.g. x.astype('float32') / 255."
-        )
-    else:
-        raise TypeError(
-            f"Expected a floating-point image, received dtype {arr.dtype} "
-            f"(from {type(x).__name__})."
+            "Expected a real-valued image (floating-point, integer or bool, as keras.Model "
+            f"takes), received dtype {arr.dtype} (from {type(x).__name__})."
         )
 
     shape = expected_input_shape(model)
@@ -132,7 +150,20 @@ def as_batch(model: Any, x: Any) -> np.ndarray:
                 )
     if arr.shape[0] == 0:
         raise ValueError(f"Expected at least one sample, received an empty batch {arr.shape}.")
-    return np.ascontiguousarray(arr)
+    dtype = taken_dtype(model, arr.dtype)
+    if dtype == "bfloat16":  # its values, as float32: Keras casts them back exactly
+        arr = arr.astype(dtype).astype(np.float32)
+    return np.ascontiguousarray(arr, dtype=None if dtype == "bfloat16" else dtype)
+
+
+def uncast_hint(model: Any, batch: np.ndarray) -> str:
+    """Words for a failed call on integer input that Keras passed on uncast, else ``""``."""
+    if batch.dtype.kind not in "biu" or expected_input_shape(model) is not None:
+        return ""
+    return (
+        f" (Keras passes {batch.dtype} input to a model without keras.Input as it is, and "
+        "casts only floating-point input: pass x.astype('float32') if the model expects floats)"
+    )
 
 
 def unknown_layer(name: Any, names: Sequence[str]) -> LayerNotFoundError:

@@ -5,8 +5,14 @@ duration of a single ``model(x, training=False)`` call, the ``call`` method of e
 layer instance is wrapped so that each call appends an entry (the layer, its path name,
 which earlier entries fed it, and its output). Shared layers therefore get one entry per
 call, nested models give path names like ``outer/inner``, and models without a
-functional graph work because nothing needs the graph. Only the public, backend-neutral
-Keras 3 API is used, so JAX, TensorFlow and PyTorch behave the same.
+functional graph work because nothing needs the graph. In a Functional model the raw
+tensor operations between layers (``a + b``, ``keras.ops.multiply``, ``x[:, ::2]``) are
+operation nodes of the graph: their ``call`` is wrapped too, so they get entries of their
+own and every layer after them stays linked to the input. Only the public,
+backend-neutral Keras 3 API is used, so JAX, TensorFlow and PyTorch behave the same.
+
+How each entry maps space (its receptive-field geometry) lives in
+:mod:`fmwidget.layer_geometry`.
 """
 
 from __future__ import annotations
@@ -19,8 +25,6 @@ from typing import Any
 
 import keras
 import numpy as np
-
-from .geometry import IDENTITY, AxisMap, Node, same_padding
 
 L = keras.layers
 
@@ -100,8 +104,85 @@ MAP_KINDS = frozenset(
 )
 
 
+#: Raw operations (``keras.ops`` classes) that act cell by cell, by kind.
+OP_ACTIVATIONS = frozenset(
+    [
+        "Relu",
+        "Relu6",
+        "Sigmoid",
+        "HardSigmoid",
+        "Silu",
+        "HardSilu",
+        "Gelu",
+        "Elu",
+        "Selu",
+        "Celu",
+        "LeakyRelu",
+        "Softplus",
+        "Softsign",
+        "LogSigmoid",
+        "Tanh",
+        "TanhShrink",
+        "HardTanh",
+        "SoftShrink",
+        "HardShrink",
+        "SparsePlus",
+        "SparseSigmoid",
+        "Squareplus",
+        "Threshold",
+    ]
+)
+OP_MERGES = frozenset(
+    [
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Divide",
+        "TrueDivide",
+        "FloorDivide",
+        "DivideNoNan",
+        "Maximum",
+        "Minimum",
+        "Fmax",
+        "Fmin",
+        "Power",
+        "Mod",
+        "Fmod",
+        "Where",
+        "Hypot",
+        "Arctan2",
+        "Logaddexp",
+        "Logaddexp2",
+        "Heaviside",
+        "Concatenate",
+        "Average",
+    ]
+)
+
+
+def is_op(layer: Any) -> bool:
+    """Whether ``layer`` is a raw operation node (``keras.Operation``, not a layer)."""
+    return isinstance(layer, keras.Operation) and not isinstance(layer, keras.layers.Layer)
+
+
+def needs_template(layer: Any) -> bool:
+    """Whether ``layer``'s geometry is found by tracing its call (a custom or Lambda layer).
+
+    Keras's own layers are known by class; anything else is traced symbolically, so its
+    call's arguments are kept (as a template) when it is recorded.
+    """
+    if layer is None or is_op(layer):
+        return False
+    return isinstance(layer, L.Lambda) or not type(layer).__module__.startswith("keras.src.layers")
+
+
 def layer_kind(layer: Any) -> str:
-    """The fmwidget kind of a Keras layer (``"conv"``, ``"pooling"``, ..., or ``"other"``)."""
+    """The fmwidget kind of a Keras layer or operation (``"conv"``, ..., or ``"other"``)."""
+    if is_op(layer):
+        name = type(layer).__name__
+        if name in OP_ACTIVATIONS:
+            return "activation"
+        return "merge" if name in OP_MERGES else "other"
     for kind, classes in _KIND_CLASSES:
         if isinstance(layer, classes):
             return kind
@@ -118,8 +199,40 @@ class Entry:
     kind: str
     inputs: tuple[int, ...]
     output: Any = None  # backend tensor during capture, float32 numpy after
-    unlinked: bool = False  # some input was computed outside any layer
+    unlinked: bool = False  # some input was computed outside any layer (not a constant)
     extra_inputs: list[Any] = field(default_factory=list)  # unlinked input tensors
+    #: For each tensor argument, in order: the entry that produced it (None: a constant
+    #: of a Functional graph, or a tensor computed outside any layer).
+    arg_sources: tuple[int | None, ...] = ()
+    #: Full shape (batch first) of each tensor argument.
+    arg_shapes: tuple[tuple[int, ...], ...] = ()
+    #: The call's ``(args, kwargs)`` with each tensor replaced by its :class:`Slot`; kept
+    #: for operations and for layers whose geometry is found by tracing their call.
+    template: Any = None
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Stands for the ``index``-th tensor argument of a recorded call."""
+
+    index: int
+
+
+def _template(args: Any) -> Any:
+    """``args`` with every tensor replaced by a :class:`Slot`, numbered in flat order."""
+    count = [0]
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, (list, tuple)):
+            return type(item)(walk(v) for v in item)
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        if _is_tensor(item):
+            count[0] += 1
+            return Slot(count[0] - 1)
+        return item
+
+    return walk(args)
 
 
 def _is_tensor(x: Any) -> bool:
@@ -219,17 +332,38 @@ class Recorder:
                 break
         return None
 
-    def _record(self, layer: Any, args: Any, output: Any) -> Entry:
-        inputs = _flat_tensors(args)
+    def _closed(self) -> bool:
+        """Whether the innermost running container is a graph (Functional or Sequential).
+
+        In a graph every tensor an operation reads comes from another node or is a
+        constant: a tensor no entry produced is then a constant, not a lost link.
+        """
+        if not self._stack:
+            return False
+        container = self._stack[-1][0]
+        return isinstance(container, keras.Sequential) or hasattr(container, "_nodes_by_depth")
+
+    def _record(self, layer: Any, args: Any, output: Any, kwargs: Any = None) -> Entry:
+        op = is_op(layer)
+        traced = not op and needs_template(layer)
+        call = (args, kwargs or {}) if op else args
+        inputs = _flat_tensors(call)
         sources: list[int] = []
+        arg_sources: list[int | None] = []
         extra: list[Any] = []
         for t in inputs:
             src = self._source(t)
+            arg_sources.append(src)
             if src is None:
                 extra.append(t)
             elif src not in sources:
                 sources.append(src)
         kind = layer_kind(layer) if layer is not None else "input"
+        template = None
+        if op:
+            template = _template(call)
+        elif traced:
+            template = _template((args, kwargs or {}))
         entry = Entry(
             index=len(self.entries),
             name=self._path(layer),
@@ -237,8 +371,11 @@ class Recorder:
             kind=kind,
             inputs=tuple(sources),
             output=output,
-            unlinked=bool(extra),
+            unlinked=bool(extra) and not self._closed(),
             extra_inputs=extra,
+            arg_sources=tuple(arg_sources),
+            arg_shapes=tuple(tuple(int(d) for d in t.shape) for t in inputs),
+            template=template,
         )
         self.entries.append(entry)
         for t in _flat_tensors(output):
@@ -250,7 +387,7 @@ class Recorder:
     def wrap_leaf(self, layer: Any, call: Any) -> Any:
         def recorded_call(*args: Any, **kwargs: Any) -> Any:
             output = call(*args, **kwargs)
-            self._record(layer, args, output)
+            self._record(layer, args, output, kwargs)
             if self.on_call is not None:
                 self.calls += 1
                 self.on_call(self.calls, max(self.total, self.calls))
@@ -297,7 +434,9 @@ def _all_layers(model: Any) -> Iterator[Any]:
         seen.add(id(layer))
         yield layer
         if is_container(layer):
-            stack.extend(getattr(layer, "_layers", []))
+            # A Functional model's operations are its layers plus the raw tensor ops
+            # between them (``a + b``), which are nodes of its graph too.
+            stack.extend(getattr(layer, "_operations", None) or getattr(layer, "_layers", []))
 
 
 @contextlib.contextmanager
@@ -336,119 +475,3 @@ def capture(model: Any, on_call: OnCall | None = None) -> Iterator[Recorder]:
                 layer.__dict__.pop("call", None)
             else:
                 layer.__dict__["call"] = own
-
-
-# -- geometry of one layer -------------------------------------------------------------------
-def _tuple(value: Any, rank: int) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * rank
-    return tuple(int(v) for v in value)
-
-
-def data_format_of(layer: Any) -> str:
-    """``channels_last`` or ``channels_first`` for ``layer`` (Keras's default if unset)."""
-    fmt = getattr(layer, "data_format", None)
-    return fmt if fmt in ("channels_last", "channels_first") else keras.config.image_data_format()
-
-
-def spatial_shape(shape: tuple[int, ...], data_format: str) -> tuple[int, ...] | None:
-    """Spatial part of a per-sample shape (no batch axis), or None for vectors."""
-    if len(shape) < 2:
-        return None
-    return tuple(shape[1:]) if data_format == "channels_first" else tuple(shape[:-1])
-
-
-def axis_maps(
-    layer: Any, in_spatial: tuple[int, ...] | None, out_spatial: tuple[int, ...] | None
-) -> tuple[tuple[AxisMap, ...] | None, bool]:
-    """Per-axis maps of ``layer`` and whether its geometry is known.
-
-    Returns:
-        ``(axes, known)``; ``axes`` is None for all-to-all layers (vector outputs).
-    """
-    if out_spatial is None:
-        return None, True  # global pooling, flatten, dense on vectors: reads everything
-    if in_spatial is None or len(in_spatial) != len(out_spatial):
-        return None, False
-    rank = len(out_spatial)
-    kind = layer_kind(layer)
-    if kind in ("conv", "depthwise_conv", "separable_conv", "pooling"):
-        kernel = _tuple(getattr(layer, "kernel_size", None) or layer.pool_size, rank)
-        strides = _tuple(layer.strides, rank)
-        dilation = _tuple(getattr(layer, "dilation_rate", 1), rank)
-        padding = layer.padding.lower()
-        axes = []
-        for a in range(rank):
-            pad = (
-                same_padding(in_spatial[a], kernel[a], strides[a], dilation[a])
-                if padding == "same"
-                else 0
-            )
-            axes.append(AxisMap("window", kernel[a], strides[a], dilation[a], -pad))
-        return tuple(axes), True
-    if kind == "conv_transpose":
-        kernel = _tuple(layer.kernel_size, rank)
-        strides = _tuple(layer.strides, rank)
-        dilation = _tuple(layer.dilation_rate, rank)
-        axes = []
-        for a in range(rank):
-            # Output length before cropping by padding, then the crop Keras applies.
-            effective = (kernel[a] - 1) * dilation[a] + 1
-            full = (in_spatial[a] - 1) * strides[a] + effective
-            extra = full - out_spatial[a]
-            pad = max(extra, 0) // 2 if layer.padding.lower() == "same" else 0
-            axes.append(AxisMap("transpose", kernel[a], strides[a], dilation[a], -pad))
-        return tuple(axes), True
-    if kind == "padding":
-        pads = _pairs(layer.padding, rank)
-        return tuple(AxisMap(offset=-before) for before, _ in pads), True
-    if kind == "cropping":
-        crops = _pairs(layer.cropping, rank)
-        return tuple(AxisMap(offset=before) for before, _ in crops), True
-    if isinstance(layer, (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)):
-        if getattr(layer, "interpolation", "nearest") != "nearest":
-            return None, False
-        size = _tuple(getattr(layer, "size", 1), rank)
-        return tuple(AxisMap("upsample", stride=s) for s in size), True
-    same_shape = tuple(in_spatial) == tuple(out_spatial)
-    if same_shape and isinstance(layer, _POINTWISE):
-        return (IDENTITY,) * rank, True
-    if same_shape and isinstance(layer, L.Concatenate):
-        return (IDENTITY,) * rank, True  # shapes equal: joined along channels
-    return None, False
-
-
-def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
-    if isinstance(value, int):
-        return [(value, value)] * rank
-    out = []
-    for v in value:
-        out.append((v, v) if isinstance(v, int) else (int(v[0]), int(v[1])))
-    return out
-
-
-def node_for(
-    layer: Any,
-    label: str,
-    inputs: tuple[int, ...],
-    out_spatial: tuple[int, ...] | None,
-    in_spatial: list[tuple[int, ...] | None],
-    unlinked: bool,
-) -> Node:
-    """Build the geometry :class:`Node` of one entry.
-
-    Args:
-        layer: The Keras layer, or None for the model input.
-        label: Name used in error messages.
-        inputs: Indices of the feeding entries.
-        out_spatial: Spatial output shape (None for vectors).
-        in_spatial: Spatial shape of each feeding entry.
-        unlinked: Whether some input came from outside any layer.
-    """
-    if layer is None:
-        return Node((), out_spatial, None, True, label)
-    if unlinked or not inputs or any(sp != in_spatial[0] for sp in in_spatial):
-        # Merging maps of different sizes (or a concat along a spatial axis) moves cells.
-        return Node(inputs, out_spatial, None, False, label)
-    axes, known = axis_maps(layer, in_spatial[0], out_spatial)
-    return Node(inputs, out_spatial, axes, known, label)

@@ -17,9 +17,11 @@ from .inputs import (
     check_index,
     check_model,
     check_position,
+    uncast_hint,
     unknown_layer,
 )
-from .introspect import Entry, capture, data_format_of, node_for, spatial_shape
+from .introspect import Entry, capture, is_op
+from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
 
 _MAX_POOLS = (
     keras.layers.MaxPooling1D,
@@ -29,6 +31,10 @@ _MAX_POOLS = (
     keras.layers.GlobalMaxPooling2D,
     keras.layers.GlobalMaxPooling3D,
 )
+
+
+#: Receptive-field masks kept per FeatureMaps (oldest dropped first).
+_FIELD_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,10 @@ class LayerInfo:
         channels: Number of channels (filters), or ``None`` for vectors.
         inputs: Names of the entries that feed this one.
         fused_activation: Name of a fused activation (``Conv2D(activation="relu")``).
-        layer: The Keras layer object (None for the model input).
+        is_op: Whether this is a raw tensor operation of a Functional graph (``a + b``,
+            ``keras.ops.multiply``) rather than a layer; ``class_name`` is then the
+            operation's class (``Add``, ``Multiply``, ``GetItem``...).
+        layer: The Keras layer (or operation) object (None for the model input).
     """
 
     index: int
@@ -62,6 +71,7 @@ class LayerInfo:
     channels: int | None
     inputs: tuple[str, ...]
     fused_activation: str | None = None
+    is_op: bool = False
     layer: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -173,27 +183,34 @@ class FeatureMaps:
                     channels=channels,
                     inputs=tuple(entries[i].name for i in e.inputs),
                     fused_activation=_fused_activation(e.layer),
+                    is_op=is_op(e.layer),
                     layer=e.layer,
                 )
             )
         self._entries = entries
+        self._single = [shape is not None for shape in shapes]
         self.layers: list[LayerInfo] = infos
         self._index = {info.name: info.index for info in infos}
         self._pre: dict[int, np.ndarray] = {}
+        self._field_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
         self.input = x
         for e in entries:  # the entries' references are no longer needed
             e.output = None
             e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
 
     @functools.cached_property
-    def _graph(self) -> geometry.Graph:
+    def _graph(self) -> geometry.FieldGraph:
         """The geometry graph, built on the first geometry question."""
+        specs = [
+            Spec(info.shape, info.data_format) if self._single[info.index] else None
+            for info in self.layers
+        ]
         nodes = []
         for info, e in zip(self.layers, self._entries, strict=True):
-            label = f"layer {info.name!r} ({info.class_name})"
-            in_sp = [self.layers[i].spatial_shape for i in e.inputs]
-            nodes.append(node_for(e.layer, label, e.inputs, info.spatial_shape, in_sp, e.unlinked))
-        return geometry.Graph(nodes)
+            what = "operation" if info.kind != "input" and info.is_op else "layer"
+            label = f"{what} {info.name!r} ({info.class_name})"
+            nodes.append(node_for(e, specs, label))
+        return geometry.FieldGraph(nodes)
 
     # -- mapping ---------------------------------------------------------------------------
     def info(self, name: str) -> LayerInfo:
@@ -318,7 +335,28 @@ class FeatureMaps:
                 spatial behaviour (``geometry.GeometryError``).
         """
         info = self.info(name)
-        return self._graph.receptive_mask(info.index, self._cell_mask(info, position))
+        mask = self._cell_mask(info, position)
+        key = (info.index, tuple(int(v) for v in np.argwhere(mask).ravel()))
+        cached = self._field_cache.get(key)
+        if cached is None:
+            cached = self._graph.receptive_mask(info.index, mask)
+            cached.flags.writeable = False
+            if len(self._field_cache) >= _FIELD_CACHE_SIZE:
+                self._field_cache.pop(next(iter(self._field_cache)))
+            self._field_cache[key] = cached
+        return cached.copy()
+
+    def effective_receptive_field(
+        self, name: str, position: Any, channel: int | None = None, sample: int = 0
+    ) -> np.ndarray:
+        """``sum_c |d cell / d input_c|`` over the input grid: how much each pixel moves a cell.
+
+        Lies inside :meth:`receptive_field_mask`; see
+        :func:`fmwidget.explain.effective_receptive_field` (one backward pass).
+        """
+        from .explain import effective_receptive_field
+
+        return effective_receptive_field(self, name, position, channel, sample)
 
     def receptive_field(self, name: str, position: Any) -> tuple[slice, ...]:
         """Half-open slices into the input image bounding the receptive field of a cell.
@@ -347,9 +385,7 @@ class FeatureMaps:
                 f"Expected a layer with a spatial map, received {name!r} whose output is a "
                 f"vector of shape {info.shape}."
             )
-        return tuple(
-            self._graph.axis_intervals(info.index, axis) for axis in range(len(info.spatial_shape))
-        )
+        return self._graph.interval_tables(info.index)
 
     def projective_field_mask(self, name: str, pixel: Any) -> np.ndarray:
         """Boolean mask over layer ``name``'s map: the cells that input ``pixel`` can change."""
@@ -456,14 +492,14 @@ def extract(model: Any, x: Any) -> FeatureMaps:
 
     Args:
         model: A Keras 3 model: Sequential (built or not), Functional, nested or subclassed.
-        x: One sample (no batch axis) or a batch; numpy array or backend tensor, floating
-            point.
+        x: One sample (no batch axis) or a batch; numpy array or backend tensor of floats,
+            ints or bools, cast as ``model(x)`` casts it (:func:`fmwidget.inputs.as_batch`).
 
     Returns:
         A :class:`FeatureMaps` with every layer call's output and its geometry.
 
     Raises:
-        TypeError: ``model`` is not a Keras model, or ``x`` is not floating-point data.
+        TypeError: ``model`` is not a Keras model, or ``x`` is not real-valued numeric data.
         ValueError: ``x`` has the wrong shape, or the model has no spatial layers.
     """
     check_model(model)
@@ -472,7 +508,7 @@ def extract(model: Any, x: Any) -> FeatureMaps:
         _call(model, batch[:1])  # build first so layers created in build() get recorded
     with capture(model) as rec:
         _call(model, batch)
-    fm = FeatureMaps(model, batch, rec.entries)
+    fm = FeatureMaps(model, batch.astype(np.float32, copy=False), rec.entries)  # as shown
     if not any(info.spatial for info in fm.layers[1:]):
         classes = ", ".join(info.class_name for info in fm.layers[1:]) or "none"
         raise ValueError(
@@ -488,9 +524,10 @@ def _call(model: Any, batch: np.ndarray) -> Any:
     except (ValueError, TypeError) as err:
         raise type(err)(
             f"The model {model.name!r} failed on an input of shape {batch.shape}: {err}"
+            f"{uncast_hint(model, batch)}"
         ) from err
     except Exception as err:
         raise RuntimeError(
             f"The model {model.name!r} failed on an input of shape {batch.shape}: "
-            f"{type(err).__name__}: {err}"
+            f"{type(err).__name__}: {err}{uncast_hint(model, batch)}"
         ) from err

@@ -18,8 +18,16 @@ MAX_REQUEST_CHARS = 16 * 1024
 MAX_NAME_CHARS = 4096
 #: Error replies are cut to this many characters.
 MAX_ERROR_CHARS = 2000
-_REQUEST_TYPES = ("get_layer", "get_trace", "get_examples")
-_INT_FIELDS = {"get_layer": (), "get_trace": ("filter", "row", "col"), "get_examples": ("channel",)}
+_REQUEST_TYPES = ("get_layer", "get_trace", "get_examples", "get_overlay", "get_filter_image")
+_INT_FIELDS = {
+    "get_layer": (),
+    "get_trace": ("filter", "row", "col"),
+    "get_examples": ("channel",),
+    "get_overlay": (),  # its fields depend on the mode: checked in overlays.py
+    "get_filter_image": ("filter",),
+}
+#: ``status`` phases of work the browser asked for (besides "forward" and "layers").
+GRADIENT_PHASES = ("visualize",)
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
@@ -76,8 +84,8 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
     kind = content.get("type")
     if kind not in _REQUEST_TYPES:
         raise ValueError(
-            "Expected message type 'get_layer', 'get_trace' or 'get_examples', received "
-            f"{short_repr(kind)}."
+            "Expected message type 'get_layer', 'get_trace', 'get_examples', 'get_overlay' or "
+            f"'get_filter_image', received {short_repr(kind)}."
         )
     rid = content.get("request_id")
     if rid is not None and request_id_of(content) is None:
@@ -91,9 +99,11 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
                 f"Expected version in range(0, {data_version + 1}), received {version}."
             )
     layer = content.get("layer")
-    if not isinstance(layer, str):
+    if kind == "get_overlay" and layer is None:
+        pass  # Grad-CAM's default layer; ERF requests are checked in overlays.py
+    elif not isinstance(layer, str):
         raise TypeError(f"Expected a layer name (str), received {short_repr(layer)}.")
-    if len(layer) > MAX_NAME_CHARS:
+    if layer is not None and len(layer) > MAX_NAME_CHARS:
         raise ValueError(
             f"Expected a layer name of at most {MAX_NAME_CHARS} characters, received {len(layer)}."
         )

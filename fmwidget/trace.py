@@ -7,7 +7,6 @@ its sum is the layer's pre-activation value.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import keras
@@ -19,6 +18,8 @@ from .maps import FeatureMaps, LayerInfo
 # Kinds that keep channel index and cell position (at inference).
 _PASS = ("activation", "batch_norm", "dropout")
 _CONV = ("conv", "depthwise_conv", "separable_conv", "conv_transpose")
+# Pooling layers with a winner (FeatureMaps.pool_source); other pooling layers average.
+_MAX_POOLS = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)
 
 
 def _box(slices: tuple[slice, ...]) -> dict[str, int]:
@@ -64,7 +65,11 @@ def trace(
 
     Walks back from ``layer`` through element-wise layers and max pooling (following the
     cell that won the max) to the convolution that produced the value, then forward
-    through element-wise layers to the first pooling layer that consumes it.
+    through element-wise layers to the first pooling layer that consumes it. Of the pooled
+    cells whose window holds the clicked cell, one it wins is chosen, else the first in
+    row-major order. When the max of that window came from another cell, the chain is rebuilt
+    back from the pooled cell, so every step shows the cell that actually fed the pooled value
+    (the values add up); ``clicked`` keeps the cell asked for and ``note`` says so in words.
 
     Args:
         fm: Extracted feature maps.
@@ -74,9 +79,12 @@ def trace(
         sample: Which sample of the batch.
 
     Returns:
-        ``{"steps": [...], "receptive_field": {...}, "conv": {...} | None}``; each step
-        has ``layer``, ``kind``, ``class_name``, ``filter``, ``row``, ``col``, ``value``,
-        ``receptive_field`` and, for pooling, ``window`` (in its input map) and ``argmax``.
+        ``{"steps": [...], "receptive_field": {...}, "conv": {...} | None, "clicked": {...},
+        "note": str | None}``; each step has ``layer``, ``kind``, ``class_name``, ``filter``,
+        ``row``, ``col``, ``value``, ``receptive_field`` and, for pooling, ``window`` (in its
+        input map) and ``argmax``. ``receptive_field`` is the clicked cell's; ``clicked`` has
+        ``layer``, ``filter``, ``row``, ``col`` and ``value``; ``conv`` is the arithmetic of
+        the chain's convolution cell.
     """
     info = fm.info(layer)
     if info.spatial_shape is None or info.channels is None:
@@ -89,34 +97,23 @@ def trace(
     sample = check_index(sample, fm.input.shape[0], "sample")
     graph = _Graph(fm)
 
-    # Walk back to the producing convolution.
-    chain: list[tuple[LayerInfo, tuple[int, ...]]] = [(info, pos)]
-    while chain[0][0].kind not in _CONV:
-        cur, cur_pos = chain[0]
-        src = graph.single_input(cur)
-        if src is None or src.spatial_shape is None or src.channels != cur.channels:
-            break
-        if cur.kind == "pooling":
-            try:
-                cur_pos = fm.pool_source(cur.name, cur_pos, channel, sample)
-            except ValueError:
-                break  # average pooling: no single source cell
-        elif cur.kind not in _PASS:
-            break
-        chain.insert(0, (src, cur_pos))
+    chain = _walk_back(fm, graph, info, pos, channel, sample)
+    note = None
+    if info.kind == "pooling" and len(chain) == 1 and _is_average(fm, info):
+        note = _average_note(info, pos)
     # Walk forward to the first pooling layer.
-    while chain[-1][0].kind != "pooling":
-        cur, cur_pos = chain[-1]
+    cur = info
+    while cur.kind != "pooling":
         nxt = graph.single_consumer(cur)
         if nxt is None or nxt.spatial_shape is None or nxt.channels != cur.channels:
             break
         if nxt.kind == "pooling":
-            cur_pos = _pooled_cell(fm, nxt, cur_pos, channel, sample)
-            if cur_pos is None:
-                break
-        elif nxt.kind not in _PASS:
+            chain, note = _into_pool(fm, graph, chain, nxt, info, pos, channel, sample)
             break
-        chain.append((nxt, cur_pos))
+        if nxt.kind not in _PASS:
+            break
+        chain.append((nxt, pos))
+        cur = nxt
 
     steps: list[dict[str, Any]] = []
     conv = None
@@ -128,26 +125,124 @@ def trace(
         "steps": steps,
         "receptive_field": _box(fm.receptive_field(layer, pos)),
         "conv": conv,
+        "clicked": {
+            "layer": info.name,
+            "filter": channel,
+            **_cell(pos),
+            "value": _value(fm[info.name], info, sample, channel, pos),
+        },
+        "note": note,
     }
 
 
-def _pooled_cell(
-    fm: FeatureMaps, pool: LayerInfo, pos: tuple[int, ...], channel: int, sample: int
-) -> tuple[int, ...] | None:
-    """The pooled cell whose window holds ``pos``; one where ``pos`` won the max if any."""
-    assert pool.spatial_shape is not None
-    holders = []
-    for cell in np.argwhere(fm.cells_reading(pool.name, pos)):
-        holders.append(tuple(int(v) for v in cell))
-    if not holders:
-        return None
-    for cell in holders:
-        try:
-            if fm.pool_source(pool.name, cell, channel, sample) == pos:
-                return cell
-        except ValueError:
+Chain = list[tuple[LayerInfo, tuple[int, ...]]]
+
+
+def _walk_back(
+    fm: FeatureMaps,
+    graph: _Graph,
+    info: LayerInfo,
+    pos: tuple[int, ...],
+    channel: int,
+    sample: int,
+) -> Chain:
+    """From one cell back to the producing convolution, following max-pool winners."""
+    chain: Chain = [(info, pos)]
+    while chain[0][0].kind not in _CONV:
+        cur, cur_pos = chain[0]
+        src = graph.single_input(cur)
+        if src is None or src.spatial_shape is None or src.channels != cur.channels:
             break
-    return holders[0]
+        if cur.kind == "pooling":
+            cur_pos = _source(fm, cur, cur_pos, channel, sample)
+            if cur_pos is None:
+                break  # average pooling: no single source cell
+        elif cur.kind not in _PASS:
+            break
+        chain.insert(0, (src, cur_pos))
+    return chain
+
+
+def _into_pool(
+    fm: FeatureMaps,
+    graph: _Graph,
+    chain: Chain,
+    pool: LayerInfo,
+    clicked: LayerInfo,
+    pos: tuple[int, ...],
+    channel: int,
+    sample: int,
+) -> tuple[Chain, str | None]:
+    """The chain extended into ``pool``, rebuilt from the winner when it is not ``pos``."""
+    here = f"You clicked {_at(pos)} of {clicked.name}"
+    holders = [tuple(int(v) for v in c) for c in np.argwhere(fm.cells_reading(pool.name, pos))]
+    if not holders:
+        return chain, f"{here}; no window of {pool.name} holds it, so nothing was pooled from it."
+    sources = [_source(fm, pool, cell, channel, sample) for cell in holders]
+    if sources[0] is None:
+        cell = holders[0]
+        lead = (
+            f"{here}; it lies in {len(holders)} windows of {pool.name}, shown: the first. "
+            if len(holders) > 1
+            else ""
+        )
+        return [*chain, (pool, cell)], lead + _average_note(pool, cell)
+    won = [cell for cell, src in zip(holders, sources, strict=True) if src == pos]
+    if won:
+        note = None
+        if len(holders) > 1:
+            note = (
+                f"{here}; it lies in {len(holders)} windows of {pool.name} and is the max of "
+                f"pooled cell {_at(won[0])}, shown here."
+            )
+        return [*chain, (pool, won[0])], note
+    cell, src = holders[0], sources[0]
+    assert src is not None
+    where = (
+        f"it lies in {len(holders)} windows of {pool.name} and is the max of none; the max "
+        f"of the first, pooled cell {_at(cell)},"
+        if len(holders) > 1
+        else f"the max of its {pool.name} window"
+    )
+    note = (
+        f"{here}; {where} came from {_at(src)}, so the steps before {pool.name} show "
+        f"{_at(src)}, the cell that fed the pooled value."
+    )
+    before = fm.info(pool.inputs[0])
+    if _value(fm[before.name], before, sample, channel, src) == _value(
+        fm[before.name], before, sample, channel, pos
+    ):
+        note += (
+            f" {_at(pos)} and {_at(src)} hold the same value: ties go to the first cell in "
+            "row-major order."
+        )
+    return _walk_back(fm, graph, pool, cell, channel, sample), note
+
+
+def _source(
+    fm: FeatureMaps, pool: LayerInfo, cell: tuple[int, ...], channel: int, sample: int
+) -> tuple[int, ...] | None:
+    """Where the max of a pooled cell came from; None for average pooling."""
+    if _is_average(fm, pool):
+        return None
+    return fm.pool_source(pool.name, cell, channel, sample)
+
+
+def _is_average(fm: FeatureMaps, pool: LayerInfo) -> bool:
+    return not isinstance(fm.keras_layer(pool.name), _MAX_POOLS)
+
+
+def _average_note(pool: LayerInfo, cell: tuple[int, ...]) -> str:
+    return (
+        f"{pool.name} averages its window: pooled cell {_at(cell)} is the mean of all the "
+        "cells in it, not the value of one cell."
+    )
+
+
+def _at(pos: tuple[int, ...]) -> str:
+    """A cell as the widget shows it, (row, col); 1D maps are one row."""
+    cell = _cell(pos)
+    return f"({cell['row']}, {cell['col']})"
 
 
 def _steps(
@@ -184,8 +279,9 @@ def _steps(
     step = {**base, "kind": info.kind, "value": _value(fm[info.name], info, sample, channel, pos)}
     if info.kind == "pooling":
         step["window"] = _box(fm.pool_window(info.name, pos))
-        with contextlib.suppress(ValueError):  # average pooling has no argmax
-            step["argmax"] = _cell(fm.pool_source(info.name, pos, channel, sample))
+        src = _source(fm, info, pos, channel, sample)
+        if src is not None:  # average pooling has no argmax
+            step["argmax"] = _cell(src)
     return [step]
 
 

@@ -17,6 +17,7 @@ from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
 from .messages import (
+    GRADIENT_PHASES,
     MAX_ERROR_CHARS,
     check_request,
     is_int,
@@ -25,6 +26,7 @@ from .messages import (
     request_id_of,
     short_repr,
 )
+from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -73,10 +75,18 @@ class FeatureMapWidget(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     #: While ``set_input`` (or the constructor) computes: ``{"phase": "forward" | "layers",
     #: "done": int, "total": int}``; ``None`` when idle. Set by the kernel only.
-    #: ``compute_examples`` reports ``"examples"`` (samples scanned).
+    #: ``compute_examples`` reports ``"examples"`` (samples scanned); a feature
+    #: visualisation asked for by the browser reports ``"visualize"`` steps the same way.
     status = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     #: Which layers have top examples (``TopExamples.summary()``), or ``None``.
     examples_summary = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    #: Gradient overlay of the input panel: ``"none"``, ``"grad_cam"``, ``"saliency"`` or
+    #: ``"erf"`` (the hovered cell's effective receptive field). Computed when asked for.
+    overlay = traitlets.Enum(OVERLAY_MODES, default_value="none").tag(sync=True)
+    #: The class Grad-CAM and saliency explain; ``None``: the top prediction.
+    class_index = traitlets.Int(None, allow_none=True).tag(sync=True)
+    #: Optional class names (``decode_predictions``-style) naming the explained class.
+    class_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(
         self,
@@ -91,6 +101,9 @@ class FeatureMapWidget(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.model = model
         self.sample = 0
+        #: Keyword arguments for :func:`fmwidget.visualize_filter` when the browser asks for
+        #: a filter image (e.g. ``value_range``, ``preprocess``, ``steps``).
+        self.visualize_options: dict[str, Any] = {}
         self.fm: FeatureMaps
         self._examples = None
         self._load(x, sample)
@@ -207,7 +220,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
         value = proposal["value"]
         ok = value is None or (
             set(value) == {"phase", "done", "total"}
-            and value["phase"] in ("forward", "layers", "examples")
+            and value["phase"] in ("forward", "layers", "examples", *GRADIENT_PHASES)
             and is_int(value["done"])
             and is_int(value["total"])
             and 0 <= value["done"] <= value["total"]
@@ -217,6 +230,15 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 "Expected status None or {'phase': 'forward' | 'layers' | 'examples', 'done': int, "
                 f"'total': int}} with 0 <= done <= total, received {short_repr(value)}."
             )
+        return value
+
+    @traitlets.validate("class_index")
+    def _valid_class_index(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        count = class_count(self) if hasattr(self, "fm") else None
+        if value is not None and (value < 0 or (count is not None and value >= count)):
+            wanted = f"in range(0, {count})" if count is not None else ">= 0"
+            raise traitlets.TraitError(f"Expected class_index None or {wanted}, received {value}.")
         return value
 
     @traitlets.validate("layer")
@@ -245,6 +267,9 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 )
                 reply.update(request_id=request_id, version=self.data_version)
                 self.send(reply, buffers)
+            elif kind in GRADIENT_REQUESTS:
+                header, data = answer(self, kind, content)
+                self.send(json_safe(header), [data])
             else:
                 self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel

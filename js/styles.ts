@@ -47,6 +47,8 @@ const CSS = `
 .fmw-trace-scale canvas{width:100%;height:6px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
 .fmw-trace-scale .fmw-legend-ticks{width:100%}
 .fmw-trace-name{font-weight:600;word-break:break-all}
+.fmw-trace-note{margin:2px 0 4px;padding:2px 6px;border-left:3px solid #7cff4f;overflow-wrap:anywhere}
+.fmw-trace-clicked{color:var(--fmw-fg);font-size:11px;border-bottom:2px dashed #7cff4f;align-self:flex-start}
 .fmw-num{font-family:ui-monospace,monospace}
 .fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
 .fmw-conv td{padding:0 6px;text-align:right}
@@ -64,11 +66,41 @@ const CSS = `
 
 const STYLE_ID = "fmw-style";
 
-/** Adds the stylesheet to the element's document once. */
-export function injectStyles(doc: Document): void {
-  if (doc.getElementById(STYLE_ID)) return;
+/**
+ * Adds the stylesheet once to the tree that shows `el`: the shadow root it lives in (marimo
+ * renders every widget inside one, where a stylesheet in `document.head` does not apply), or
+ * its document. Returns false while `el` is detached and its tree cannot be known yet.
+ */
+export function injectStyles(el: Element): boolean {
+  const root = el.getRootNode();
+  const doc = el.ownerDocument;
+  const shadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
+  if (!shadow && root !== doc) {
+    // not attached yet (Jupyter attaches after render): the document is the likely host
+    addStyle(doc, doc.head ?? doc.documentElement);
+    return false;
+  }
+  addStyle(doc, shadow ? (root as ShadowRoot) : (doc.head ?? doc.documentElement));
+  return true;
+}
+
+function addStyle(doc: Document, parent: Element | ShadowRoot): void {
+  if (parent.querySelector(`style#${STYLE_ID}`)) return;
   const style = doc.createElement("style");
   style.id = STYLE_ID;
   style.textContent = CSS;
-  (doc.head ?? doc.documentElement).append(style);
+  parent.append(style);
+}
+
+/**
+ * Styles `el`'s tree now, or, when `el` is still detached, once it is first laid out (a
+ * ResizeObserver fires when it gets a size, i.e. after the host attached it). Returns a stop.
+ */
+export function styleWhenAttached(el: Element): () => void {
+  if (injectStyles(el) || typeof ResizeObserver === "undefined") return () => {};
+  const ro = new ResizeObserver(() => {
+    if (injectStyles(el)) ro.disconnect();
+  });
+  ro.observe(el);
+  return () => ro.disconnect();
 }

@@ -192,8 +192,13 @@ export interface TraceMsg {
   /** Optional: the traced layer (the target's). */
   layer?: string;
   steps: TraceStep[];
+  /** The clicked cell's receptive field (the chain's cells may differ, see `note`). */
   receptive_field: Window;
   conv?: ConvArithmetic | null;
+  /** Optional: the cell asked for, with its value; the chain may show the max-pool winner. */
+  clicked?: Hover;
+  /** Optional: words about the chain, e.g. that it follows the winner, not the clicked cell. */
+  note?: string | null;
 }
 
 export interface ErrorMsg {

@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import { FakeModel, f16Bytes } from "./fake-model";
+import { FakeModel, f16Bytes } from "./testing/fake-model";
 import type { LayerSpec } from "./types";
 import widget from "./widget";
 

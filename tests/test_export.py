@@ -187,6 +187,33 @@ def test_max_pool_tables_equal_pool_source_everywhere(
     assert avg["argmax"] is None and len(avg["rows"]) == 2
 
 
+def test_tie_bits_say_which_cells_equal_their_first_windows_winner(
+    exported: Any, widget: FeatureMapWidget
+) -> None:
+    """The bits a static trace reads for "hold the same value", from the float32 maps."""
+    fm = widget.fm
+    tags = _parse(exported[1])
+    geometry = _manifest(tags)["geometry"]
+    counts = [0, 0]
+    for name in ("p1", "p2"):
+        ties = geometry[name]["pool"]["ties"]
+        src = fm.info(fm.info(name).inputs[0])
+        bits = np.frombuffer(_blob(tags, ties), np.uint8)
+        got = np.unpackbits(bits, bitorder="little")[: int(np.prod(ties["shape"]))]
+        got = got.reshape(ties["shape"]).astype(bool)
+        assert got.shape == (src.channels, *src.spatial_shape)
+        for r, c in np.ndindex(*src.spatial_shape):
+            holders = np.argwhere(fm.cells_reading(name, (r, c)))
+            for ch in range(src.channels):
+                want = False
+                if len(holders):
+                    win = fm.pool_source(name, tuple(int(v) for v in holders[0]), ch)
+                    want = bool(fm[src.name][(0, *win, ch)] == fm[src.name][0, r, c, ch])
+                assert got[ch, r, c] == want, (name, r, c, ch)
+                counts[want] += 1
+    assert counts[0] > 100 and counts[1] > 100  # ties (ReLU zeros, constant blocks) and not
+
+
 def test_pool_argmax_nan_and_ties_follow_numpy() -> None:
     """NaN wins like np.argmax (first NaN); equal values go to the first cell (1D, clipped)."""
     model = keras.Sequential(

@@ -91,7 +91,17 @@ def test_trace_of_a_nan_cell_is_valid_json(nonfinite):
         {"type": "get_trace", "layer": "c", "filter": 1, "row": 2, "col": 3, "request_id": 3}, []
     )
     reply, _ = w.sent[-1]
-    assert reply["steps"][0]["value"] == "-Infinity"
+    # -inf lost its max-pool window: the chain shows the winner, the clicked cell keeps -inf
+    assert reply["clicked"]["value"] == "-Infinity"
+    assert reply["steps"][0]["value"] == reply["steps"][-1]["value"] == float(w.fm["p"][0, 1, 1, 1])
+    assert "You clicked (2, 3) of c" in reply["note"]
+    json.dumps(reply, allow_nan=False)
+    w._handle_custom_msg(
+        {"type": "get_trace", "layer": "c", "filter": 1, "row": 4, "col": 4, "request_id": 4}, []
+    )
+    reply, _ = w.sent[-1]
+    assert reply["steps"][0]["value"] == reply["clicked"]["value"] == "Infinity"
+    assert reply["note"] is None
 
 
 def test_json_safe_keeps_finite_numbers_and_names():

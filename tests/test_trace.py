@@ -98,9 +98,6 @@ def test_trace_chain_from_a_relu_cell():
     t = trace(fm, "r2", ch, pos)
     kinds = [(s["layer"], s["kind"]) for s in t["steps"]]
     assert kinds == [("c2", "conv"), ("bn", "batch_norm"), ("r2", "activation"), ("p2", "pooling")]
-    for step in t["steps"][:3]:
-        assert (step["row"], step["col"]) == pos
-        assert step["value"] == pytest.approx(float(fm[step["layer"]][0, 1, 2, ch]))
     pool = t["steps"][3]
     cell = (pool["row"], pool["col"])
     assert fm.cells_reading("p2", pos)[cell]  # the pooled cell's window holds our cell
@@ -108,7 +105,17 @@ def test_trace_chain_from_a_relu_cell():
     src = fm.pool_source("p2", cell, ch)
     assert (pool["argmax"]["row"], pool["argmax"]["col"]) == src
     assert fm["r2"][0, src[0], src[1], ch] == fm["p2"][0, cell[0], cell[1], ch]
-    rf = fm.receptive_field("r2", pos)
+    for step in t["steps"][:3]:  # the cell that fed the pooled value (tests/test_trace_chain.py)
+        assert (step["row"], step["col"]) == src
+        assert step["value"] == pytest.approx(float(fm[step["layer"]][(0, *src, ch)]))
+    assert t["clicked"] == {
+        "layer": "r2",
+        "filter": ch,
+        "row": 1,
+        "col": 2,
+        "value": float(fm["r2"][0, 1, 2, ch]),
+    }
+    rf = fm.receptive_field("r2", pos)  # the top-level field is the clicked cell's
     assert t["receptive_field"] == {
         "row0": rf[0].start,
         "row1": rf[0].stop,
@@ -116,7 +123,7 @@ def test_trace_chain_from_a_relu_cell():
         "col1": rf[1].stop,
     }
     assert t["conv"]["layer"] == "c2"
-    assert t["conv"]["total"] == pytest.approx(float(fm["c2"][0, 1, 2, ch]), rel=1e-4, abs=1e-5)
+    assert t["conv"]["total"] == pytest.approx(float(fm["c2"][(0, *src, ch)]), rel=1e-4, abs=1e-5)
 
 
 def test_trace_from_a_pooled_cell_follows_the_winner_back_through_a_fused_relu():

@@ -5,10 +5,20 @@
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { ctx2d, h } from "../dom";
 import { fmt3 } from "../format";
-import type { ConvArithmetic, LayerData, LayerSpec, TraceMsg, TraceStep, Window } from "../types";
+import type {
+  ConvArithmetic,
+  Hover,
+  LayerData,
+  LayerSpec,
+  TraceMsg,
+  TraceStep,
+  Window,
+} from "../types";
 import { legendTicks, paintBar } from "./legend";
 
 const MINI = 96;
+/** Outline of the clicked cell where the chain shows another one (the max-pool winner). */
+export const CLICKED_COLOR = "#7cff4f";
 
 export interface TraceDeps {
   /** Layer data for a step's mini map (may request it). */
@@ -33,6 +43,15 @@ export function inputLayerName(layers: readonly LayerSpec[], layer: string): str
   if (typeof i !== "number" || !Number.isInteger(i)) return null;
   const src = layers.find((l) => l?.index === i) ?? layers[i];
   return typeof src?.name === "string" ? src.name : null;
+}
+
+/**
+ * Where the clicked cell is not the chain's cell of step `s` (same layer and filter), the
+ * clicked cell; null when the step is elsewhere or shows the clicked cell itself.
+ */
+export function clickedElsewhere(clicked: Hover | undefined, s: TraceStep): Hover | null {
+  if (!clicked || clicked.layer !== s.layer || clicked.filter !== s.filter) return null;
+  return clicked.row === s.row && clicked.col === s.col ? null : clicked;
 }
 
 function windowText(w: Window): string {
@@ -127,6 +146,9 @@ export class TraceView {
         : "Trace",
     );
     if (last) head.append(h("span", "fmw-muted", " — step by step; cells are (row, col)"));
+    const nodes: HTMLElement[] = [head];
+    if (typeof t.note === "string" && t.note) nodes.push(h("div", "fmw-trace-note", t.note));
+    const clicked = t.clicked;
     const chain = h("div", "fmw-trace-steps");
     steps.forEach((s, i) => {
       if (i > 0) chain.append(h("span", "fmw-trace-arrow", "→"));
@@ -144,6 +166,14 @@ export class TraceView {
         h("span", "fmw-num", `filter ${s.filter} · (${s.row}, ${s.col})`),
         h("span", "fmw-num", `value ${fmt3(s.value)}`),
       );
+      const other = clickedElsewhere(clicked, s);
+      if (clicked?.layer === s.layer) card.dataset.clicked = other ? "elsewhere" : "here";
+      if (other) {
+        const value = pre ? "" : ` = ${fmt3(other.value)}`;
+        card.append(
+          h("span", "fmw-trace-clicked", `you clicked (${other.row}, ${other.col})${value}`),
+        );
+      }
       if (s.window) card.append(h("span", "fmw-muted", `window ${windowText(s.window)}`));
       if (s.argmax)
         card.append(h("span", "fmw-muted", `winner (${s.argmax.row}, ${s.argmax.col})`));
@@ -154,21 +184,34 @@ export class TraceView {
       this.deps
         .data(s.layer, pre)
         .then((d) => {
-          if (token === this.token) this.mini(mini, d, s, next);
+          if (token === this.token) this.mini(mini, d, s, next, other);
         })
         .catch(() => {
           mini.remove();
         });
     });
     const rf = t.receptive_field;
-    const nodes: HTMLElement[] = [head, chain];
-    if (rf)
-      nodes.push(h("div", "fmw-muted", `input patch (orange box on the image): ${windowText(rf)}`));
+    nodes.push(chain);
+    if (rf) {
+      const moved = steps.find((s) => clickedElsewhere(clicked, s) && s.receptive_field);
+      const of = moved ? "of the clicked cell " : "";
+      let text = `input patch ${of}(orange box on the image): ${windowText(rf)}`;
+      if (moved?.receptive_field) {
+        text += `; the chain's cell (${moved.row}, ${moved.col}) sees ${windowText(moved.receptive_field)}`;
+      }
+      nodes.push(h("div", "fmw-muted", text));
+    }
     if (t.conv) nodes.push(this.conv(t.conv));
     this.el.replaceChildren(...nodes);
   }
 
-  private mini(canvas: HTMLCanvasElement, d: LayerData, s: TraceStep, next?: TraceStep): void {
+  private mini(
+    canvas: HTMLCanvasElement,
+    d: LayerData,
+    s: TraceStep,
+    next?: TraceStep,
+    clicked?: Hover | null,
+  ): void {
     const { height: H, width: W } = d;
     if (s.filter < 0 || s.filter >= d.channels) return;
     const k = Math.max(1, Math.floor(MINI / Math.max(H, W)));
@@ -204,6 +247,12 @@ export class TraceView {
     }
     ctx.strokeStyle = "#ff8c00";
     ctx.strokeRect(s.col * k - 0.5, s.row * k - 0.5, k + 1, k + 1);
+    if (clicked) {
+      ctx.strokeStyle = CLICKED_COLOR;
+      ctx.setLineDash([2, 1]);
+      ctx.strokeRect(clicked.col * k - 0.5, clicked.row * k - 0.5, k + 1, k + 1);
+      ctx.setLineDash([]);
+    }
   }
 
   private conv(conv: ConvArithmetic): HTMLElement {

@@ -1,12 +1,14 @@
 """The static HTML export in headless Chromium with every network request refused.
 
-The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``); every
-other request, to 127.0.0.1 or anywhere else, is refused and recorded. No kernel, no harness:
-the page runs on what it embeds.
+The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``), or
+opened from ``file://`` as a user double-clicking it would; every other request, to 127.0.0.1
+or anywhere else, is refused and recorded. No kernel, no harness: the page runs on what it
+embeds.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import pathlib
 import random
@@ -21,10 +23,13 @@ from .helpers import (
     HOSTILE,
     assert_no_script_ran,
     canvas_summary,
+    click_a_losing_cell,
+    count_color,
     hover_grid,
     new_context,
     tiny_cnn_and_input,
 )
+from .hosts import assert_painted, hover_and_trace, python_matches
 
 pytestmark = pytest.mark.browser
 
@@ -32,9 +37,13 @@ ORIGIN = "http://127.0.0.1:47835"
 
 
 class ExportPage:
-    """One exported HTML file open in a fresh, offline browser context."""
+    """One exported HTML file open in a fresh, offline browser context.
 
-    def __init__(self, browser: Any, path: pathlib.Path):
+    With ``from_file`` the page is opened from its ``file://`` URL (only that one file is let
+    through the network guard); otherwise it is served as ``ORIGIN/export.html``.
+    """
+
+    def __init__(self, browser: Any, path: pathlib.Path, *, from_file: bool = False):
         self.ctx = new_context(browser, viewport={"width": 1280, "height": 900})
         self.page = self.ctx.new_page()
         self.page.set_default_timeout(10_000)
@@ -43,15 +52,19 @@ class ExportPage:
         body = path.read_bytes()
         self.page.on("request", lambda req: self.requests.append(req.url))
         self.page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        self.url = path.resolve().as_uri() if from_file else f"{ORIGIN}/export.html"
 
         def serve(route: Any) -> None:
-            if route.request.url == f"{ORIGIN}/export.html":
-                route.fulfill(status=200, content_type="text/html", body=body)
-            else:
+            if route.request.url != self.url:
                 route.abort("blockedbyclient")
+            elif from_file:  # the browser reads the file itself
+                route.continue_()
+            else:
+                route.fulfill(status=200, content_type="text/html", body=body)
 
-        self.page.route(f"{ORIGIN}/**", serve)
-        self.page.goto(f"{ORIGIN}/export.html")
+        # page routes come before the context's guard, which refuses file:// like any non-local
+        self.page.route("file://**" if from_file else f"{ORIGIN}/**", serve)
+        self.page.goto(self.url)
         self.root = self.page.locator(".fmw-root")
 
     def ready(self) -> Any:
@@ -73,8 +86,8 @@ class ExportPage:
 def open_export(browser: Any, keep_artifacts: Any) -> Iterator[Any]:
     pages: list[ExportPage] = []
 
-    def open_(path: pathlib.Path) -> ExportPage:
-        p = ExportPage(browser, path)
+    def open_(path: pathlib.Path, *, from_file: bool = False) -> ExportPage:
+        p = ExportPage(browser, path, from_file=from_file)
         pages.append(p)
         return p
 
@@ -115,7 +128,7 @@ def _close3(got: float, want: float, peak: float = 1.0) -> bool:
 
 
 def _no_network(p: ExportPage) -> None:
-    assert p.requests == [f"{ORIGIN}/export.html"], p.requests
+    assert p.requests == [p.url], p.requests
 
 
 def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -> None:
@@ -142,6 +155,25 @@ def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -
     assert (hover["layer"], hover["filter"], hover["row"], hover["col"]) == (layer, f, r, c)
     _no_network(p)
     assert p.page_errors == []
+
+
+def test_export_from_file_url(open_export: Any, tiny_export: Any) -> None:
+    """Opened from file:// as a user would: painted, hover and a clicked trace, no requests."""
+    widget, path = tiny_export
+    p = open_export(path, from_file=True)
+    assert p.page.url.startswith("file:///")
+    assert_painted(p.page, timeout=10_000)
+    cell = hover_and_trace(p.page, p.root)
+    assert _close3(cell["value"], _value(widget.fm, cell["layer"], *_where(cell)))
+    # no kernel: the page's own model holds what Python would have received
+    state = {k: p.get(k) for k in ("hover", "trace_target", "selected_filters")}
+    assert python_matches(state, cell), (state, cell)
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def _where(cell: dict[str, Any]) -> tuple[int, int, int]:
+    return cell["filter"], cell["row"], cell["col"]
 
 
 def test_switch_layer_and_trace_a_clicked_pool_cell(open_export: Any, tiny_export: Any) -> None:
@@ -176,6 +208,64 @@ def test_switch_layer_and_trace_a_clicked_pool_cell(open_export: Any, tiny_expor
     assert p.root.locator(".fmw-detail-item").count() == 1
     _no_network(p)
     assert p.page_errors == []
+
+
+def test_clicking_a_cell_that_lost_its_window_offline(open_export: Any, tiny_export: Any) -> None:
+    """As in the notebook: the chain shows the winner, the clicked cell is said and marked."""
+    from fmwidget.trace import trace
+
+    widget, path = tiny_export
+    fm = widget.fm
+    p = open_export(path)
+    p.ready()
+    f, r, c = click_a_losing_cell(p.page, p.root, fm, "pool")
+    p.page.mouse.move(0, 0)
+    target = p.page.wait_for_function("() => window.__fmwStatic.get('trace_target')")
+    assert target.json_value() == {"layer": "conv", "filter": f, "row": r, "col": c}
+    want = trace(fm, "conv", f, (r, c))
+    wr, wc = fm.pool_source("pool", (r // 2, c // 2), f)
+    note = p.root.locator(".fmw-trace-note")
+    note.wait_for()
+    assert note.inner_text() == want["note"]
+    assert note.inner_text().startswith(
+        f"You clicked ({r}, {c}) of conv; the max of its pool window came from ({wr}, {wc})"
+    )
+    steps = p.root.locator(".fmw-trace-step")
+    assert steps.count() == 3
+    values = []
+    for k, step in enumerate(want["steps"]):
+        text = steps.nth(k).inner_text()
+        assert f"filter {f} · ({step['row']}, {step['col']})" in text
+        line = next(t for t in text.splitlines() if t.startswith("value"))
+        values.append(float(line.split()[-1].replace("\u2212", "-")))
+        assert _close3(values[-1], step["value"]), (k, values[-1], step)
+    assert values[1] == values[2]  # the ReLU at the winner is the pooled value
+    assert [steps.nth(k).get_attribute("data-clicked") for k in range(3)] == [
+        "elsewhere",
+        "elsewhere",
+        None,
+    ]
+    mark = steps.nth(1).locator(".fmw-trace-clicked").inner_text()
+    assert mark.startswith(f"you clicked ({r}, {c}) = ")
+    got = float(mark.split()[-1].replace("\u2212", "-"))
+    assert _close3(got, _value(fm, "conv", f, r, c)) and got < values[2]
+    mini = steps.nth(1).locator("canvas.fmw-trace-map")
+    p.page.wait_for_function("(c) => c.width > 0", arg=mini.element_handle())
+    assert count_color(mini, (0x7C, 0xFF, 0x4F)) >= 2
+    _no_network(p)
+    assert p.page_errors == []
+
+
+# The cases of a trace's words: the winner elsewhere (in one window, or in none of several),
+# won among several windows, a tie, no window (valid pooling drops edges), average pooling.
+NOTE_KINDS = (
+    "the max of its",
+    "is the max of none",
+    "is the max of pooled cell",
+    "hold the same value",
+    "no window of",
+    "averages its window",
+)
 
 
 def _trace_cells(fm: Any, per_layer: int = 40) -> list[dict[str, Any]]:
@@ -213,11 +303,18 @@ def test_static_traces_equal_python(open_export: Any, pools_export: Any) -> None
     )
     peaks = {i.name: float(np.abs(fm[i.name]).max()) for i in fm.layers if i.spatial}
     n_steps = 0
+    notes: collections.Counter[str] = collections.Counter()
     for cell, js in zip(cells, got, strict=True):
         want = trace(fm, cell["layer"], cell["filter"], (cell["row"], cell["col"]))
         assert "error" not in js, (cell, js)
         assert js["conv"] is None and js["layer"] == cell["layer"]
         assert js["receptive_field"] == want["receptive_field"], cell
+        assert js["note"] == want["note"], cell  # the same words (ties from exact bits)
+        clicked_js, clicked_py = js.pop("clicked"), want.pop("clicked")
+        assert _close3(clicked_js.pop("value"), clicked_py.pop("value"), peaks[cell["layer"]])
+        assert clicked_js == clicked_py, cell
+        note = want["note"] or ""
+        notes.update(k for k in NOTE_KINDS if k in note)
         assert len(js["steps"]) == len(want["steps"]), (cell, js["steps"], want["steps"])
         for s_js, s_py in zip(js["steps"], want["steps"], strict=True):
             value_js, value_py = s_js.pop("value"), s_py.pop("value")
@@ -225,6 +322,7 @@ def test_static_traces_equal_python(open_export: Any, pools_export: Any) -> None
             assert _close3(value_js, value_py, peaks[s_py["layer"]]), (cell, s_py, value_js)
             n_steps += 1
     assert n_steps > 1000
+    assert set(notes) == set(NOTE_KINDS), notes  # every case of the words came up
     # a malformed request gets the kernel's kind of answer: an error message, not a crash
     bad = p.page.evaluate(
         "() => window.__fmwStatic.answer({type: 'get_trace', layer: 'p1', filter: 99,"

@@ -11,6 +11,8 @@ from .helpers import (
     HOSTILE,
     assert_no_script_ran,
     canvas_summary,
+    click_a_losing_cell,
+    count_color,
     hover_grid,
     tiny_cnn_and_input,
 )
@@ -120,4 +122,68 @@ def test_trace_panel_shows_the_kernels_float32_values(harness_page: Any, tiny_wi
     # the conv arithmetic's total is the pre-activation value, to 3 significant digits
     total = harness_page.root.locator(".fmw-conv .fmw-total .fmw-num").inner_text()
     assert math.isclose(_number(total), want[0]["value"], rel_tol=5e-3, abs_tol=1e-9)
+    assert harness_page.page_errors == []
+
+
+def test_clicking_a_cell_that_lost_its_pool_window_shows_the_winner(
+    harness_page: Any, tiny_widget: Any
+) -> None:
+    """The chain follows the cell that fed the pooled value; the click is marked and said."""
+    from fmwidget.trace import trace
+
+    fm = tiny_widget.fm
+    harness_page.mount_widget(tiny_widget)
+    harness_page.ready()
+    f, r, c = click_a_losing_cell(harness_page.page, harness_page.root, fm, "pool")
+    harness_page.page.mouse.move(0, 0)  # no hover outline over the marks checked below
+    target = harness_page.wait_for_trait("trace_target")
+    assert target == {"layer": "conv", "filter": f, "row": r, "col": c}
+    want = trace(fm, "conv", f, (r, c))
+    wr, wc = fm.pool_source("pool", (r // 2, c // 2), f)
+    note = harness_page.root.locator(".fmw-trace-note")
+    note.wait_for()
+    assert note.inner_text() == want["note"]
+    assert note.inner_text() == (
+        f"You clicked ({r}, {c}) of conv; the max of its pool window came from ({wr}, {wc}), "
+        f"so the steps before pool show ({wr}, {wc}), the cell that fed the pooled value."
+    )
+    steps = harness_page.root.locator(".fmw-trace-step")
+    assert steps.count() == 3
+    shown = []
+    for k, step in enumerate(want["steps"]):
+        card = steps.nth(k)
+        text = card.inner_text()
+        assert f"filter {f} · ({step['row']}, {step['col']})" in text
+        value_line = next(line for line in text.splitlines() if line.startswith("value"))
+        shown.append(_number(value_line))
+        assert math.isclose(shown[-1], step["value"], rel_tol=5e-3, abs_tol=1e-9)
+    # conv (pre-activation) and ReLU at the winner, then the pooled value: they add up
+    assert [(s["row"], s["col"]) for s in want["steps"][:2]] == [(wr, wc)] * 2
+    assert shown[1] == shown[2]
+    assert want["steps"][1]["value"] == float(fm["pool"][0, r // 2, c // 2, f])
+    assert shown[0] == shown[1] or shown[1] == 0  # ReLU
+    clicked_value = float(fm["conv"][0, r, c, f])
+    assert clicked_value < want["steps"][1]["value"]
+    # the clicked cell is marked on the conv and ReLU cards, with its own value
+    assert [steps.nth(k).get_attribute("data-clicked") for k in range(3)] == [
+        "elsewhere",
+        "elsewhere",
+        None,
+    ]
+    mark = steps.nth(1).locator(".fmw-trace-clicked").inner_text()
+    assert mark.startswith(f"you clicked ({r}, {c}) = ")
+    assert math.isclose(_number(mark), clicked_value, rel_tol=5e-3, abs_tol=1e-9)
+    assert steps.nth(2).locator(".fmw-trace-clicked").count() == 0
+    # ... and outlined in its own colour on the thumbnails and on the grid
+    lime = (0x7C, 0xFF, 0x4F)
+    mini = steps.nth(1).locator("canvas.fmw-trace-map")
+    harness_page.page.wait_for_function(
+        "(c) => c.width > 0", arg=mini.element_handle(), timeout=5_000
+    )
+    assert count_color(mini, lime) >= 2
+    assert count_color(steps.nth(2).locator("canvas.fmw-trace-map"), lime) == 0
+    assert count_color(harness_page.root.locator(".fmw-gridwrap .fmw-overlay"), lime) >= 2
+    # the conv arithmetic is the winner's: its total is the pre-activation value shown
+    total = harness_page.root.locator(".fmw-conv .fmw-total .fmw-num").inner_text()
+    assert math.isclose(_number(total), want["steps"][0]["value"], rel_tol=5e-3, abs_tol=1e-9)
     assert harness_page.page_errors == []

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, new_context, write_notebook
+from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
 # fmw_tiny.py (next to the notebook) holds the model code shared with the harness tests.
 # 0: build the model and show the widget; record every hover the kernel receives.
 # 1: read traits back.  2: read the hover back.  3: set_input (status reported per layer).
+# 4: the traits the host contract watches (hosts.py), as the kernel holds them.
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
@@ -28,6 +30,7 @@ print(json.dumps({"hover": w.hover, "last": seen[-1] if seen else None}))""",
     """fmwidget.widget.STATUS_INTERVAL_S = 0.0  # every layer call reported
 w.set_input(ring_image() * 0.5)
 print(json.dumps({"status": w.status, "version": w.data_version}))""",
+    f"print(json.dumps({{k: getattr(w, k) for k in {WATCHED!r}}}))",
 ]
 READY = '.fmw-root[data-ready="1"]'
 
@@ -90,6 +93,14 @@ def test_hover_reaches_kernel(lab: LabNotebook) -> None:
     assert math.isclose(last["value"], float(cell["value"]), rel_tol=1e-6, abs_tol=1e-9)
     # The pointer never left the grid, so w.hover is still that cell.
     assert now == last, (now, last)
+
+
+def test_click_traces_and_reaches_kernel(lab: LabNotebook) -> None:
+    """The contract every host meets (hosts.py): painted, hover + click + trace reach Python."""
+    out = lab.outputs(0)
+    assert_painted(out)
+    cell = hover_and_trace(lab.page, out)
+    wait_for_python(lab.page, lambda: lab.run_json(4, mouse=False), cell)
 
 
 RECORD_STATUS = """(root) => {

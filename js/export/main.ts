@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     const experimental = {
       invoke: () => Promise.reject(new Error("static export: no kernel")),
     } as unknown as Experimental;
-    const m = model as unknown as AnyModel<Traits>;
+    const m: AnyModel<Traits> = model;
     await def.initialize({ model: m, signal, experimental });
     await def.render({ model: m, el: host, signal, experimental, host: {} as Host });
   } catch (err) {

@@ -11,7 +11,7 @@
  *
  * Only the step values come from the embedded float16 maps (3 significant digits).
  */
-import type { LayerSpec, TraceStep, Window } from "../types";
+import type { Hover, LayerSpec, TraceStep, Window } from "../types";
 
 const PASS = new Set(["activation", "batch_norm", "dropout"]);
 const CONV = new Set(["conv", "depthwise_conv", "separable_conv", "conv_transpose"]);
@@ -24,6 +24,8 @@ export interface PoolTable {
   cols: readonly (readonly [number, number])[];
   /** Winner index inside the window per (channel, row, col) of the pooled map; null: average. */
   argmax: ArrayLike<number> | null;
+  /** Bits per (channel, row, col) of the pool's input map: equal to its first window's winner. */
+  ties?: { bits: Uint8Array; height: number; width: number } | null;
 }
 
 export interface TraceContext {
@@ -41,6 +43,8 @@ export interface StaticTrace {
   steps: TraceStep[];
   receptive_field: Window;
   conv: null;
+  clicked: Hover;
+  note: string | null;
 }
 
 function box(
@@ -68,8 +72,8 @@ export function poolSource(pool: PoolTable, p: Pos, ch: number): Pos | null {
   return [r[0] + Math.floor(k / wc), c[0] + (k % wc)];
 }
 
-/** The pooled cell whose window holds `p`; one where `p` won the max if any (row-major). */
-export function pooledCell(pool: PoolTable, p: Pos, ch: number): Pos | null {
+/** The pooled cells whose window holds `p`, in row-major order. */
+export function holdersOf(pool: PoolTable, p: Pos): Pos[] {
   const holders: Pos[] = [];
   pool.rows.forEach(([a, b], r) => {
     if (p[0] < a || p[0] >= b) return;
@@ -77,14 +81,28 @@ export function pooledCell(pool: PoolTable, p: Pos, ch: number): Pos | null {
       if (p[1] >= c0 && p[1] < c1) holders.push([r, c]);
     });
   });
-  if (holders.length === 0) return null;
-  if (pool.argmax) {
-    for (const h of holders) {
-      const s = poolSource(pool, h, ch);
-      if (s && s[0] === p[0] && s[1] === p[1]) return h;
-    }
-  }
-  return holders[0] as Pos;
+  return holders;
+}
+
+/** Whether input cell `p` holds the same float32 value as the winner of its first window. */
+export function tiesFirstWinner(pool: PoolTable, p: Pos, ch: number): boolean {
+  const t = pool.ties;
+  if (!t) return false;
+  const i = (ch * t.height + p[0]) * t.width + p[1];
+  return (((t.bits[i >> 3] ?? 0) >> (i & 7)) & 1) === 1;
+}
+
+function same(a: Pos | null, b: Pos): boolean {
+  return a !== null && a[0] === b[0] && a[1] === b[1];
+}
+
+/** A cell as the widget shows it, as in `fmwidget.trace`'s notes. */
+function at(p: Pos): string {
+  return `(${p[0]}, ${p[1]})`;
+}
+
+function averageNote(pool: string, cell: Pos): string {
+  return `${pool} averages its window: pooled cell ${at(cell)} is the mean of all the cells in it, not the value of one cell.`;
 }
 
 function checkIndex(v: unknown, size: number, what: string): number {
@@ -129,41 +147,97 @@ export function traceCell(
     return users.length === 1 && users[0]?.inputs.length === 1 ? users[0] : undefined;
   };
 
-  const chain: [LayerSpec, Pos][] = [[spec, pos]];
-  // walk back to the producing convolution
-  for (;;) {
-    const [cur, curPos] = chain[0] as [LayerSpec, Pos];
-    if (CONV.has(cur.kind)) break;
-    const src = singleInput(cur);
-    if (!src?.spatial || src.channels !== cur.channels) break;
-    let next = curPos;
-    if (cur.kind === "pooling") {
-      const pool = ctx.pools.get(cur.name);
-      const s = pool ? poolSource(pool, curPos, channel) : null;
-      if (!s) break; // average pooling: no single source cell
-      next = s;
-    } else if (!PASS.has(cur.kind)) break;
-    chain.unshift([src, next]);
+  type Chain = [LayerSpec, Pos][];
+  // from one cell back to the producing convolution, following max-pool winners
+  const walkBack = (from: LayerSpec, p: Pos): Chain => {
+    const chain: Chain = [[from, p]];
+    for (;;) {
+      const [cur, curPos] = chain[0] as [LayerSpec, Pos];
+      if (CONV.has(cur.kind)) break;
+      const src = singleInput(cur);
+      if (!src?.spatial || src.channels !== cur.channels) break;
+      let next = curPos;
+      if (cur.kind === "pooling") {
+        const pool = ctx.pools.get(cur.name);
+        const s = pool ? poolSource(pool, curPos, channel) : null;
+        if (!s) break; // average pooling: no single source cell
+        next = s;
+      } else if (!PASS.has(cur.kind)) break;
+      chain.unshift([src, next]);
+    }
+    return chain;
+  };
+  // into the first pooling layer: rebuilt back from the winner when it is not the clicked cell
+  const intoPool = (chain: Chain, spec2: LayerSpec, pool: PoolTable): [Chain, string | null] => {
+    const here = `You clicked ${at(pos)} of ${spec.name}`;
+    const name = spec2.name;
+    const holders = holdersOf(pool, pos);
+    const first = holders[0];
+    if (!first)
+      return [chain, `${here}; no window of ${name} holds it, so nothing was pooled from it.`];
+    const many = holders.length > 1;
+    if (!pool.argmax) {
+      const lead = many
+        ? `${here}; it lies in ${holders.length} windows of ${name}, shown: the first. `
+        : "";
+      return [[...chain, [spec2, first]], lead + averageNote(name, first)];
+    }
+    const won = holders.find((h) => same(poolSource(pool, h, channel), pos));
+    if (won) {
+      const note = many
+        ? `${here}; it lies in ${holders.length} windows of ${name} and is the max of pooled cell ${at(won)}, shown here.`
+        : null;
+      return [[...chain, [spec2, won]], note];
+    }
+    const src = poolSource(pool, first, channel) as Pos;
+    const where = many
+      ? `it lies in ${holders.length} windows of ${name} and is the max of none; the max of the first, pooled cell ${at(first)},`
+      : `the max of its ${name} window`;
+    let note = `${here}; ${where} came from ${at(src)}, so the steps before ${name} show ${at(src)}, the cell that fed the pooled value.`;
+    if (tiesFirstWinner(pool, pos, channel)) {
+      note += ` ${at(pos)} and ${at(src)} hold the same value: ties go to the first cell in row-major order.`;
+    }
+    return [walkBack(spec2, first), note];
+  };
+
+  let chain = walkBack(spec, pos);
+  let note: string | null = null;
+  const own = ctx.pools.get(spec.name);
+  if (spec.kind === "pooling" && chain.length === 1 && own && !own.argmax) {
+    note = averageNote(spec.name, pos);
   }
   // walk forward to the first pooling layer
-  for (;;) {
-    const [cur, curPos] = chain[chain.length - 1] as [LayerSpec, Pos];
-    if (cur.kind === "pooling") break;
+  let cur = spec;
+  while (cur.kind !== "pooling") {
     const nxt = singleConsumer(cur);
     if (!nxt?.spatial || nxt.channels !== cur.channels) break;
-    let next = curPos;
     if (nxt.kind === "pooling") {
       const pool = ctx.pools.get(nxt.name);
-      const p = pool ? pooledCell(pool, curPos, channel) : null;
-      if (!p) break;
-      next = p;
-    } else if (!PASS.has(nxt.kind)) break;
-    chain.push([nxt, next]);
+      if (pool) [chain, note] = intoPool(chain, nxt, pool);
+      break;
+    }
+    if (!PASS.has(nxt.kind)) break;
+    chain.push([nxt, pos]);
+    cur = nxt;
   }
 
   const steps: TraceStep[] = [];
   for (const [info, p] of chain) steps.push(...stepsOf(ctx, info, p, channel));
-  return { layer: spec.name, steps, receptive_field: receptiveBox(spec, pos), conv: null };
+  const clicked: Hover = {
+    layer: spec.name,
+    filter: channel,
+    row: pos[0],
+    col: pos[1],
+    value: ctx.value(spec.name, false, channel, pos[0], pos[1]),
+  };
+  return {
+    layer: spec.name,
+    steps,
+    receptive_field: receptiveBox(spec, pos),
+    conv: null,
+    clicked,
+    note,
+  };
 }
 
 function positionOf(spec: LayerSpec, rank: number, row: unknown, col: unknown): Pos {

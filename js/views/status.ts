@@ -2,7 +2,7 @@
  * The kernel's `status` trait while `set_input` computes: `{phase, done, total}` or null.
  * Shown as one line of text (textContent only) with `data-progress="done/total"`.
  */
-import type { Status } from "./types";
+import type { Status } from "../types";
 
 const PHASES: Record<string, string> = {
   forward: "running the model… layer",

@@ -1,33 +1,23 @@
 /**
- * An in-page anywidget model for static exports: get/set/on/off/save_changes/send, with no
- * kernel behind it. `get_layer` is answered with the exact `layer_data` message (header and
- * float16 bytes) the kernel produced at export time; `get_trace` is answered locally by
- * `traceCell` from exact tables (see ./trace.ts). Replies arrive asynchronously as
+ * The static export's anywidget model: a LocalModel (get/set/on/off/save_changes/send in the
+ * page) with no kernel behind it. `get_layer` is answered with the exact `layer_data` message
+ * (header and float16 bytes) the kernel produced at export time; `get_trace` is answered
+ * locally by `traceCell` from exact tables (see ./trace.ts). Replies arrive asynchronously as
  * `msg:custom` events, like a widget manager delivers them.
  */
-import { halfToFloat } from "../float16";
+import { halfToFloat } from "../model/float16";
+import { LocalModel } from "../model/local-model";
 import type { Traits } from "../types";
 import type { BlobReader, Manifest, MapEntry } from "./manifest";
 import { type PoolTable, traceCell } from "./trace";
-
-type Cb = (...args: unknown[]) => void;
 
 function key(layer: string, pre: boolean): string {
   return `${pre ? 1 : 0}:${layer}`;
 }
 
-function same(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
-export class StaticModel {
-  readonly state: Traits;
-  readonly widget_manager = {
-    get_model: () => Promise.reject(new Error("static export: no widget manager")),
-  };
+export class StaticModel extends LocalModel<Traits> {
   /** Messages the views sent (for tests). */
   readonly sent: unknown[] = [];
-  private readonly handlers = new Map<string, Set<Cb>>();
   private readonly maps = new Map<string, MapEntry>();
   private readonly bytes = new Map<string, Uint8Array>();
   private pools: Promise<Map<string, PoolTable>> | null = null;
@@ -36,57 +26,15 @@ export class StaticModel {
     readonly manifest: Manifest,
     private readonly blobs: BlobReader,
   ) {
-    this.state = structuredClone(manifest.state);
+    super(structuredClone(manifest.state));
     for (const m of manifest.maps) this.maps.set(key(m.layer, m.pre_activation), m);
   }
-
-  get<K extends keyof Traits>(k: K): Traits[K] {
-    return this.state[k];
-  }
-
-  set<K extends keyof Traits>(k: K, value: Traits[K]): void {
-    const old = this.state[k];
-    this.state[k] = value;
-    if (!same(old, value)) {
-      this.emit(`change:${String(k)}`, this, value);
-      this.emit("change", this);
-    }
-  }
-
-  on(names: string, cb: Cb): void {
-    for (const n of names.split(/\s+/).filter(Boolean)) {
-      let set = this.handlers.get(n);
-      if (!set) {
-        set = new Set();
-        this.handlers.set(n, set);
-      }
-      set.add(cb);
-    }
-  }
-
-  off(names?: string | null, cb?: Cb | null): void {
-    if (!names) {
-      this.handlers.clear();
-      return;
-    }
-    for (const n of names.split(/\s+/).filter(Boolean)) {
-      if (cb) this.handlers.get(n)?.delete(cb);
-      else this.handlers.delete(n);
-    }
-  }
-
-  /** Nothing to save to: the page is the whole widget. */
-  save_changes(): void {}
 
   send(content: unknown): void {
     this.sent.push(content);
     void this.answer(content).then((reply) => {
       if (reply) this.emit("msg:custom", reply[0], reply[1]);
     });
-  }
-
-  private emit(name: string, ...args: unknown[]): void {
-    for (const cb of [...(this.handlers.get(name) ?? [])]) cb(...args);
   }
 
   /** The reply the kernel would send: `[content, buffers]`. */
@@ -151,7 +99,12 @@ export class StaticModel {
                   ? new Uint16Array(a.buffer)
                   : new Uint32Array(a.buffer);
           }
-          out.set(name, { rows: pool.rows, cols: pool.cols, argmax });
+          let ties: PoolTable["ties"] = null;
+          if (pool.ties) {
+            const [, height, width] = pool.ties.shape;
+            ties = { bits: await this.blobs.read(pool.ties), height, width };
+          }
+          out.set(name, { rows: pool.rows, cols: pool.cols, argmax, ties });
         }
         return out;
       })();

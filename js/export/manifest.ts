@@ -30,6 +30,9 @@ export interface PoolGeometry {
   /** Max pooling: per (channel, row, col) of the pooled map, the row-major index of the
    * winning cell inside its window (exact, from the float32 maps). Null for average pooling. */
   argmax: (BlobRef & { dtype: "uint8" | "uint16" | "uint32"; shape: number[] }) | null;
+  /** Max pooling: one bit per (channel, row, col) of the pooled layer's *input* map (little
+   * bit order): its float32 value equals the winner of the first window holding it. */
+  ties?: (BlobRef & { shape: [number, number, number] }) | null;
 }
 
 export interface LayerGeometryInfo {

@@ -12,21 +12,15 @@
  *   kernel may push layers ahead of time; unsolicited `trace` messages (the kernel's answer to
  *   a change of the `trace_target` trait) are broadcast to views as the "trace" event. Replies
  *   to `trace()` requests only resolve their promise.
+ *
+ * Turning a message into values (buffers, scale, layout, statistics, NaN strings) is
+ * ./decode.ts's job; this module keeps requests, the cache and the assembly of parts.
  */
 import type { AnyModel } from "@anywidget/types";
-import { computeStats, layerRange, toChannelMajor } from "./decode";
-import { decodeFloat16, decodeFloat32 } from "./float16";
+import { GlobalRange } from "../stats";
+import type { Cell, ErrorMsg, LayerData, LayerDataMsg, TraceMsg, Traits } from "../types";
+import { decodeLayer, decodeValues, layerFromValues, reviveNumbers } from "./decode";
 import { ByteLru } from "./lru";
-import { GlobalRange } from "./stats";
-import type {
-  Cell,
-  ErrorMsg,
-  FilterStats,
-  LayerData,
-  LayerDataMsg,
-  TraceMsg,
-  Traits,
-} from "./types";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
 export const REQUEST_TIMEOUT_MS = 120_000;
@@ -43,7 +37,6 @@ type Pending = {
   resolve: (v: never) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
-  kind: "layer" | "trace";
 };
 
 /** Arrival of one part of a layer sent in several messages (`chunks` > 1). */
@@ -78,19 +71,13 @@ export function cacheKey(layer: string, pre: boolean): string {
   return `${pre ? "1" : "0"}:${layer}`;
 }
 
-function asView(b: unknown): ArrayBufferView | null {
-  if (b instanceof ArrayBuffer) return new Uint8Array(b);
-  if (ArrayBuffer.isView(b)) return b;
-  return null;
-}
-
 export class Store {
   readonly cache: ByteLru<LayerData>;
   readonly global = new GlobalRange();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly inflight = new Map<string, Promise<LayerData>>();
-  private readonly traces = new Map<string, Promise<TraceMsg>>();
+  /** Requests in flight by what they ask for: callers asking the same share one message. */
+  private readonly running = new Map<string, Promise<unknown>>();
   private readonly listeners: { [K in keyof Events]: Set<(v: Events[K]) => void> } = {
     trace: new Set(),
     error: new Set(),
@@ -138,20 +125,16 @@ export class Store {
     const key = cacheKey(layer, pre);
     const hit = this.cache.get(key);
     if (hit) return Promise.resolve(hit);
-    const running = this.inflight.get(key);
-    if (running) return running;
     const version = this.version;
-    const p = this.request<LayerData>("layer", (request_id) => ({
-      type: "get_layer",
-      layer,
-      pre_activation: pre,
-      version,
-      request_id,
-    })).finally(() => {
-      if (this.inflight.get(key) === p) this.inflight.delete(key);
-    });
-    this.inflight.set(key, p);
-    return p;
+    return this.shared(`layer:${key}`, () =>
+      this.request<LayerData>((request_id) => ({
+        type: "get_layer",
+        layer,
+        pre_activation: pre,
+        version,
+        request_id,
+      })),
+    );
   }
 
   /** Asks the kernel for the trace of one cell (views asking for the same cell share one request). */
@@ -159,24 +142,31 @@ export class Store {
     const version = this.version;
     const { layer, filter, row, col } = cell;
     const key = JSON.stringify([version, layer, filter, row, col]);
-    const running = this.traces.get(key);
-    if (running) return running;
-    const p = this.request<TraceMsg>("trace", (request_id) => ({
-      type: "get_trace",
-      layer,
-      filter,
-      row,
-      col,
-      version,
-      request_id,
-    })).finally(() => {
-      if (this.traces.get(key) === p) this.traces.delete(key);
+    return this.shared(`trace:${key}`, () =>
+      this.request<TraceMsg>((request_id) => ({
+        type: "get_trace",
+        layer,
+        filter,
+        row,
+        col,
+        version,
+        request_id,
+      })),
+    );
+  }
+
+  /** The request in flight under `key`, or a new one from `start` (forgotten once settled). */
+  private shared<T>(key: string, start: () => Promise<T>): Promise<T> {
+    const running = this.running.get(key);
+    if (running) return running as Promise<T>;
+    const p = start().finally(() => {
+      if (this.running.get(key) === p) this.running.delete(key);
     });
-    this.traces.set(key, p);
+    this.running.set(key, p);
     return p;
   }
 
-  private request<T>(kind: Pending["kind"], build: (id: number) => object): Promise<T> {
+  private request<T>(build: (id: number) => object): Promise<T> {
     if (this.disposed) return Promise.reject(new Error("fmwidget: the widget was closed"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -185,7 +175,7 @@ export class Store {
           reject(new Error(`fmwidget: no reply from the kernel after ${this.timeoutMs / 1000} s`));
         }
       }, this.timeoutMs);
-      this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer, kind });
+      this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer });
       this.model.send(build(id));
     });
   }
@@ -335,8 +325,7 @@ export class Store {
     this.cache.clear();
     this.assembling.clear();
     this.global.reset();
-    this.inflight.clear();
-    this.traces.clear();
+    this.running.clear();
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new StaleError());
@@ -354,108 +343,9 @@ export class Store {
       p.reject(new Error("fmwidget: the widget was closed"));
     }
     this.pending.clear();
-    this.inflight.clear();
+    this.running.clear();
     this.cache.clear();
     this.assembling.clear();
     for (const set of Object.values(this.listeners)) set.clear();
   }
-}
-
-const NON_FINITE: Record<string, number> = {
-  NaN: Number.NaN,
-  Infinity: Number.POSITIVE_INFINITY,
-  "-Infinity": Number.NEGATIVE_INFINITY,
-};
-/** Keys whose values are numbers (or grids of numbers) in a `trace` message. */
-const NUMERIC_KEYS = new Set([
-  "value",
-  "bias",
-  "total",
-  "contribution",
-  "others",
-  "window",
-  "kernel",
-]);
-
-/**
- * Jupyter's JSON has no NaN/±Inf, so the kernel sends them as the strings "NaN", "Infinity" and
- * "-Infinity" in numeric fields; this turns them back into numbers (other strings, such as layer
- * names, are left alone).
- */
-export function reviveNumbers(obj: unknown, numeric = false): unknown {
-  if (typeof obj === "string") return numeric && obj in NON_FINITE ? NON_FINITE[obj] : obj;
-  if (Array.isArray(obj)) return obj.map((v) => reviveNumbers(v, numeric));
-  if (obj && typeof obj === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) out[k] = reviveNumbers(v, NUMERIC_KEYS.has(k));
-    return out;
-  }
-  return obj;
-}
-
-function validStats(s: unknown, c: number): s is FilterStats {
-  if (!s || typeof s !== "object") return false;
-  const st = s as Record<string, unknown>;
-  return ["min", "max", "mean", "zero_fraction"].every(
-    (k) => Array.isArray(st[k]) && (st[k] as unknown[]).length === c,
-  );
-}
-
-/** Validates a layer_data message and decodes its buffer (scaling channels back if needed). */
-export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
-  return layerFromValues(msg, decodeValues(msg, buffer));
-}
-
-/** Checks a layer_data buffer against its header; returns channel-major float32 values. */
-export function decodeValues(msg: LayerDataMsg, buffer: unknown): Float32Array {
-  const view = asView(buffer);
-  const { height: h, width: w, channels: c } = msg;
-  if (!view)
-    throw new Error(`layer_data for ${JSON.stringify(msg.layer)} arrived without a buffer`);
-  const bytesPer = msg.encoding === "float32" ? 4 : msg.encoding === "float16" ? 2 : 0;
-  if (!bytesPer) {
-    throw new Error(
-      `Expected encoding "float16" or "float32", received ${JSON.stringify(msg.encoding)}`,
-    );
-  }
-  const want = h * w * c * bytesPer;
-  if (view.byteLength !== want) {
-    throw new Error(
-      `Expected ${want} bytes for ${JSON.stringify(msg.layer)} (${c}×${h}×${w} ${msg.encoding}), received ${view.byteLength}`,
-    );
-  }
-  const layout = msg.layout ?? "chw";
-  if (layout !== "chw" && layout !== "hwc") {
-    throw new Error(`Expected layout "chw" or "hwc", received ${JSON.stringify(layout)}`);
-  }
-  const raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
-  return toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
-}
-
-/** A decoded layer from its channel-major values (statistics computed when not sent). */
-export function layerFromValues(msg: LayerDataMsg, values: Float32Array): LayerData {
-  const { height: h, width: w, channels: c } = msg;
-  const stats = validStats(msg.stats, c) ? msg.stats : computeStats(values, c, h * w);
-  const range = layerRange(stats);
-  const num = (...xs: unknown[]): number | undefined => {
-    for (const x of xs) if (typeof x === "number" && Number.isFinite(x)) return x;
-    return undefined;
-  };
-  const data: LayerData = {
-    layer: msg.layer,
-    preActivation: Boolean(msg.pre_activation),
-    version: msg.version,
-    height: h,
-    width: w,
-    channels: c,
-    values,
-    stats,
-    layerMin: num(msg.layer_min, msg.min) ?? range.lo,
-    layerMax: num(msg.layer_max, msg.max) ?? range.hi,
-  };
-  if (typeof msg.global_min === "number" && typeof msg.global_max === "number") {
-    data.globalMin = msg.global_min;
-    data.globalMax = msg.global_max;
-  }
-  return data;
 }

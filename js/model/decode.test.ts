@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { computeStats, layerRange, toChannelMajor } from "./decode";
+import type { TraceMsg } from "../types";
+import { computeStats, layerRange, reviveNumbers, toChannelMajor } from "./decode";
 
 describe("toChannelMajor", () => {
   it("transposes (H, W, C) to (C, H, W) and scales", () => {
@@ -36,5 +37,27 @@ describe("computeStats", () => {
     ]);
     expect(s.zero_fraction).toEqual([0, 1]);
     expect(layerRange(computeStats(new Float32Array(0), 0, 4))).toEqual({ lo: 0, hi: 0 });
+  });
+});
+
+describe("non-finite numbers in trace messages", () => {
+  it("turns the kernel's NaN/Infinity strings back into numbers, names untouched", () => {
+    const msg = {
+      type: "trace",
+      layer: "NaN",
+      steps: [{ layer: "Infinity", kind: "conv", value: "NaN", window: { row0: 0 } }],
+      conv: {
+        bias: "-Infinity",
+        total: 1,
+        terms: [{ contribution: "Infinity", window: [["NaN", 1]] }],
+      },
+    };
+    const t = reviveNumbers(msg) as TraceMsg & { conv: { terms: { window: number[][] }[] } };
+    expect(t.layer).toBe("NaN");
+    expect(t.steps[0]?.layer).toBe("Infinity");
+    expect(t.steps[0]?.value).toBeNaN();
+    expect(t.conv?.bias).toBe(Number.NEGATIVE_INFINITY);
+    expect(t.conv?.terms[0]?.contribution).toBe(Number.POSITIVE_INFINITY);
+    expect(t.conv?.terms[0]?.window[0]?.[0]).toBeNaN();
   });
 });

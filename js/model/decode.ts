@@ -1,0 +1,207 @@
+/**
+ * Decoding the kernel's messages, in one place (the browser's mirror of `fmwidget/encode.py`
+ * and `fmwidget/messages.json_safe`): `layer_data` headers and buffers become channel-major
+ * (C, H, W) float32 values, multiplied back by the kernel's scale, plus per-filter statistics;
+ * `trace` messages get their NaN/±Inf back. Pure: no model, no requests (see ./store.ts).
+ */
+import type { FilterStats, LayerData, LayerDataMsg } from "../types";
+import { decodeFloat16, decodeFloat32 } from "./float16";
+
+export type Layout = "chw" | "hwc";
+
+/**
+ * Returns values in (C, H, W) order times `scale` (a number for the whole layer, or one per
+ * channel). `src` may be reused (and returned) when it is already channel-major.
+ */
+export function toChannelMajor(
+  src: Float32Array,
+  h: number,
+  w: number,
+  c: number,
+  layout: Layout,
+  scale: number | readonly number[] = 1,
+): Float32Array {
+  const hw = h * w;
+  const perChannel = Array.isArray(scale);
+  if (perChannel && scale.length !== c) {
+    throw new Error(`Expected ${c} channel scales, received ${scale.length}`);
+  }
+  const k = (ch: number): number => (perChannel ? Number(scale[ch]) : Number(scale));
+  if (layout === "chw") {
+    for (let ch = 0; ch < c; ch++) {
+      const s = k(ch);
+      if (s === 1) continue;
+      for (let i = ch * hw, end = i + hw; i < end; i++) src[i] = (src[i] as number) * s;
+    }
+    return src;
+  }
+  const out = new Float32Array(src.length);
+  for (let ch = 0; ch < c; ch++) {
+    const s = k(ch);
+    const base = ch * hw;
+    for (let i = 0, j = ch; i < hw; i++, j += c) out[base + i] = (src[j] as number) * s;
+  }
+  return out;
+}
+
+/**
+ * Per-filter statistics over finite values: min, max, mean, fraction of exact zeros (over all
+ * cells), count of NaN/±Inf. A filter without finite values gets min = max = mean = 0.
+ */
+export function computeStats(values: Float32Array, c: number, hw: number): FilterStats {
+  const stats: FilterStats = {
+    min: new Array<number>(c),
+    max: new Array<number>(c),
+    mean: new Array<number>(c),
+    zero_fraction: new Array<number>(c),
+    nonfinite_count: new Array<number>(c),
+  };
+  for (let ch = 0; ch < c; ch++) {
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    let sum = 0;
+    let zeros = 0;
+    let bad = 0;
+    for (let i = ch * hw, end = i + hw; i < end; i++) {
+      const v = values[i] as number;
+      if (v === 0) {
+        zeros++;
+        continue;
+      }
+      if (v - v !== 0) {
+        bad++; // NaN or ±Inf
+        continue;
+      }
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+      sum += v;
+    }
+    const finite = hw - bad;
+    if (zeros > 0) {
+      if (lo > 0) lo = 0;
+      if (hi < 0) hi = 0;
+    }
+    const has = finite > 0;
+    stats.min[ch] = has ? lo : 0;
+    stats.max[ch] = has ? hi : 0;
+    stats.mean[ch] = has ? sum / finite : 0;
+    stats.zero_fraction[ch] = hw > 0 ? zeros / hw : 0;
+    (stats.nonfinite_count as number[])[ch] = bad;
+  }
+  return stats;
+}
+
+/** Min of mins and max of maxes (0, 0 for no channels). */
+export function layerRange(stats: FilterStats): { lo: number; hi: number } {
+  if (stats.min.length === 0) return { lo: 0, hi: 0 };
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of stats.min) if (v < lo) lo = v;
+  for (const v of stats.max) if (v > hi) hi = v;
+  return { lo, hi };
+}
+
+function asView(b: unknown): ArrayBufferView | null {
+  if (b instanceof ArrayBuffer) return new Uint8Array(b);
+  if (ArrayBuffer.isView(b)) return b;
+  return null;
+}
+
+const NON_FINITE: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  "-Infinity": Number.NEGATIVE_INFINITY,
+};
+/** Keys whose values are numbers (or grids of numbers) in a `trace` message. */
+const NUMERIC_KEYS = new Set([
+  "value",
+  "bias",
+  "total",
+  "contribution",
+  "others",
+  "window",
+  "kernel",
+]);
+
+/**
+ * Jupyter's JSON has no NaN/±Inf, so the kernel sends them as the strings "NaN", "Infinity" and
+ * "-Infinity" in numeric fields; this turns them back into numbers (other strings, such as layer
+ * names, are left alone).
+ */
+export function reviveNumbers(obj: unknown, numeric = false): unknown {
+  if (typeof obj === "string") return numeric && obj in NON_FINITE ? NON_FINITE[obj] : obj;
+  if (Array.isArray(obj)) return obj.map((v) => reviveNumbers(v, numeric));
+  if (obj && typeof obj === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(obj)) out[k] = reviveNumbers(v, NUMERIC_KEYS.has(k));
+    return out;
+  }
+  return obj;
+}
+
+function validStats(s: unknown, c: number): s is FilterStats {
+  if (!s || typeof s !== "object") return false;
+  const st = s as Record<string, unknown>;
+  return ["min", "max", "mean", "zero_fraction"].every(
+    (k) => Array.isArray(st[k]) && (st[k] as unknown[]).length === c,
+  );
+}
+
+/** Validates a layer_data message and decodes its buffer (scaling channels back if needed). */
+export function decodeLayer(msg: LayerDataMsg, buffer: unknown): LayerData {
+  return layerFromValues(msg, decodeValues(msg, buffer));
+}
+
+/** Checks a layer_data buffer against its header; returns channel-major float32 values. */
+export function decodeValues(msg: LayerDataMsg, buffer: unknown): Float32Array {
+  const view = asView(buffer);
+  const { height: h, width: w, channels: c } = msg;
+  if (!view)
+    throw new Error(`layer_data for ${JSON.stringify(msg.layer)} arrived without a buffer`);
+  const bytesPer = msg.encoding === "float32" ? 4 : msg.encoding === "float16" ? 2 : 0;
+  if (!bytesPer) {
+    throw new Error(
+      `Expected encoding "float16" or "float32", received ${JSON.stringify(msg.encoding)}`,
+    );
+  }
+  const want = h * w * c * bytesPer;
+  if (view.byteLength !== want) {
+    throw new Error(
+      `Expected ${want} bytes for ${JSON.stringify(msg.layer)} (${c}×${h}×${w} ${msg.encoding}), received ${view.byteLength}`,
+    );
+  }
+  const layout = msg.layout ?? "chw";
+  if (layout !== "chw" && layout !== "hwc") {
+    throw new Error(`Expected layout "chw" or "hwc", received ${JSON.stringify(layout)}`);
+  }
+  const raw = bytesPer === 2 ? decodeFloat16(view) : decodeFloat32(view);
+  return toChannelMajor(raw, h, w, c, layout, msg.scale ?? 1);
+}
+
+/** A decoded layer from its channel-major values (statistics computed when not sent). */
+export function layerFromValues(msg: LayerDataMsg, values: Float32Array): LayerData {
+  const { height: h, width: w, channels: c } = msg;
+  const stats = validStats(msg.stats, c) ? msg.stats : computeStats(values, c, h * w);
+  const range = layerRange(stats);
+  const num = (...xs: unknown[]): number | undefined => {
+    for (const x of xs) if (typeof x === "number" && Number.isFinite(x)) return x;
+    return undefined;
+  };
+  const data: LayerData = {
+    layer: msg.layer,
+    preActivation: Boolean(msg.pre_activation),
+    version: msg.version,
+    height: h,
+    width: w,
+    channels: c,
+    values,
+    stats,
+    layerMin: num(msg.layer_min, msg.min) ?? range.lo,
+    layerMax: num(msg.layer_max, msg.max) ?? range.hi,
+  };
+  if (typeof msg.global_min === "number" && typeof msg.global_max === "number") {
+    data.globalMin = msg.global_min;
+    data.globalMax = msg.global_max;
+  }
+  return data;
+}
