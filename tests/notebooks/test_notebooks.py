@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parents[2] / "notebooks").glob("*.ipy
 # background task after showing its widget; wait for it and check the widget followed.
 FINAL_CHECKS = {
     "demo.ipynb": """acc = await training
-assert acc >= 0.9, f"test accuracy {acc:.3f} after {EPOCHS} epochs"
+assert acc >= 0.85, f"test accuracy {acc:.3f} after {EPOCHS} epochs (chance: 0.10)"
 assert progress.value == EPOCHS
 assert w.data_version == 1 + EPOCHS, w.data_version  # set_input after every epoch
 assert np.array_equal(w.fm["conv1"], fmwidget.extract(model, x)["conv1"])  # trained maps
