@@ -160,6 +160,21 @@ def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> 
     return True
 
 
+def print_table(rows: list[tuple[str, str, str, float, float]], judged: bool) -> None:
+    """The rows with their targets; ``judged`` adds the ok column (the full run only)."""
+    if not judged:
+        print(
+            "smoke run (tiny model, one repeat): measurements only. The targets belong to the\n"
+            "full run's models and are judged there: python benchmarks/run.py"
+        )
+    head = f"{'backend':<11} {'model':<11} {'metric':<48} {'value':>9} {'target':>8}"
+    print(head + ("  ok" if judged else ""))
+    for b, m, k, v, t in rows:
+        target = f"<= {t:g}" if t else ""
+        ok = ("  yes" if v <= t else "  NO") if judged and t else ""
+        print(f"{b:<11} {m:<11} {k:<48} {v:>9.3f} {target:>8}{ok}".rstrip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true")
@@ -217,10 +232,7 @@ def main() -> None:
             )
 
     print(f"\nmachine: {raw['machine']}")
-    print(f"{'backend':<11} {'model':<11} {'metric':<48} {'value':>9} {'target':>7}  ok")
-    for b, m, k, v, t in rows:
-        ok = "" if not t else ("yes" if v <= t else "NO")
-        print(f"{b:<11} {m:<11} {k:<48} {v:>9.3f} {t or '':>7}  {ok}")
+    print_table(rows, judged=not args.smoke)
     (OUT / "results.json").write_text(json.dumps(raw, indent=1))
     if plot(rows, OUT / "benchmark.png"):
         print(f"\nplot: {OUT / 'benchmark.png'}")
