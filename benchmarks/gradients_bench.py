@@ -90,11 +90,11 @@ def bench_featurevis(smoke: bool) -> dict[str, Any]:
     start = time.perf_counter()  # one step cold: layer calls learned, JAX compiles the step
     fmwidget.visualize_filter(model, layer, channels, steps=1, size=size, progress=False)
     first = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     results = fmwidget.visualize_filter(
         model, layer, channels, steps=steps, size=size, progress=False, cache=False
     )
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     gains = [r.activation / r.start_activation for r in results if r.start_activation > 0]
     return {
         "model": model.name,
@@ -103,6 +103,7 @@ def bench_featurevis(smoke: bool) -> dict[str, Any]:
         "steps": steps,
         "size": list(results[0].image.shape[:2]),
         "seconds": seconds,
+        "cpu_seconds": cpu,  # all threads: on a shared machine, cpu / cores estimates an idle run
         "first_step_cold_s": first,
         "median_activation_gain": float(np.median(gains)) if gains else None,
     }
@@ -118,6 +119,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "backend": keras.backend.backend(),
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
         "gradients": bench_gradients(name, 1 if args.smoke else args.repeats),
     }
     if not args.no_featurevis:
