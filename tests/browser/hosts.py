@@ -133,8 +133,11 @@ def hover_and_trace(page: Any, scope: Any) -> dict[str, Any]:
             "col": int(ds["col"]),
             "value": float(ds["value"]),
         }
+        # The chain shows the clicked cell, or (when it lost its max-pool window) the
+        # winner, with the clicked cell named on the card: "you clicked (r, c)".
+        at = rf"\({cell['row']}, {cell['col']}\)"
         step = scope.locator(".fmw-trace-step").filter(
-            has_text=f"filter {cell['filter']} · ({cell['row']}, {cell['col']})"
+            has_text=re.compile(rf"filter {cell['filter']} · {at}|you clicked {at}")
         )
         step.first.wait_for(state="visible", timeout=30_000)
         return cell
