@@ -60,6 +60,16 @@ def _image(name: str) -> np.ndarray:
     return np.random.default_rng(0).uniform(0, 255, (size, size, 3)).astype("float32")
 
 
+def _cell_is_constant(model, name: str, cell: tuple[int, ...]) -> bool:
+    """Whether Keras gives the cell the same values for very different inputs."""
+    sub = keras.Model(model.inputs, model.get_layer(name).output)
+    rng = np.random.default_rng(2)
+    shape = (3, *model.inputs[0].shape[1:])
+    values = keras.ops.convert_to_numpy(sub(rng.uniform(0, 255, shape).astype("float32")))
+    at = values[(slice(None), *cell)]
+    return bool(np.all(at == at[:1]))
+
+
 @pytest.mark.parametrize("name", _params())
 def test_every_spatial_entry_has_a_receptive_field(name):
     model = _model(name)
@@ -73,7 +83,10 @@ def test_every_spatial_entry_has_a_receptive_field(name):
             tables = None
         middle = tuple(n // 2 for n in info.spatial_shape)  # corners may be zero padding
         box = fm.receptive_field(info.name, middle)
-        assert all(s.stop > s.start for s in box), (info.name, box)
+        if not all(s.stop > s.start for s in box):
+            # Only a cell that reads nothing but padding may have an empty field (NASNet
+            # pads bottom-right then crops top-left: a 2x2 map's last cell is padding).
+            assert _cell_is_constant(model, info.name, middle), (info.name, box)
         if tables is not None:
             assert box == tuple(slice(*t[p]) for t, p in zip(tables, middle, strict=True))
     if name == "ConvNeXtTiny":  # its residuals are raw `a + b` ops
