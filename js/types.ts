@@ -82,6 +82,8 @@ export interface Traits {
   hover: Hover | null;
   trace_target: Cell | null;
   colormap_range: RangeMode;
+  /** "overview" (the whole network, default) or "grid" (one layer's maps). */
+  view?: "overview" | "grid";
   error: string;
   status?: Status | null;
   [key: string]: unknown;
