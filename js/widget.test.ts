@@ -76,6 +76,7 @@ async function setup() {
     hover: null,
     trace_target: null,
     colormap_range: "layer",
+    view: "grid",
     error: "",
   });
   const model = m.asModel();

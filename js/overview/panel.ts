@@ -37,7 +37,7 @@ export class OverviewPanel {
   readonly view: OverviewView;
   private readonly thumbs: ThumbCache;
   private readonly legend = new Legend();
-  private readonly range = h("select", "fmw-range fmw-ov-range");
+  private readonly range = h("select", "fmw-ov-range");
   private readonly readout = h("div", "fmw-ov-readout");
   private specs: LayerSpec[] = [];
   private readonly d = new Disposer();
@@ -77,7 +77,7 @@ export class OverviewPanel {
       h("span", "", " the cells that read it · click a layer to open its maps"),
     );
     const bar = h("div", "fmw-ov-bar");
-    this.legend.el.classList.add("fmw-ov-legend");
+    this.legend.el.className = "fmw-ov-legend"; // .fmw-legend stays the grid's (a test hook)
     bar.append(this.range, this.legend.el, key);
     this.readout.setAttribute("aria-live", "polite");
     this.el.append(bar, this.view.el, this.readout);

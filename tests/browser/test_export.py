@@ -92,7 +92,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input()
-    w = FeatureMapWidget(model, x)
+    w = FeatureMapWidget(model, x, view="grid")
     report = w.save_html(tmp_path_factory.mktemp("export") / "tiny.html")
     print(f"\ntiny export: {report.bytes} bytes, {report.values} values")
     return w, report.path
@@ -102,7 +102,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.
 def pools_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.Path]:
     from fmwidget import FeatureMapWidget
 
-    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2))
+    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2), view="grid")
     report = w.save_html(tmp_path_factory.mktemp("export") / "pools.html")
     return w, report.path
 
@@ -350,7 +350,11 @@ def test_hostile_layer_name_is_text(
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input(name=HOSTILE, conv_name=HOSTILE)
-    path = FeatureMapWidget(model, x).save_html(tmp_path_factory.mktemp("h") / "h.html").path
+    path = (
+        FeatureMapWidget(model, x, view="grid")
+        .save_html(tmp_path_factory.mktemp("h") / "h.html")
+        .path
+    )
     p = open_export(path)
     ready = p.ready()
     assert HOSTILE in ready.inner_text()

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
-w = fmwidget.FeatureMapWidget(model, ring_image())
+w = fmwidget.FeatureMapWidget(model, ring_image(), view="grid")
 hovers = []
 w.observe(lambda change: hovers.append(change["new"]), names="hover")
 w""",
