@@ -8,6 +8,7 @@
 import type { AnyModel } from "@anywidget/types";
 import { namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
+import { openLayer, selectAndTrace, setView } from "./model/intent";
 import { StaleError, type Store } from "./model/store";
 import { layerSpecs, onTrait, rangeMode, selectedFilters, viewMode } from "./model/traits";
 import { OverviewPanel } from "./overview/panel";
@@ -25,6 +26,7 @@ import { Painter, SEQUENTIAL_MAP } from "./views/paint";
 import { ViewState } from "./views/state";
 import { showStatus } from "./views/status";
 import { LayerStrip } from "./views/strip";
+import { ViewTabs } from "./views/tabs";
 import { inputLayerName, TraceView } from "./views/trace";
 
 export class App {
@@ -34,7 +36,10 @@ export class App {
   private readonly statusEl = h("div", "fmw-muted fmw-status");
   private readonly center = h("div", "fmw-center");
   private readonly gridView = h("div", "fmw-gridview");
-  private readonly tabs = h("div", "fmw-tabs");
+  private readonly tabs = new ViewTabs((mode) => {
+    setView(this.model, mode);
+    this.onView();
+  });
   private readonly overview: OverviewPanel;
   private readonly controls: Controls;
   private readonly strip: LayerStrip;
@@ -123,18 +128,8 @@ export class App {
     main.append(side, this.center, this.traceView.el); // the trace beside the grid
     this.gridView.append(this.strip.el, main);
     this.statusEl.setAttribute("role", "status");
-    for (const [mode, label] of [
-      ["overview", "Network"],
-      ["grid", "Layer maps"],
-    ] as const) {
-      const b = h("button", "fmw-tab", label);
-      b.type = "button";
-      b.dataset.view = mode;
-      b.addEventListener("click", () => this.setView(mode));
-      this.tabs.append(b);
-    }
     const bar = h("div", "fmw-bar");
-    bar.append(this.title, this.tabs, this.statusEl);
+    bar.append(this.title, this.tabs.el, this.statusEl);
     this.root.append(bar, this.errorEl, this.overview.el, this.gridView);
     this.onView();
   }
@@ -145,12 +140,7 @@ export class App {
     this.root.dataset.view = mode;
     this.overview.el.hidden = mode !== "overview";
     this.gridView.hidden = mode !== "grid";
-    for (const b of this.tabs.children) {
-      (b as HTMLElement).setAttribute(
-        "aria-pressed",
-        String((b as HTMLElement).dataset.view === mode),
-      );
-    }
+    this.tabs.show(mode);
     if (mode === "overview") this.overview.view.render();
     else if (!this.s.data) {
       this.loadInput();
@@ -158,24 +148,10 @@ export class App {
     }
   }
 
-  private setView(mode: "overview" | "grid"): void {
-    if (viewMode(this.model) === mode) return;
-    this.model.set("view", mode);
-    this.model.save_changes();
-    this.onView();
-  }
-
   /** A click in the overview: open the layer's grid (a cell: select its map and trace it). */
   private open(layer: string, cell: OverviewCell | null): void {
     const spec = this.s.layers.find((l) => l.name === layer);
-    this.model.set("layer", layer);
-    if (cell && spec?.spatial) {
-      this.model.set("selected_filters", [cell.filter]);
-      const t = { layer, filter: cell.filter, row: cell.row, col: cell.col };
-      this.model.set("trace_target", t);
-    }
-    this.model.set("view", "grid");
-    this.model.save_changes();
+    openLayer(this.model, layer, cell, Boolean(spec?.spatial));
     if (this.s.spec?.name !== layer) this.onLayerTrait();
     this.onView();
   }
@@ -395,24 +371,7 @@ export class App {
 
   /** Click / Enter on a cell: select its filter (toggle with modifiers) and trace it. */
   private activate(cell: GridCell, toggle: boolean): void {
-    if (!this.s.spec) return;
-    const sel = selectedFilters(this.model);
-    let next: number[];
-    if (toggle) {
-      next = sel.includes(cell.filter)
-        ? sel.filter((f) => f !== cell.filter)
-        : [...sel, cell.filter];
-    } else {
-      next = [cell.filter];
-    }
-    this.model.set("selected_filters", next);
-    this.model.set("trace_target", {
-      layer: this.s.spec.name,
-      filter: cell.filter,
-      row: cell.row,
-      col: cell.col,
-    });
-    this.model.save_changes();
+    if (this.s.spec) selectAndTrace(this.model, this.s.spec.name, cell, toggle);
   }
 
   private userSelectLayer(name: string): void {

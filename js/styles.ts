@@ -78,7 +78,7 @@ const CSS = `
 .fmw-num{font-family:ui-monospace,monospace}
 .fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
 .fmw-conv td{padding:0 6px;text-align:right}
-.fmw-conv th{padding:0 6px;text-align:right;font-weight:400;color:var(--fmw-muted)}
+.fmw-conv th{padding:0 6px;text-align:right;font-weight:400;color:var(--fmw-muted);white-space:nowrap}
 .fmw-conv{overflow-wrap:anywhere}
 .fmw-conv td:first-child{max-width:22em;word-break:break-all}
 .fmw-conv tr.fmw-total td{border-top:1px solid var(--fmw-fg);font-weight:600}

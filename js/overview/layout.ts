@@ -194,13 +194,3 @@ export function volume(
   const d = Math.min(OV.DEPTH_MAX, 3 + 3.2 * Math.log2(Math.max(1, channels)));
   return { w: edge(cols), h: edge(rows), d, dx: Math.round(d * 0.6), dy: Math.round(d * 0.5) };
 }
-
-/** The shape as a reader says it: "24×24×8" (rows × cols × channels); a vector: "576". */
-export function shapeLabel(spec: LayerSpec): string {
-  if (spec.spatial && spec.height && spec.width && spec.channels) {
-    const sp = spec.shape.length === 2 ? `${spec.shape[0]}` : `${spec.height}×${spec.width}`;
-    return `${sp}×${spec.channels}`;
-  }
-  const dims = (spec.shape ?? []).filter((d) => typeof d === "number");
-  return dims.length ? dims.join("×") : "?";
-}

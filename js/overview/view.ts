@@ -10,7 +10,7 @@
  * for the columns in view only.
  */
 import { canvasPoint, ctx2d, Disposer, h } from "../dom";
-import { pathParts } from "../format";
+import { pathParts, shapeLabel } from "../format";
 import type { LayerSpec, RangeMode } from "../types";
 import {
   blit,
@@ -36,7 +36,6 @@ import {
   layoutColumns,
   OV,
   type Rect,
-  shapeLabel,
   slotAt,
   thumbRect,
   thumbsThatFit,
