@@ -53,7 +53,8 @@ const CSS = `
 .fmw-readout{font-family:ui-monospace,monospace;font-size:12px;min-height:3em;white-space:pre-wrap;word-break:break-all}
 .fmw-legend,.fmw-ov-legend{display:flex;flex-direction:column;gap:2px;font-size:11px}
 .fmw-legend canvas,.fmw-ov-legend canvas{width:224px;height:12px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
-.fmw-legend-ticks{display:flex;justify-content:space-between;width:224px;font-family:ui-monospace,monospace}
+.fmw-legend-ticks{display:flex;justify-content:space-between;width:224px;font-family:ui-monospace,monospace;min-height:1.35em}
+.fmw-ov-legend>span{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:224px}
 .fmw-center{flex:1 1 320px;min-width:0;display:flex;flex-direction:column;gap:4px}
 .fmw-controls{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px}
 .fmw-controls label{display:inline-flex;gap:4px;align-items:center}
