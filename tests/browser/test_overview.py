@@ -306,3 +306,56 @@ def colour_at_locator(canvas: Any, x: float, y: float) -> tuple[int, ...]:
             [x, y],
         )
     )
+
+
+def deep_model(blocks: int = 24) -> keras.Model:
+    """A long network of named blocks (stage/block/layer), a few hundred entries."""
+    keras.utils.set_random_seed(4)
+    x = inp = keras.Input((12, 12, 2), name="image")
+    for b in range(blocks):
+        name = f"stage{b // 8 + 1}_block{b % 8 + 1}"
+        y = L.Conv2D(4, 3, padding="same", name=f"{name}_conv")(x)
+        y = L.BatchNormalization(name=f"{name}_bn")(y)
+        y = L.ReLU(name=f"{name}_relu")(y)
+        y = L.Conv2D(4, 1, name=f"{name}_proj")(y)
+        x = L.Add(name=f"{name}_add")([y, x]) if b else y
+    return keras.Model(inp, L.GlobalAveragePooling2D(name="gap")(x), name="deep")
+
+
+def test_a_long_network_starts_collapsed_and_asks_only_for_what_is_in_view(
+    harness_page: Harness,
+) -> None:
+    from fmwidget import FeatureMapWidget
+
+    h = harness_page
+    x = np.random.default_rng(6).random((12, 12, 2), dtype=np.float32)
+    w = FeatureMapWidget(deep_model(), x)
+    n = len(w.fm.layers)
+    assert n > 110
+    mount(h, w)
+    view = h.root.locator(".fmw-overview")
+    columns = int(view.get_attribute("data-columns"))
+    assert columns <= 40  # the stages collapse into blocks
+    heads = h.root.locator(".fmw-ov-col")
+    assert 0 < heads.count() < columns  # only the columns in view have DOM
+    asked = {name for q in h.kernel.requests for name in q["layers"]}
+    assert 0 < len(asked) < n  # thumbnails for what is (nearly) in view, not every layer
+    assert {q["type"] for q in h.kernel.requests} == {"get_thumbs"}
+    first = heads.nth(1)
+    assert first.get_attribute("data-group") and "▸" in first.inner_text()
+    first.click()  # open the block: its layers become columns
+    h.page.wait_for_function(
+        "(c) => +document.querySelector('.fmw-overview').dataset.columns > c", arg=columns
+    )
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    names = [heads.nth(k).get_attribute("data-layer") for k in range(heads.count())]
+    assert "stage1_block1_bn" in names
+    # scrolled to the end: the last columns get painted, their thumbnails asked for then
+    h.page.evaluate(
+        "() => { const s = document.querySelector('.fmw-ov-scroll');"
+        " s.scrollLeft = s.scrollWidth; }"
+    )
+    h.page.wait_for_function("() => !!document.querySelector(\".fmw-ov-col[data-layer='gap']\")")
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    assert "gap" in {name for q in h.kernel.requests for name in q["layers"]}
+    assert h.page_errors == []
