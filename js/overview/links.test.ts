@@ -4,10 +4,14 @@ import {
   type Axis,
   backAxis,
   backChannels,
+  type Channels,
+  channelCount,
   fieldsOf,
   forwardAxis,
   forwardChannels,
+  hasChannel,
   linkGraph,
+  normalize,
 } from "./links";
 
 /** Whether output o reads input i (the rule of fmwidget.geometry.AxisMap.relation). */
@@ -83,19 +87,83 @@ describe("one axis", () => {
 
 describe("channels", () => {
   it("all-to-all, channel-wise, depthwise, grouped and concatenated", () => {
-    expect(backChannels([[0, 8, 1]], new Set([3]), 4)).toBeNull();
-    expect(forwardChannels([[0, 8, 1]], new Set([1]), 4, 8)).toBeNull();
-    expect(backChannels([[0, 4, 4]], new Set([2]), 4)).toEqual(new Set([2]));
+    expect(backChannels([[0, 8, 1]], [[3, 4]], 4)).toBeNull();
+    expect(forwardChannels([[0, 8, 1]], [[1, 2]], 4, 8)).toBeNull();
+    expect(backChannels([[0, 4, 4]], [[2, 3]], 4)).toEqual([[2, 3]]);
     // depthwise, multiplier 2: output 5 reads input 2; input 2 feeds outputs 4 and 5
-    expect(backChannels([[0, 8, 4]], new Set([5]), 4)).toEqual(new Set([2]));
-    expect(forwardChannels([[0, 8, 4]], new Set([2]), 4, 8)).toEqual(new Set([4, 5]));
+    expect(backChannels([[0, 8, 4]], [[5, 6]], 4)).toEqual([[2, 3]]);
+    expect(forwardChannels([[0, 8, 4]], [[2, 3]], 4, 8)).toEqual([[4, 6]]);
     // 2 groups of 4 inputs → 6 outputs: output 4 reads inputs 4..7
-    expect(backChannels([[0, 6, 2]], new Set([4]), 8)).toEqual(new Set([4, 5, 6, 7]));
+    expect(backChannels([[0, 6, 2]], [[4, 5]], 8)).toEqual([[4, 8]]);
     // concat [a (3 ch), b (4 ch)]: output 5 is b's channel 2, not a's
-    expect(backChannels([[3, 4, 4]], new Set([5]), 4)).toEqual(new Set([2]));
-    expect(backChannels([[0, 3, 3]], new Set([5]), 3)).toEqual(new Set());
-    expect(forwardChannels([[3, 4, 4]], null, 4, 7)).toEqual(new Set([3, 4, 5, 6]));
+    expect(backChannels([[3, 4, 4]], [[5, 6]], 4)).toEqual([[2, 3]]);
+    expect(backChannels([[0, 3, 3]], [[5, 6]], 3)).toEqual([]);
+    expect(forwardChannels([[3, 4, 4]], null, 4, 7)).toEqual([[3, 7]]);
     expect(backChannels([[0, 4, 4]], null, 4)).toBeNull();
+  });
+  it("maps interval sets exactly as channel by channel (brute force over groups)", () => {
+    for (const [cIn, cOut, g, off, total] of [
+      [4, 8, 4, 0, 8],
+      [8, 6, 2, 0, 6],
+      [6, 6, 6, 3, 12],
+      [12, 4, 4, 0, 4],
+    ] as const) {
+      const reads = (o: number, i: number) => {
+        if (o < off || o >= off + cOut) return false;
+        const grp = Math.floor(((o - off) * g) / cOut);
+        return i >= Math.floor((grp * cIn) / g) && i < Math.floor(((grp + 1) * cIn) / g);
+      };
+      const list = (s: Channels, n: number) =>
+        Array.from({ length: n }, (_, c) => c).filter((c) => hasChannel(s, c));
+      for (let a = 0; a < total; a++) {
+        for (let b = a + 1; b <= Math.min(total, a + 4); b++) {
+          const want = Array.from({ length: cIn }, (_, i) => i).filter((i) =>
+            Array.from({ length: b - a }, (_, k) => a + k).some((o) => reads(o, i)),
+          );
+          expect(list(backChannels([[off, cOut, g]], [[a, b]], cIn), cIn)).toEqual(want);
+        }
+      }
+      for (let a = 0; a < cIn; a++) {
+        const want = Array.from({ length: total }, (_, o) => o).filter((o) => reads(o, a));
+        expect(list(forwardChannels([[off, cOut, g]], [[a, a + 1]], cIn, total), total)).toEqual(
+          want,
+        );
+      }
+    }
+  });
+  it("keeps sets as few merged intervals", () => {
+    expect(
+      normalize(
+        [
+          [5, 6],
+          [0, 2],
+          [2, 3],
+          [6, 9],
+        ],
+        20,
+      ),
+    ).toEqual([
+      [0, 3],
+      [5, 9],
+    ]);
+    expect(
+      normalize(
+        [
+          [0, 4],
+          [4, 8],
+        ],
+        8,
+      ),
+    ).toBeNull();
+    expect(
+      channelCount(
+        [
+          [0, 3],
+          [5, 9],
+        ],
+        20,
+      ),
+    ).toBe(7);
   });
 });
 
@@ -136,8 +204,8 @@ describe("fieldsOf", () => {
 
   it("walks back to the input through pool, activation and conv", () => {
     const { reads, readBy } = fieldsOf(g, 3, 2, 1, 1);
-    expect(reads.get(2)).toEqual({ box: { r0: 2, r1: 4, c0: 2, c1: 4 }, ch: new Set([2]) });
-    expect(reads.get(1)).toEqual({ box: { r0: 2, r1: 4, c0: 2, c1: 4 }, ch: new Set([2]) });
+    expect(reads.get(2)).toEqual({ box: { r0: 2, r1: 4, c0: 2, c1: 4 }, ch: [[2, 3]] });
+    expect(reads.get(1)).toEqual({ box: { r0: 2, r1: 4, c0: 2, c1: 4 }, ch: [[2, 3]] });
     expect(reads.get(0)).toEqual({ box: { r0: 2, r1: 6, c0: 2, c1: 6 }, ch: null });
     expect(readBy.get(4)).toEqual({ box: null, ch: null }); // the dense layer reads it all
     expect(reads.has(3) || readBy.has(3)).toBe(false);

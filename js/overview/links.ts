@@ -20,7 +20,7 @@ export interface Box {
 /** Cells of one layer: a box (null: the whole layer, e.g. a vector) and channels (null: all). */
 export interface Field {
   box: Box | null;
-  ch: Set<number> | null;
+  ch: Channels;
 }
 
 /** How one axis of an input maps onto the layer's axis (fmwidget.geometry.AxisMap). */
@@ -155,54 +155,86 @@ export function forwardAxis(ax: Axis | null, a: number, b: number, nOut: number)
 }
 
 // -- channels ---------------------------------------------------------------------------------
-/** Input channels read by output channels `out` (null: all) through one link. */
+/**
+ * A set of channels as sorted, disjoint, non-touching half-open intervals; null: all of them.
+ * DenseNet's concatenations make sets of hundreds of channels out of a few intervals.
+ */
+export type Channels = [number, number][] | null;
+
+/** Sorted, merged intervals (touching ones joined); null when they cover [0, n). */
+export function normalize(iv: [number, number][], n: number): Channels {
+  const live = iv.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const out: [number, number][] = [];
+  for (const [a, b] of live) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  const first = out[0];
+  return out.length === 1 && first && first[0] <= 0 && first[1] >= n ? null : out;
+}
+
+/** Whether channel c is in the set. */
+export function hasChannel(s: Channels, c: number): boolean {
+  if (s === null) return true;
+  for (const [a, b] of s) if (c >= a && c < b) return true;
+  return false;
+}
+
+/** Number of channels in the set (null: `n`). */
+export function channelCount(s: Channels, n: number): number {
+  return s === null ? n : s.reduce((k, [a, b]) => k + b - a, 0);
+}
+
+/** Input channels read by output channels `out` through one link (groups: see InputLink). */
 export function backChannels(
   ranges: readonly [number, number, number][],
-  out: Set<number> | null,
+  out: Channels,
   cIn: number,
-): Set<number> | null {
+): Channels {
   if (out === null) return null; // all output channels together read every input channel
-  const got = new Set<number>();
+  const got: [number, number][] = [];
   for (const [off, span, groups] of ranges) {
     if (span <= 0) continue;
     const g = Math.max(1, groups);
-    for (const c of out) {
-      if (c < off || c >= off + span) continue;
+    for (const [a0, b0] of out) {
+      const a = Math.max(a0, off);
+      const b = Math.min(b0, off + span);
+      if (a >= b) continue;
       if (g === 1) return null;
-      const grp = Math.floor(((c - off) * g) / span);
-      const lo = Math.floor((grp * cIn) / g);
-      const hi = Math.floor(((grp + 1) * cIn) / g);
-      for (let k = lo; k < hi; k++) got.add(k);
+      const g0 = Math.floor(((a - off) * g) / span);
+      const g1 = Math.floor(((b - 1 - off) * g) / span);
+      got.push([Math.floor((g0 * cIn) / g), Math.floor(((g1 + 1) * cIn) / g)]);
     }
   }
-  return got.size >= cIn ? null : got;
+  return normalize(got, cIn);
 }
 
-/** Output channels (of `cOut`) that read input channels `inp` (null: all) through one link. */
+/** Output channels (of `cOut`) that read input channels `inp` through one link. */
 export function forwardChannels(
   ranges: readonly [number, number, number][],
-  inp: Set<number> | null,
+  inp: Channels,
   cIn: number,
   cOut: number,
-): Set<number> | null {
-  const got = new Set<number>();
+): Channels {
+  const got: [number, number][] = [];
   for (const [off, span, groups] of ranges) {
     if (span <= 0) continue;
     const g = Math.max(1, groups);
     if (inp === null || g === 1) {
-      if (off === 0 && span >= cOut) return null;
-      for (let c = off; c < off + span; c++) got.add(c);
+      got.push([off, off + span]);
       continue;
     }
-    for (const c of inp) {
-      if (c < 0 || c >= cIn) continue;
-      const grp = Math.floor((c * g) / cIn);
-      const lo = off + Math.floor((grp * span) / g);
-      const hi = off + Math.floor(((grp + 1) * span) / g);
-      for (let k = lo; k < hi; k++) got.add(k);
+    for (const [a0, b0] of inp) {
+      const a = Math.max(0, a0);
+      const b = Math.min(cIn, b0);
+      if (a >= b) continue;
+      const g0 = Math.floor((a * g) / cIn);
+      const g1 = Math.floor(((b - 1) * g) / cIn);
+      got.push([off + Math.floor((g0 * span) / g), off + Math.floor(((g1 + 1) * span) / g)]);
     }
   }
-  return got.size >= cOut ? null : got;
+  return normalize(got, cOut);
 }
 
 // -- fields -----------------------------------------------------------------------------------
@@ -221,11 +253,14 @@ function merge(into: Map<number, Field>, index: number, f: Field): void {
           c1: Math.max(cur.box.c1, f.box.c1),
         }
       : null;
-  let ch: Set<number> | null = null;
-  if (cur.ch && f.ch) {
-    ch = new Set(cur.ch);
-    for (const c of f.ch) ch.add(c);
-  }
+  const n = Number.MAX_SAFE_INTEGER; // a union of two sets is never "all" unless one is
+  const ch =
+    cur.ch && f.ch
+      ? normalize(
+          [...cur.ch, ...f.ch].map(([a, b]) => [a, b]),
+          n,
+        )
+      : null;
   into.set(index, { box, ch });
 }
 
@@ -252,7 +287,7 @@ export function fieldsOf(
   const own = g[index];
   const start: Field = {
     box: own?.size ? { r0: row, r1: row + 1, c0: col, c1: col + 1 } : null,
-    ch: new Set([ch]),
+    ch: [[ch, ch + 1]],
   };
   return { reads: back(g, index, start), readBy: forward(g, index, start) };
 }
@@ -271,7 +306,7 @@ function back(g: readonly LinkNode[], index: number, start: Field): Map<number, 
       const src = g[link.from];
       if (!src) continue;
       const ch = backChannels(link.ch, f.ch, src.channels);
-      if (ch && ch.size === 0) continue;
+      if (ch && ch.length === 0) continue;
       let box: Box | null = null;
       if (src.size) {
         const b = node.size ? f.box : null;
@@ -299,7 +334,7 @@ function forward(g: readonly LinkNode[], index: number, start: Field): Map<numbe
       const src = g[link.from];
       if (!src) continue;
       const ch = forwardChannels(link.ch, f.ch, src.channels, node.channels);
-      if (ch && ch.size === 0) continue;
+      if (ch && ch.length === 0) continue;
       let box: Box | null = null;
       if (node.size) {
         if (!src.size || !f.box) box = fullBox(node.size);

@@ -14,7 +14,7 @@ import type { LayerSpec, RangeMode, Traits } from "../types";
 import { Legend } from "../views/legend";
 import { DIVERGING_MAP } from "../views/paint";
 import { globalMagnitude, READ_BY_COLOR, READS_COLOR, thumbStyle } from "./draw";
-import type { Field } from "./links";
+import { type Channels, channelCount, type Field } from "./links";
 import { ThumbCache } from "./thumbs";
 import { type OverviewCell, type OverviewHover, OverviewView } from "./view";
 
@@ -23,6 +23,13 @@ const MODE_WORDS: Record<RangeMode, string> = {
   layer: "each layer its own scale",
   global: "one scale for every layer",
 };
+
+/** Channels for the read-out's data-fields: a list when short, else the intervals. */
+function chanJson(ch: Channels): number[] | { ranges: [number, number][] } | null {
+  if (ch === null) return null;
+  if (channelCount(ch, 0) > 64) return { ranges: ch };
+  return ch.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i));
+}
 
 function boxText(f: Field): string {
   if (!f.box) return "all";
@@ -145,7 +152,7 @@ export class OverviewPanel {
           this.specs[i]?.name ?? String(i),
           {
             box: f.box && [f.box.r0, f.box.r1, f.box.c0, f.box.c1],
-            ch: f.ch && [...f.ch].sort((a, b) => a - b),
+            ch: chanJson(f.ch),
           },
         ]),
       );

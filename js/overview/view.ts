@@ -42,7 +42,7 @@ import {
   visibleRange,
   volume,
 } from "./layout";
-import { type Field, type Fields, fieldsOf, type LinkNode, linkGraph } from "./links";
+import { type Field, type Fields, fieldsOf, hasChannel, type LinkNode, linkGraph } from "./links";
 import type { Thumb, ThumbCache } from "./thumbs";
 import { buildTree, type Column, columns, initialExpanded, type Span, type TreeNode } from "./tree";
 
@@ -628,7 +628,7 @@ export class OverviewView {
     const shown = Math.min(thumbsThatFit(top, OVERVIEW_HEIGHT), t.channels);
     const out: Rect[] = [];
     for (let s = 0; s < shown; s++) {
-      if (f.ch && !f.ch.has(s)) continue;
+      if (!hasChannel(f.ch, s)) continue;
       const r = thumbRect(box, top, s, rows, cols);
       out.push(f.box ? cellsRect(r, rows, cols, f.box) : r);
     }
