@@ -78,15 +78,16 @@ const CSS = `
 .fmw-trace-clicked{color:var(--fmw-fg);font-size:11px;border-bottom:2px dashed #7cff4f;align-self:flex-start}
 .fmw-num{font-family:ui-monospace,monospace}
 .fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
-.fmw-conv td{padding:0 6px;text-align:right}
+.fmw-conv td{padding:0 3px;text-align:right}
 .fmw-conv th{padding:0 6px;text-align:right;font-weight:400;color:var(--fmw-muted);white-space:nowrap}
 .fmw-conv{overflow-wrap:anywhere}
-.fmw-conv td:first-child{max-width:22em;word-break:break-all}
+.fmw-conv td:first-child{max-width:9em;overflow-wrap:anywhere}
 .fmw-conv tr.fmw-total td{border-top:1px solid var(--fmw-fg);font-weight:600}
 .fmw-muted{color:var(--fmw-muted)}
 .fmw-conv-how{display:flex;gap:4px;align-items:center}
 .fmw-numgrid{border-collapse:collapse;font-size:10px}
-.fmw-numgrid td{border:1px solid var(--fmw-border);padding:0 3px;text-align:right;background:var(--fmw-bg)}
+.fmw-numgrid td{border:1px solid var(--fmw-border);padding:0 3px;text-align:right;background:var(--fmw-bg);white-space:nowrap}
+.fmw-conv td.fmw-num{white-space:nowrap}
 .fmw-kernel td{background:#eef6ff}
 .fmw-op{font-weight:600}
 `;

@@ -46,6 +46,11 @@ import { type Field, type Fields, fieldsOf, hasChannel, type LinkNode, linkGraph
 import type { Thumb, ThumbCache } from "./thumbs";
 import { buildTree, type Column, columns, initialExpanded, type Span, type TreeNode } from "./tree";
 
+/** The kind line of a column: fmwidget's kind, or the Keras class for "other" layers. */
+function kindWord(spec: LayerSpec): string {
+  return spec.kind === "other" ? String(spec.class_name) : String(spec.kind).replace("_", " ");
+}
+
 /** `name` without the prefix of the block it sits in ("conv2_block1_0_bn" in conv2_block1: "0_bn"). */
 export function shortName(name: string, parent: string): string {
   const parentLeaf = pathParts(parent).leaf;
@@ -112,6 +117,8 @@ export class OverviewView {
   private graph: LinkNode[] = [];
   /** Layer index → its column (a layer shown alone, or the last layer of a collapsed block). */
   private colOf = new Map<number, number>();
+  /** Layer index → the column that shows it or the collapsed block holding it. */
+  private holder = new Map<number, number>();
   private largest = 1;
   private globalM = 0;
   private mode: RangeMode = "layer";
@@ -197,6 +204,10 @@ export class OverviewView {
     this.boxes = boxes;
     this.content.style.width = `${width}px`;
     this.colOf = new Map(cols.map((c, i) => [c.layer, i]));
+    this.holder = new Map();
+    cols.forEach((c, i) => {
+      for (let k = c.group ? c.group.first : c.layer; k <= c.layer; k++) this.holder.set(k, i);
+    });
     for (const b of this.heads.values()) b.remove();
     this.heads.clear();
     this.el.dataset.columns = String(cols.length);
@@ -297,7 +308,7 @@ export class OverviewView {
         const name = box.kind === "op" ? "" : leaf;
         b.append(
           h("span", "fmw-ov-name", name),
-          h("span", "fmw-ov-kind", box.kind === "op" ? "" : spec.kind),
+          h("span", "fmw-ov-kind", box.kind === "op" ? "" : kindWord(spec)),
         );
       }
       b.append(h("span", "fmw-ov-shape", box.kind === "op" ? "" : shape));
@@ -590,10 +601,15 @@ export class OverviewView {
             c1: hv.col + 1,
           })
         : null;
+    // the columns of the layers it reads directly and of those reading it directly
     const neighbours = new Set<number>();
-    for (const link of this.graph[hv.index]?.inputs ?? []) neighbours.add(link.from);
+    const near = (layer: number) => {
+      const col = this.holder.get(layer);
+      if (col !== undefined && col !== this.hoveredCol) neighbours.add(col);
+    };
+    for (const link of this.graph[hv.index]?.inputs ?? []) near(link.from);
     this.graph.forEach((n, j) => {
-      if (n.inputs?.some((l) => l.from === hv.index)) neighbours.add(j);
+      if (n.inputs?.some((l) => l.from === hv.index)) near(j);
     });
     for (let i = this.view.i0; i < this.view.i1; i++) {
       if (i === this.hoveredCol) continue;
@@ -605,7 +621,7 @@ export class OverviewView {
       this.underline(ctx, i, b, color);
       const rects = this.fieldRects(i, field);
       for (const r of rects) markCells(ctx, r, color);
-      if (own && neighbours.has(layer)) this.connect(ctx, own, rects, color, Boolean(reads));
+      if (own && neighbours.has(i)) this.connect(ctx, own, rects, color, Boolean(reads));
     }
     if (own) {
       ctx.lineWidth = 1;
