@@ -43,6 +43,8 @@ from tests.browser.helpers import (  # noqa: E402
 )
 
 X = "\u00d7"  # the multiplication sign the widget's info line uses
+#: The model of the overview's linked-hover timing (keras.applications, random weights).
+OVERVIEW_MODEL = "DenseNet121"
 
 
 def measures(page: Any, name: str) -> list[float]:
@@ -89,7 +91,7 @@ def overview_hover(browser: Any, smoke: bool, moves: int) -> dict[str, Any]:
             name="smoke",
         )
     else:
-        model = keras.applications.DenseNet121(weights=None)
+        model = getattr(keras.applications, OVERVIEW_MODEL)(weights=None)
     shape = tuple(model.inputs[0].shape[1:])
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
     widget = FeatureMapWidget(model, x, view="overview")

@@ -163,12 +163,18 @@ export type Channels = [number, number][] | null;
 
 /** Sorted, merged intervals (touching ones joined); null when they cover [0, n). */
 export function normalize(iv: [number, number][], n: number): Channels {
-  const live = iv.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let sorted = true;
+  for (let i = 1; i < iv.length; i++) {
+    if ((iv[i] as [number, number])[0] < (iv[i - 1] as [number, number])[0]) sorted = false;
+  }
+  const src = sorted ? iv : [...iv].sort((x, y) => x[0] - y[0]);
   const out: [number, number][] = [];
-  for (const [a, b] of live) {
+  for (const [a, b] of src) {
+    if (b <= a) continue;
     const last = out[out.length - 1];
-    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
-    else out.push([a, b]);
+    if (last && a <= last[1]) {
+      if (b > last[1]) out[out.length - 1] = [last[0], b];
+    } else out.push([a, b]);
   }
   const first = out[0];
   return out.length === 1 && first && first[0] <= 0 && first[1] >= n ? null : out;
@@ -193,6 +199,11 @@ export function backChannels(
   cIn: number,
 ): Channels {
   if (out === null) return null; // all output channels together read every input channel
+  const only = ranges.length === 1 ? ranges[0] : undefined;
+  const top = out[out.length - 1];
+  if (only && only[0] === 0 && only[1] === cIn && only[2] === cIn && top && top[1] <= cIn) {
+    return out; // channel-wise, all of them within this input: the same channels
+  }
   const got: [number, number][] = [];
   for (const [off, span, groups] of ranges) {
     if (span <= 0) continue;
@@ -217,6 +228,10 @@ export function forwardChannels(
   cIn: number,
   cOut: number,
 ): Channels {
+  const only = ranges.length === 1 ? ranges[0] : undefined;
+  if (inp && only && only[0] === 0 && only[1] === cIn && only[2] === cIn && cIn === cOut) {
+    return inp; // channel-wise: the same channels
+  }
   const got: [number, number][] = [];
   for (const [off, span, groups] of ranges) {
     if (span <= 0) continue;
@@ -237,11 +252,37 @@ export function forwardChannels(
   return normalize(got, cOut);
 }
 
-// -- fields -----------------------------------------------------------------------------------
-function merge(into: Map<number, Field>, index: number, f: Field): void {
-  const cur = into.get(index);
+// -- fields ---------------------------------------------------------------------------------
+/** Union of two channel sets (sorted, merged intervals; null: all). */
+function unite(a: Channels, b: Channels): Channels {
+  if (a === null || b === null) return null;
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    let next: [number, number] | undefined;
+    if (x && (!y || x[0] <= y[0])) {
+      next = x;
+      i++;
+    } else {
+      next = y;
+      j++;
+    }
+    if (!next) break;
+    const last = out[out.length - 1];
+    if (last && next[0] <= last[1]) {
+      if (next[1] > last[1]) out[out.length - 1] = [last[0], next[1]];
+    } else out.push(next);
+  }
+  return out;
+}
+
+function merge(into: (Field | undefined)[], index: number, f: Field): void {
+  const cur = into[index];
   if (!cur) {
-    into.set(index, f);
+    into[index] = f;
     return;
   }
   const box =
@@ -253,15 +294,7 @@ function merge(into: Map<number, Field>, index: number, f: Field): void {
           c1: Math.max(cur.box.c1, f.box.c1),
         }
       : null;
-  const n = Number.MAX_SAFE_INTEGER; // a union of two sets is never "all" unless one is
-  const ch =
-    cur.ch && f.ch
-      ? normalize(
-          [...cur.ch, ...f.ch].map(([a, b]) => [a, b]),
-          n,
-        )
-      : null;
-  into.set(index, { box, ch });
+  into[index] = { box, ch: unite(cur.ch, f.ch) };
 }
 
 function fullBox(size: [number, number]): Box {
@@ -293,12 +326,12 @@ export function fieldsOf(
 }
 
 function back(g: readonly LinkNode[], index: number, start: Field): Map<number, Field> {
-  const need = new Map<number, Field>([[index, start]]);
+  const need: (Field | undefined)[] = new Array(index + 1);
+  need[index] = start;
   const out = new Map<number, Field>();
   for (let i = index; i > 0; i--) {
-    const f = need.get(i);
+    const f = need[i];
     if (!f) continue;
-    need.delete(i);
     if (i !== index) out.set(i, f);
     const node = g[i];
     if (!node?.inputs) continue;
@@ -318,18 +351,20 @@ function back(g: readonly LinkNode[], index: number, start: Field): Map<number, 
       merge(need, link.from, { box, ch });
     }
   }
-  const input = need.get(0);
+  const input = need[0];
   if (input && index !== 0) out.set(0, input);
   return out;
 }
 
 function forward(g: readonly LinkNode[], index: number, start: Field): Map<number, Field> {
-  const reach = new Map<number, Field>([[index, start]]);
+  const reach: (Field | undefined)[] = new Array(g.length);
+  reach[index] = start;
+  const out = new Map<number, Field>();
   for (let j = index + 1; j < g.length; j++) {
     const node = g[j];
     if (!node?.inputs) continue;
     for (const link of node.inputs) {
-      const f = reach.get(link.from);
+      const f = reach[link.from];
       if (!f) continue;
       const src = g[link.from];
       if (!src) continue;
@@ -347,7 +382,8 @@ function forward(g: readonly LinkNode[], index: number, start: Field): Map<numbe
       }
       merge(reach, j, { box, ch });
     }
+    const r = reach[j];
+    if (r) out.set(j, r);
   }
-  reach.delete(index);
-  return reach;
+  return out;
 }

@@ -146,15 +146,18 @@ export class OverviewPanel {
     ds.row = String(hv.row);
     ds.col = String(hv.col);
     if (hv.value !== null) ds.value = String(hv.value);
+    // the fields of the layers with a column (a test hook: small, even on DenseNet201)
     const json = (m: Map<number, Field>) =>
       Object.fromEntries(
-        [...m].map(([i, f]) => [
-          this.specs[i]?.name ?? String(i),
-          {
-            box: f.box && [f.box.r0, f.box.r1, f.box.c0, f.box.c1],
-            ch: chanJson(f.ch),
-          },
-        ]),
+        [...m]
+          .filter(([i]) => this.view.isColumn(i))
+          .map(([i, f]) => [
+            this.specs[i]?.name ?? String(i),
+            {
+              box: f.box && [f.box.r0, f.box.r1, f.box.c0, f.box.c1],
+              ch: chanJson(f.ch),
+            },
+          ]),
       );
     ds.fields = JSON.stringify({ reads: json(hv.fields.reads), readBy: json(hv.fields.readBy) });
   }

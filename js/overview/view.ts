@@ -742,6 +742,11 @@ export class OverviewView {
     this.render();
   }
 
+  /** Whether layer `index` has a column of its own (shown alone, or as a block's output). */
+  isColumn(index: number): boolean {
+    return this.colOf.has(index);
+  }
+
   /** Client rectangle of map `slot` of layer `layer`'s column (tests check pixels with it). */
   clientRect(layer: string, slot: number): Rect | null {
     const i = this.colOf.get(this.specs.findIndex((s) => s.name === layer));
