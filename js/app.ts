@@ -141,9 +141,11 @@ export class App {
     this.overview.el.hidden = mode !== "overview";
     this.gridView.hidden = mode !== "grid";
     this.tabs.show(mode);
+    const d = this.s.data;
     if (mode === "overview") this.overview.view.render();
-    else if (!this.s.data) {
-      this.loadInput();
+    else if (!d || d.layer !== this.s.spec?.name || d.preActivation !== this.s.pre) {
+      // the layer may have changed (from Python, or a click) while the grid was hidden
+      if (!d) this.loadInput();
       this.load();
     }
   }
