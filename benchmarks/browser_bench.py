@@ -3,6 +3,9 @@
 * grid repaint (``performance.measure("fmw:repaint")`` in the real bundle) for 512 maps of
   14x14 and 64 maps of 224x224 (VGG16's block4_pool and block1_conv1);
 * hover handling (``fmw:hover``: readout, overlay, receptive-field outline), 95th percentile;
+* linked hover in the network overview (``fmw:overview-hover``: the cell's receptive and
+  projective fields in every layer, the marks and connections in view, the read-out) on
+  DenseNet121 (429 entries), 95th percentile;
 * in a real JupyterLab: from pressing Shift+Enter on ``FeatureMapWidget(model, x)`` to the
   first map painted, against the bare forward pass measured in the same kernel.
 
@@ -40,6 +43,8 @@ from tests.browser.helpers import (  # noqa: E402
 )
 
 X = "\u00d7"  # the multiplication sign the widget's info line uses
+#: The model of the overview's linked-hover timing (keras.applications, random weights).
+OVERVIEW_MODEL = "DenseNet121"
 
 
 def measures(page: Any, name: str) -> list[float]:
@@ -76,6 +81,44 @@ def hover_times(h: Harness, moves: int) -> list[float]:
         h.page.mouse.move(x, y)
     h.page.wait_for_timeout(200)
     return measures(h.page, "fmw:hover")
+
+
+def overview_hover(browser: Any, smoke: bool, moves: int) -> dict[str, Any]:
+    """Real mouse moves over the thumbnails in view of the overview; ``fmw:overview-hover``."""
+    if smoke:
+        model = keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3), keras.layers.MaxPooling2D()],
+            name="smoke",
+        )
+    else:
+        model = getattr(keras.applications, OVERVIEW_MODEL)(weights=None)
+    shape = tuple(model.inputs[0].shape[1:])
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    widget = FeatureMapWidget(model, x, view="overview")
+    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+    h = Harness(ctx.new_page())
+    h.mount_widget(widget)
+    h.ready(timeout=300_000)
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]', timeout=300_000)
+    rects = h.page.evaluate(
+        """() => {
+            const v = document.querySelector('.fmw-overview').fmwOverview;
+            return [...document.querySelectorAll('.fmw-ov-col[data-kind="map"]')]
+                .flatMap((b) => [0, 1, 2].map((s) => v.clientRect(b.dataset.layer, s)));
+        }"""
+    )
+    rects = [r for r in rects if r and r["x"] > 0 and r["x"] + r["w"] < 1400]
+    clear(h.page)
+    for k in range(moves):
+        r = rects[k % len(rects)]
+        fx, fy = ((k * 0.618) % 1), ((k * 0.382 + 0.1) % 1)
+        h.page.mouse.move(r["x"] + fx * r["w"], r["y"] + fy * r["h"])
+    h.page.wait_for_timeout(200)
+    times = measures(h.page, "fmw:overview-hover")
+    out = {"times": times, "model": f"{model.name} ({len(widget.fm.layers)} entries)"}
+    out["page_errors"] = h.page_errors
+    ctx.close()
+    return out
 
 
 def p95(values: list[float]) -> float:
@@ -149,7 +192,7 @@ def main() -> None:
         x = np.random.default_rng(0).random((224, 224, 3), dtype=np.float32)
         cases = [("block4_pool", f"512 maps of 14{X}14"), ("block1_conv1", f"64 maps of 224{X}224")]
         repeats, moves = 21, 200
-    widget = FeatureMapWidget(model, x)
+    widget = FeatureMapWidget(model, x, view="grid")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
@@ -165,6 +208,11 @@ def main() -> None:
         out["hover_events"] = len(hovers)
         out["page_errors"] = h.page_errors
         ctx.close()
+        ov = overview_hover(browser, args.smoke, moves)
+        out["overview_hover_ms_p95"] = p95(ov["times"]) if ov["times"] else None
+        out["overview_hover_events"] = len(ov["times"])
+        out["overview_model"] = ov["model"]
+        out["page_errors"] += ov["page_errors"]
         if not (args.smoke or args.no_lab):
             out["jupyterlab"] = lab_first_paint(browser, runs=3)
         browser.close()

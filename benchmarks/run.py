@@ -219,6 +219,15 @@ def main() -> None:
         target = 16 if not args.smoke else 0
         rows.append(("chromium", "", f"repaint ms ({label})", ms, target))
     rows.append(("chromium", "", "hover ms p95", br["hover_ms_p95"], 8 if not args.smoke else 0))
+    rows.append(
+        (
+            "chromium",
+            br.get("overview_model", ""),
+            "overview linked hover ms p95",
+            br.get("overview_hover_ms_p95"),
+            8 if not args.smoke else 0,
+        )
+    )
     if "jupyterlab" in br:
         lab = br["jupyterlab"]
         rows.append((backend0, "vgg16", "Lab first paint / forward", lab["ratio"], 3))

@@ -27,6 +27,7 @@ from .messages import (
     short_repr,
 )
 from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
+from .overview import thumbs_message
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -73,6 +74,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
         sync=True
     )
     error = traitlets.Unicode("").tag(sync=True)
+    #: What the view shows: the whole network (``"overview"``) or one layer's maps (``"grid"``).
+    view = traitlets.Enum(["overview", "grid"], default_value="overview").tag(sync=True)
     #: While ``set_input`` (or the constructor) computes: ``{"phase": "forward" | "layers",
     #: "done": int, "total": int}``; ``None`` when idle. Set by the kernel only.
     #: ``compute_examples`` reports ``"examples"`` (samples scanned); a feature
@@ -270,6 +273,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
             elif kind in GRADIENT_REQUESTS:
                 header, data = answer(self, kind, content)
                 self.send(json_safe(header), [data])
+            elif kind == "get_thumbs":
+                self.send(*self._thumbs_message(content))
             else:
                 self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel
@@ -310,6 +315,12 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 **result,
             }
         )
+
+    def _thumbs_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        names = [self.fm.info(n).name for n in content["layers"]]  # unknown names raise
+        reply, payload = thumbs_message(self.fm, self.sample, names)
+        reply.update(request_id=content.get("request_id"), version=self.data_version)
+        return reply, [payload]
 
     def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], memoryview]:
         info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]

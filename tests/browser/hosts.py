@@ -37,7 +37,7 @@ WATCHED = ("hover", "trace_target", "selected_filters")
 # watched traits changes (so the page shows what Python holds, with no cell running).
 JUPYTER_CELL = f"""from fmw_tiny import *
 import ipywidgets
-w = fmwidget.FeatureMapWidget(tiny_cnn(), ring_image())
+w = fmwidget.FeatureMapWidget(tiny_cnn(), ring_image(), view="grid")
 echo = ipywidgets.Label()
 echo.add_class("fmw-echo")
 def show_python_side(change=None):
@@ -60,7 +60,7 @@ def _():
     import marimo as mo
     from fmw_tiny import fmwidget, ring_image, tiny_cnn
 
-    w = mo.ui.anywidget(fmwidget.FeatureMapWidget(tiny_cnn(), ring_image()))
+    w = mo.ui.anywidget(fmwidget.FeatureMapWidget(tiny_cnn(), ring_image(), view="grid"))
     w
     return json, mo, w
 

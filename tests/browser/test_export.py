@@ -9,6 +9,7 @@ embeds.
 from __future__ import annotations
 
 import collections
+import json
 import math
 import pathlib
 import random
@@ -102,7 +103,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input()
-    w = FeatureMapWidget(model, x)
+    w = FeatureMapWidget(model, x, view="grid")
     report = w.save_html(tmp_path_factory.mktemp("export") / "tiny.html")
     print(f"\ntiny export: {report.bytes} bytes, {report.values} values")
     return w, report.path
@@ -112,7 +113,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.
 def pools_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.Path]:
     from fmwidget import FeatureMapWidget
 
-    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2))
+    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2), view="grid")
     report = w.save_html(tmp_path_factory.mktemp("export") / "pools.html")
     return w, report.path
 
@@ -379,10 +380,44 @@ def test_hostile_layer_name_is_text(
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input(name=HOSTILE, conv_name=HOSTILE)
-    path = FeatureMapWidget(model, x).save_html(tmp_path_factory.mktemp("h") / "h.html").path
+    path = (
+        FeatureMapWidget(model, x, view="grid")
+        .save_html(tmp_path_factory.mktemp("h") / "h.html")
+        .path
+    )
     p = open_export(path)
     ready = p.ready()
     assert HOSTILE in ready.inner_text()
     assert HOSTILE in p.root.locator(".fmw-layer[data-index='1']").inner_text()
     assert HOSTILE in p.page.title()
     assert_no_script_ran(p.page, p.root, p.page_errors)
+
+
+def test_export_opens_on_the_overview_and_links_cells_offline(
+    open_export: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The export has no kernel to ask for thumbnails: the page reduces the embedded maps."""
+    from fmwidget import FeatureMapWidget
+
+    model, x = tiny_cnn_and_input()
+    w = FeatureMapWidget(model, x)  # the default view: the network
+    path = w.save_html(tmp_path_factory.mktemp("ov") / "overview.html").path
+    p = open_export(path)
+    p.ready()
+    p.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    names = p.root.locator(".fmw-ov-col").evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
+    assert names == ["input", "conv", "pool"]
+    rect = p.page.evaluate(
+        "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('pool', 1)"
+    )
+    p.page.mouse.move(rect["x"] + rect["w"] * 4.5 / 13, rect["y"] + rect["h"] * 9.5 / 13)
+    readout = p.root.locator(".fmw-ov-readout[data-layer='pool']")
+    readout.wait_for()
+    assert (readout.get_attribute("data-row"), readout.get_attribute("data-col")) == ("9", "4")
+    assert _close3(float(readout.get_attribute("data-value")), float(w.fm["pool"][0, 9, 4, 1]))
+    rf = w.fm.receptive_field("pool", (9, 4))
+    fields = json.loads(readout.get_attribute("data-fields"))
+    assert fields["reads"]["input"]["box"] == [rf[0].start, rf[0].stop, rf[1].start, rf[1].stop]
+    assert fields["reads"]["conv"] == {"box": [18, 20, 8, 10], "ch": [1]}
+    _no_network(p)
+    assert p.page_errors == []
