@@ -10,6 +10,9 @@
   see the same load. Times are taken in the
   page (``performance.now()`` when the run command is issued, a MutationObserver for the
   paint).
+* linked hover in the network overview (``fmw:overview-hover``: the cell's receptive and
+  projective fields in every layer, the marks and connections in view, the read-out) on
+  DenseNet121 (429 entries), 95th percentile;
 
 Reuses the harness and JupyterLab helpers of tests/browser. Usage (a venv with playwright
 and jupyterlab): python benchmarks/browser_bench.py [--smoke] [--no-lab]
@@ -44,6 +47,8 @@ from tests.browser.helpers import (  # noqa: E402
 )
 
 X = "\u00d7"  # the multiplication sign the widget's info line uses
+#: The model of the overview's linked-hover timing (keras.applications, random weights).
+OVERVIEW_MODEL = "DenseNet121"
 
 
 def measures(page: Any, name: str) -> list[float]:
@@ -101,6 +106,44 @@ def harness_timings(browser: Any, widget: Any, cases: list, repeats: int, moves:
     return out
 
 
+def overview_hover(browser: Any, smoke: bool, moves: int) -> dict[str, Any]:
+    """Real mouse moves over the thumbnails in view of the overview; ``fmw:overview-hover``."""
+    if smoke:
+        model = keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3), keras.layers.MaxPooling2D()],
+            name="smoke",
+        )
+    else:
+        model = getattr(keras.applications, OVERVIEW_MODEL)(weights=None)
+    shape = tuple(model.inputs[0].shape[1:])
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    widget = FeatureMapWidget(model, x, view="overview")
+    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+    h = Harness(ctx.new_page())
+    h.mount_widget(widget)
+    h.ready(timeout=300_000)
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]', timeout=300_000)
+    rects = h.page.evaluate(
+        """() => {
+            const v = document.querySelector('.fmw-overview').fmwOverview;
+            return [...document.querySelectorAll('.fmw-ov-col[data-kind="map"]')]
+                .flatMap((b) => [0, 1, 2].map((s) => v.clientRect(b.dataset.layer, s)));
+        }"""
+    )
+    rects = [r for r in rects if r and r["x"] > 0 and r["x"] + r["w"] < 1400]
+    clear(h.page)
+    for k in range(moves):
+        r = rects[k % len(rects)]
+        fx, fy = ((k * 0.618) % 1), ((k * 0.382 + 0.1) % 1)
+        h.page.mouse.move(r["x"] + fx * r["w"], r["y"] + fy * r["h"])
+    h.page.wait_for_timeout(200)
+    times = measures(h.page, "fmw:overview-hover")
+    out = {"times": times, "model": f"{model.name} ({len(widget.fm.layers)} entries)"}
+    out["page_errors"] = h.page_errors
+    ctx.close()
+    return out
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -123,7 +166,7 @@ def forward_s(n=5):
     "encode.WIRE = encode.WireFormat()",
     "encode.WIRE = encode.WireFormat(push_first=False)",
     "encode.WIRE = encode.WireFormat(progressive=False, sparse=False, push_first=False)",
-    "w = fmwidget.FeatureMapWidget(model, x)\nw",
+    'w = fmwidget.FeatureMapWidget(model, x, view="grid")\nw',
 ]
 WIRES = {"parts": 2, "parts_no_push": 3, "one_part": 4}  # the cell selecting each format
 WIDGET_CELL = 5
@@ -244,7 +287,13 @@ def main() -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         if not args.lab_only:
-            out.update(harness_timings(browser, FeatureMapWidget(model, x), cases, repeats, moves))
+            widget = FeatureMapWidget(model, x, view="grid")
+            out.update(harness_timings(browser, widget, cases, repeats, moves))
+            ov = overview_hover(browser, args.smoke, moves)
+            out["overview_hover_ms_p95"] = p95(ov["times"]) if ov["times"] else None
+            out["overview_hover_events"] = len(ov["times"])
+            out["overview_model"] = ov["model"]
+            out["page_errors"] += ov["page_errors"]
         if not (args.smoke or args.no_lab):
             out["jupyterlab"] = lab_first_paint(browser, runs=args.lab_runs)
         browser.close()

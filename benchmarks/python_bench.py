@@ -252,7 +252,7 @@ def main() -> None:
         help="only the wire rows (encode, bytes, packing); no sub-models, builds or memory",
     )
     args = parser.parse_args()
-    models = ["small"] if args.smoke else args.models.split(",")
+    models = ["small"] if args.smoke else [m for m in args.models.split(",") if m]
     repeats = 1 if args.smoke else args.repeats
     results = {
         "backend": keras.backend.backend(),
@@ -262,7 +262,11 @@ def main() -> None:
         "builds": [
             bench_build(m, repeats)
             for m in (
-                [] if args.wire_only else ["small"] if args.smoke else args.build_models.split(",")
+                []
+                if args.wire_only
+                else ["small"]
+                if args.smoke
+                else [m for m in args.build_models.split(",") if m]
             )
         ],
     }

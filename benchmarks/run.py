@@ -1,14 +1,16 @@
 """Run every fmwidget benchmark side by side and report ratios (table + PNG plot).
 
-Each backend runs benchmarks/python_bench.py in its own interpreter (one Keras backend per
-process); the browser numbers come from benchmarks/browser_bench.py; keract, where a
-legacy-Keras venv is given, from benchmarks/keract_bench.py. Ratios compare numbers taken
-in the same process. Nothing here asserts a time: it reports.
+Each backend runs benchmarks/python_bench.py, examples_bench.py and gradients_bench.py in
+its own interpreter (one Keras backend per process); the browser numbers come from
+benchmarks/browser_bench.py; keract, where a legacy-Keras venv is given, from
+benchmarks/keract_bench.py. Ratios compare numbers taken in the same process. Nothing here
+asserts a time: it reports.
 
 Usage:
     python benchmarks/run.py                 # backends with a .venv-<name>, VGG16 + small
     python benchmarks/run.py --smoke         # tiny model, one repeat, no JupyterLab (CI)
     python benchmarks/run.py --keract-python /path/to/legacy-venv/bin/python
+    python benchmarks/run.py --no-featurevis # skip the minutes-long feature visualisation
 """
 
 from __future__ import annotations
@@ -106,6 +108,39 @@ def rows_for(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, flo
     return rows
 
 
+def example_rows(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+    """Rows from one examples_bench result (time ratios: lower is better)."""
+    rows = []
+    for m in res["throughput"]:
+        ratio = m["top_examples_s"] / m["predict_s"]  # <= 1.11 means throughput >= 0.9
+        rows.append((backend, m["model"], "top_examples / predict, same N and batch", ratio, 1.11))
+    sizes = sorted(res["memory"], key=int)
+    small, big = res["memory"][sizes[0]], res["memory"][sizes[-1]]
+    label = f"top_examples peak mem N={sizes[-1]} / N={sizes[0]}"
+    rows.append((backend, "digits", label, big / max(small, 1), 1.10))
+    if res.get("ray"):
+        r = res["ray"]
+        ratio = r["ray_s"] / r["local_s"]
+        rows.append((backend, "digits", "ray 2 local workers / local", ratio, 0))
+    return rows
+
+
+def gradient_rows(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+    """Rows from one gradients_bench result: ratios to one forward + backward pass."""
+    g = res["gradients"]
+    fb = g["forward_backward_s"]
+    rows = [
+        (backend, g["model"], "Grad-CAM / forward+backward", g["grad_cam_s"] / fb, 1.2),
+        (backend, g["model"], "saliency / forward+backward", g["saliency_s"] / fb, 0),
+        (backend, g["model"], "forward+backward / forward", fb / g["forward_s"], 0),
+    ]
+    if "featurevis" in res:
+        f = res["featurevis"]
+        label = f"feature vis {f['filters']} filters x {f['steps']} steps (s)"
+        rows.append((backend, f["model"][:6], label, f["seconds"], 0))
+    return rows
+
+
 def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> bool:
     try:
         import matplotlib
@@ -115,7 +150,7 @@ def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> 
     except ImportError:
         print("(matplotlib is not installed: no plot; pip install '.[bench]')")
         return False
-    ratio_rows = [r for r in rows if "ms" not in r[2]]
+    ratio_rows = [r for r in rows if "ms" not in r[2] and "(s)" not in r[2]]
     labels = [f"{b} {m}\n{k}" for b, m, k, _, _ in ratio_rows]
     values = [v for *_, v, _ in ratio_rows]
     targets = [t for *_, t in ratio_rows]
@@ -138,12 +173,28 @@ def plot(rows: list[tuple[str, str, str, float, float]], path: pathlib.Path) -> 
     return True
 
 
+def print_table(rows: list[tuple[str, str, str, float, float]], judged: bool) -> None:
+    """The rows with their targets; ``judged`` adds the ok column (the full run only)."""
+    if not judged:
+        print(
+            "smoke run (tiny model, one repeat): measurements only. The targets belong to the\n"
+            "full run's models and are judged there: python benchmarks/run.py"
+        )
+    head = f"{'backend':<11} {'model':<11} {'metric':<48} {'value':>9} {'target':>8}"
+    print(head + ("  ok" if judged else ""))
+    for b, m, k, v, t in rows:
+        target = f"<= {t:g}" if t else ""
+        ok = ("  yes" if v <= t else "  NO") if judged and t else ""
+        print(f"{b:<11} {m:<11} {k:<48} {v:>9.3f} {target:>8}{ok}".rstrip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--keract-python", default=None)
     parser.add_argument("--no-lab", action="store_true")
+    parser.add_argument("--no-featurevis", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -164,6 +215,13 @@ def main() -> None:
         res = run_json(python, "python_bench.py", *flags, backend=backend)
         raw["python"][backend] = res
         rows += rows_for(backend, res)
+        ex = run_json(python, "examples_bench.py", *flags, backend=backend)
+        raw.setdefault("examples", {})[backend] = ex
+        rows += example_rows(backend, ex)
+        grad_flags = flags + (["--no-featurevis"] if args.no_featurevis else [])
+        res = run_json(python, "gradients_bench.py", *grad_flags, backend=backend)
+        raw.setdefault("gradients", {})[backend] = res
+        rows += gradient_rows(backend, res)
 
     browser_python = next(p for p in pythons.values() if p)
     backend0 = next(b for b, p in pythons.items() if p)
@@ -174,6 +232,15 @@ def main() -> None:
         target = 16 if not args.smoke else 0
         rows.append(("chromium", "", f"repaint ms ({label})", ms, target))
     rows.append(("chromium", "", "hover ms p95", br["hover_ms_p95"], 8 if not args.smoke else 0))
+    rows.append(
+        (
+            "chromium",
+            br.get("overview_model", ""),
+            "overview linked hover ms p95",
+            br.get("overview_hover_ms_p95"),
+            8 if not args.smoke else 0,
+        )
+    )
     if "jupyterlab" in br:
         lab = br["jupyterlab"]
         rows.append((backend0, "vgg16", "Lab first paint / forward", lab["parts"]["ratio"], 2))
@@ -195,10 +262,7 @@ def main() -> None:
             )
 
     print(f"\nmachine: {raw['machine']}")
-    print(f"{'backend':<11} {'model':<11} {'metric':<46} {'value':>9} {'target':>7}  ok")
-    for b, m, k, v, t in rows:
-        ok = "" if not t else ("yes" if v <= t else "NO")
-        print(f"{b:<11} {m:<11} {k:<46} {v:>9.3f} {t or '':>7}  {ok}")
+    print_table(rows, judged=not args.smoke)
     (OUT / "results.json").write_text(json.dumps(raw, indent=1))
     if plot(rows, OUT / "benchmark.png"):
         print(f"\nplot: {OUT / 'benchmark.png'}")

@@ -1,9 +1,13 @@
 """fmwidget: see inside a Keras 3 convolutional network, one feature map at a time."""
 
+from .examples import top_examples
+from .explain import grad_cam, saliency
 from .export import ExportReport, save_html
+from .featurevis import FilterVisualization, visualize_filter
 from .geometry import GeometryError
 from .inputs import LayerNotFoundError
 from .maps import FeatureMaps, LayerInfo, extract
+from .topexamples import TopExamples
 
 __version__ = "0.1.0"
 
@@ -11,12 +15,18 @@ __all__ = [
     "ExportReport",
     "FeatureMapWidget",
     "FeatureMaps",
+    "FilterVisualization",
     "GeometryError",
     "LayerInfo",
     "LayerNotFoundError",
+    "TopExamples",
     "__version__",
     "extract",
+    "grad_cam",
+    "saliency",
     "save_html",
+    "top_examples",
+    "visualize_filter",
 ]
 
 

@@ -10,6 +10,8 @@ The page holds, all inline:
   send (``FeatureMapWidget._layer_message`` as one wire message: float16, or
   ``float16_nonzero`` when its nonzero mask makes it smaller, see ``encode.layer_parts``),
   zlib-compressed when that is smaller, then base64.
+- when the widget has top examples (``w.examples``): under ``examples``, per layer and
+  channel, the kernel's ``get_examples`` reply and one blob per patch (float16).
 
 Tracing offline follows :func:`fmwidget.trace.trace`'s rules in the browser, but never guesses
 from float16 values: for every max-pooling layer the export embeds, per channel and pooled
@@ -136,7 +138,7 @@ class _Blobs:
     def __init__(self, compress: bool):
         self.compress = compress
         self.parts: list[str] = []
-        self.bytes = {"map": 0, "table": 0}
+        self.bytes = {"map": 0, "table": 0, "examples": 0}
 
     def add(self, data: bytes | memoryview, kind: str = "map") -> dict[str, Any]:
         raw = bytes(data)
@@ -190,6 +192,8 @@ def render_html(
         },
         "pre_activation": pre_activation,
     }
+    if getattr(widget, "examples", None) is not None:
+        manifest["examples"] = _examples(widget.examples, blobs)
     name = title if title is not None else f"{widget.model_name} — fmwidget"
     page = "\n".join(
         [
@@ -255,6 +259,20 @@ def _script_for_html(code: str) -> str:
     """Inline module source: ``</script`` and ``<!--`` may not appear raw inside the element."""
     out = code.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
     return out.replace("<!--", "<\\!--")
+
+
+def _examples(ex: Any, blobs: _Blobs) -> dict[str, list[dict[str, Any]]]:
+    """Per layer, per channel: the ``get_examples`` reply and its patch blobs."""
+    from .example_wire import examples_message
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in ex.layers:
+        out[name] = []
+        for channel in range(ex.channels(name)):
+            header, buffers = examples_message(ex, name, channel)
+            patches = [blobs.add(b, "examples") for b in buffers]
+            out[name].append({"header": header, "patches": patches})
+    return out
 
 
 # -- geometry for offline traces -----------------------------------------------------------------

@@ -29,7 +29,7 @@ import numpy as np
 L = keras.layers
 
 _ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)
-_DROPOUTS = (
+DROPOUT_LAYERS = (
     L.Dropout,
     L.SpatialDropout1D,
     L.SpatialDropout2D,
@@ -38,7 +38,7 @@ _DROPOUTS = (
     L.GaussianNoise,
     L.AlphaDropout,
 )
-_ELEMENTWISE_MERGES = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
+ELEMENTWISE_MERGE_LAYERS = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
 
 # Kinds, in Keras's own vocabulary. Anything not matched below is "other".
 _KIND_CLASSES: list[tuple[str, tuple[type, ...]]] = [
@@ -70,23 +70,11 @@ _KIND_CLASSES: list[tuple[str, tuple[type, ...]]] = [
     ),
     ("activation", _ACTIVATIONS),
     ("batch_norm", (L.BatchNormalization,)),
-    ("dropout", _DROPOUTS),
+    ("dropout", DROPOUT_LAYERS),
     ("padding", (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)),
     ("cropping", (L.Cropping1D, L.Cropping2D, L.Cropping3D)),
-    ("merge", (*_ELEMENTWISE_MERGES, L.Concatenate)),
+    ("merge", (*ELEMENTWISE_MERGE_LAYERS, L.Concatenate)),
 ]
-
-# Layers whose output cell (r, c) reads only input cell (r, c) (at inference).
-_POINTWISE = (
-    *_ACTIVATIONS,
-    L.BatchNormalization,
-    *_DROPOUTS,
-    *_ELEMENTWISE_MERGES,
-    L.Dense,
-    L.EinsumDense,
-    L.Rescaling,
-    L.Identity,
-)
 
 # Kinds whose output is a feature map worth showing (the widget's default set).
 MAP_KINDS = frozenset(

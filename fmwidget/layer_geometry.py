@@ -26,7 +26,16 @@ from typing import Any
 import keras
 
 from .geometry import ALL, IDENTITY, AxisMap, InputMap, Node, same_padding, unknown_node
-from .introspect import OP_ACTIVATIONS, OP_MERGES, Entry, Slot, is_op, layer_kind
+from .introspect import (
+    DROPOUT_LAYERS,
+    ELEMENTWISE_MERGE_LAYERS,
+    OP_ACTIVATIONS,
+    OP_MERGES,
+    Entry,
+    Slot,
+    is_op,
+    layer_kind,
+)
 
 L = keras.layers
 
@@ -135,19 +144,8 @@ _POINTWISE_LAYERS = (
     L.Normalization,  # fixed (adapted) statistics: each value scaled on its own
     L.Rescaling,
     L.Identity,
-    L.Dropout,
-    L.SpatialDropout1D,
-    L.SpatialDropout2D,
-    L.SpatialDropout3D,
-    L.GaussianDropout,
-    L.GaussianNoise,
-    L.AlphaDropout,
-    L.Add,
-    L.Subtract,
-    L.Multiply,
-    L.Average,
-    L.Maximum,
-    L.Minimum,
+    *DROPOUT_LAYERS,
+    *ELEMENTWISE_MERGE_LAYERS,
 )
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 _SOFTMAX_ACTIVATIONS = ("softmax", "log_softmax")

@@ -346,6 +346,18 @@ class FeatureMaps:
             self._field_cache[key] = cached
         return cached.copy()
 
+    def effective_receptive_field(
+        self, name: str, position: Any, channel: int | None = None, sample: int = 0
+    ) -> np.ndarray:
+        """``sum_c |d cell / d input_c|`` over the input grid: how much each pixel moves a cell.
+
+        Lies inside :meth:`receptive_field_mask`; see
+        :func:`fmwidget.explain.effective_receptive_field` (one backward pass).
+        """
+        from .explain import effective_receptive_field
+
+        return effective_receptive_field(self, name, position, channel, sample)
+
     def receptive_field(self, name: str, position: Any) -> tuple[slice, ...]:
         """Half-open slices into the input image bounding the receptive field of a cell.
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .maps import FeatureMaps, LayerInfo
+from .overview import layer_links
 
 #: Requests from the browser are a few small fields; anything bigger is refused unread.
 MAX_REQUEST_CHARS = 16 * 1024
@@ -18,8 +19,26 @@ MAX_REQUEST_CHARS = 16 * 1024
 MAX_NAME_CHARS = 4096
 #: Error replies are cut to this many characters.
 MAX_ERROR_CHARS = 2000
-_REQUEST_TYPES = ("get_layer", "get_trace")
-_INT_FIELDS = {"get_layer": (), "get_trace": ("filter", "row", "col")}
+_REQUEST_TYPES = (
+    "get_layer",
+    "get_trace",
+    "get_examples",
+    "get_overlay",
+    "get_filter_image",
+    "get_thumbs",
+)
+_INT_FIELDS = {
+    "get_layer": (),
+    "get_trace": ("filter", "row", "col"),
+    "get_examples": ("channel",),
+    "get_overlay": (),  # its fields depend on the mode: checked in overlays.py
+    "get_filter_image": ("filter",),
+    "get_thumbs": (),
+}
+#: ``status`` phases of work the browser asked for (besides "forward" and "layers").
+GRADIENT_PHASES = ("visualize",)
+#: Most layers one ``get_thumbs`` request may ask for (the overview asks for those in view).
+MAX_THUMB_LAYERS = 64
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
@@ -76,7 +95,8 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
     kind = content.get("type")
     if kind not in _REQUEST_TYPES:
         raise ValueError(
-            f"Expected message type 'get_layer' or 'get_trace', received {short_repr(kind)}."
+            "Expected message type 'get_layer', 'get_trace', 'get_examples', 'get_overlay', "
+            f"'get_filter_image' or 'get_thumbs', received {short_repr(kind)}."
         )
     rid = content.get("request_id")
     if rid is not None and request_id_of(content) is None:
@@ -89,10 +109,15 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
             raise ValueError(
                 f"Expected version in range(0, {data_version + 1}), received {version}."
             )
+    if kind == "get_thumbs":
+        check_thumbs_request(content)
+        return kind
     layer = content.get("layer")
-    if not isinstance(layer, str):
+    if kind == "get_overlay" and layer is None:
+        pass  # Grad-CAM's default layer; ERF requests are checked in overlays.py
+    elif not isinstance(layer, str):
         raise TypeError(f"Expected a layer name (str), received {short_repr(layer)}.")
-    if len(layer) > MAX_NAME_CHARS:
+    if layer is not None and len(layer) > MAX_NAME_CHARS:
         raise ValueError(
             f"Expected a layer name of at most {MAX_NAME_CHARS} characters, received {len(layer)}."
         )
@@ -107,6 +132,19 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
         if not is_int(value):
             raise TypeError(f"Expected an int {key}, received {short_repr(value)}.")
     return kind
+
+
+def check_thumbs_request(content: dict[str, Any]) -> None:
+    """``get_thumbs``: ``layers`` a list of 1 to ``MAX_THUMB_LAYERS`` names."""
+    layers = content.get("layers")
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_THUMB_LAYERS:
+        raise TypeError(
+            f"Expected layers: a list of 1 to {MAX_THUMB_LAYERS} layer names, received "
+            f"{short_repr(layers)}."
+        )
+    for name in layers:
+        if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
+            raise TypeError(f"Expected a layer name (str), received {short_repr(name)}.")
 
 
 def json_safe(obj: Any) -> Any:
@@ -151,7 +189,9 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
         "max": hi,
         "inputs": [fm.info(n).index for n in info.inputs],
         "fused_activation": info.fused_activation,
+        "is_op": info.is_op,
         "receptive_field": rf_table(info, fm),
+        "links": layer_links(info, fm),
     }
 
 

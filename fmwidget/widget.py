@@ -13,10 +13,12 @@ import traitlets
 
 from . import encode
 from .encode import encode_map, layer_parts
+from .example_wire import examples_message, examples_summary
 from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
 from .messages import (
+    GRADIENT_PHASES,
     MAX_ERROR_CHARS,
     check_request,
     is_int,
@@ -25,6 +27,8 @@ from .messages import (
     request_id_of,
     short_repr,
 )
+from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
+from .overview import thumbs_message
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -71,23 +75,82 @@ class FeatureMapWidget(anywidget.AnyWidget):
         sync=True
     )
     error = traitlets.Unicode("").tag(sync=True)
+    #: What the view shows: the whole network (``"overview"``) or one layer's maps (``"grid"``).
+    view = traitlets.Enum(["overview", "grid"], default_value="overview").tag(sync=True)
     #: While ``set_input`` (or the constructor) computes: ``{"phase": "forward" | "layers",
     #: "done": int, "total": int}``; ``None`` when idle. Set by the kernel only.
+    #: ``compute_examples`` reports ``"examples"`` (samples scanned); a feature
+    #: visualisation asked for by the browser reports ``"visualize"`` steps the same way.
     status = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    #: Which layers have top examples (``TopExamples.summary()``), or ``None``.
+    examples_summary = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    #: Gradient overlay of the input panel: ``"none"``, ``"grad_cam"``, ``"saliency"`` or
+    #: ``"erf"`` (the hovered cell's effective receptive field). Computed when asked for.
+    overlay = traitlets.Enum(OVERLAY_MODES, default_value="none").tag(sync=True)
+    #: The class Grad-CAM and saliency explain; ``None``: the top prediction.
+    class_index = traitlets.Int(None, allow_none=True).tag(sync=True)
+    #: Optional class names (``decode_predictions``-style) naming the explained class.
+    class_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(
-        self, model: Any, x: Any, *, layer: str | None = None, sample: int = 0, **kwargs: Any
+        self,
+        model: Any,
+        x: Any,
+        *,
+        layer: str | None = None,
+        sample: int = 0,
+        examples: Any = None,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.model = model
         self.sample = 0
+        #: Keyword arguments for :func:`fmwidget.visualize_filter` when the browser asks for
+        #: a filter image (e.g. ``value_range``, ``preprocess``, ``steps``).
+        self.visualize_options: dict[str, Any] = {}
         self.fm: FeatureMaps
+        self._examples = None
         self._load(x, sample)
         if layer is not None:
             self.fm.info(layer)  # raises a clear error for unknown names
             self.layer = layer
+        self.examples = examples
         self.on_msg(self._on_msg)
         self._push_first_part()
+
+    # -- top examples ----------------------------------------------------------------------
+    @property
+    def examples(self) -> Any:
+        """The :class:`fmwidget.TopExamples` shown in filter cards (``None`` for none)."""
+        return self._examples
+
+    @examples.setter
+    def examples(self, ex: Any) -> None:
+        self.examples_summary = examples_summary(ex, self.fm)  # raises if it does not fit
+        self._examples = ex
+
+    def compute_examples(self, data: Any, **options: Any) -> Any:
+        """Run :func:`fmwidget.top_examples` on ``data``, show progress, keep the result.
+
+        ``options`` go to ``top_examples`` (``layers``, ``k``, ``batch_size``, ``engine``).
+        An interrupt leaves the previous examples in place.
+        """
+        from .examples import top_examples
+
+        report = self._status_reporter()
+        user = options.pop("on_progress", None)
+
+        def on_progress(done: int, total: int | None) -> None:
+            report("examples", done, total or done)
+            if user is not None:
+                user(done, total)
+
+        try:
+            ex = top_examples(self.model, data, on_progress=on_progress, **options)
+        finally:
+            self.status = None
+        self.examples = ex
+        return ex
 
     # -- data ------------------------------------------------------------------------------
     def _load(self, x: Any, sample: int) -> None:
@@ -162,16 +225,25 @@ class FeatureMapWidget(anywidget.AnyWidget):
         value = proposal["value"]
         ok = value is None or (
             set(value) == {"phase", "done", "total"}
-            and value["phase"] in ("forward", "layers")
+            and value["phase"] in ("forward", "layers", "examples", *GRADIENT_PHASES)
             and is_int(value["done"])
             and is_int(value["total"])
             and 0 <= value["done"] <= value["total"]
         )
         if not ok:
             raise traitlets.TraitError(
-                "Expected status None or {'phase': 'forward' | 'layers', 'done': int, "
+                "Expected status None or {'phase': 'forward' | 'layers' | 'examples', 'done': int, "
                 f"'total': int}} with 0 <= done <= total, received {short_repr(value)}."
             )
+        return value
+
+    @traitlets.validate("class_index")
+    def _valid_class_index(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        count = class_count(self) if hasattr(self, "fm") else None
+        if value is not None and (value < 0 or (count is not None and value >= count)):
+            wanted = f"in range(0, {count})" if count is not None else ">= 0"
+            raise traitlets.TraitError(f"Expected class_index None or {wanted}, received {value}.")
         return value
 
     @traitlets.validate("layer")
@@ -195,19 +267,30 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 first = content.get("first_channels")  # the grid's first screenful
                 for part, data in layer_parts(reply, payload, first):  # each <= 64 MiB
                     self.send(part, [data])
+            elif kind == "get_examples":
+                reply, buffers = examples_message(
+                    self._examples, content["layer"], content["channel"]
+                )
+                reply.update(request_id=request_id, version=self.data_version)
+                self.send(reply, buffers)
+            elif kind in GRADIENT_REQUESTS:
+                header, data = answer(self, kind, content)
+                self.send(json_safe(header), [data])
+            elif kind == "get_thumbs":
+                self.send(*self._thumbs_message(content))
             else:
                 self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel
             self._send_error(err, request_id)
 
     def _push_first_part(self) -> None:
-        """Sends the shown layer's first message unasked (``request_id`` null).
+        """Sends the shown layer's first message unasked (``request_id`` null), in the grid.
 
         It reaches the browser right behind the widget's state, so the view paints it as it
         renders, a round trip before its own request is answered (see encode.WireFormat).
         """
-        if not encode.WIRE.push_first:
-            return
+        if not encode.WIRE.push_first or self.view != "grid":
+            return  # the overview asks for thumbnails, not a layer
         with contextlib.suppress(Exception):  # no map to show, or no frontend: nothing lost
             reply, payload = self._layer_message({"layer": self.layer})
             part, data = next(layer_parts(reply, payload))
@@ -248,6 +331,12 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 **result,
             }
         )
+
+    def _thumbs_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        names = [self.fm.info(n).name for n in content["layers"]]  # unknown names raise
+        reply, payload = thumbs_message(self.fm, self.sample, names)
+        reply.update(request_id=content.get("request_id"), version=self.data_version)
+        return reply, [payload]
 
     def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], memoryview]:
         info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]

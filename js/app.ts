@@ -8,8 +8,11 @@
 import type { AnyModel } from "@anywidget/types";
 import { namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
+import { openLayer, selectAndTrace, setView } from "./model/intent";
 import { StaleError, type Store } from "./model/store";
-import { layerSpecs, onTrait, rangeMode, selectedFilters } from "./model/traits";
+import { layerSpecs, onTrait, rangeMode, selectedFilters, viewMode } from "./model/traits";
+import { OverviewPanel } from "./overview/panel";
+import type { OverviewCell } from "./overview/view";
 import { channelReady, isDead, type SortKey, sortOrder } from "./stats";
 import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "./types";
 import { Controls } from "./views/controls";
@@ -23,6 +26,7 @@ import { Painter, SEQUENTIAL_MAP } from "./views/paint";
 import { ViewState } from "./views/state";
 import { showStatus } from "./views/status";
 import { LayerStrip } from "./views/strip";
+import { ViewTabs } from "./views/tabs";
 import { inputLayerName, TraceView } from "./views/trace";
 
 export class App {
@@ -31,6 +35,12 @@ export class App {
   private readonly errorEl = h("div", "fmw-error");
   private readonly statusEl = h("div", "fmw-muted fmw-status");
   private readonly center = h("div", "fmw-center");
+  private readonly gridView = h("div", "fmw-gridview");
+  private readonly tabs = new ViewTabs((mode) => {
+    setView(this.model, mode);
+    this.onView();
+  });
+  private readonly overview: OverviewPanel;
   private readonly controls: Controls;
   private readonly strip: LayerStrip;
   private readonly grid: GridView;
@@ -54,6 +64,14 @@ export class App {
     private readonly store: Store,
   ) {
     this.strip = new LayerStrip((name) => this.userSelectLayer(name));
+    this.overview = new OverviewPanel(
+      model,
+      store,
+      (layer, cell) => this.open(layer, cell),
+      () => {
+        this.root.dataset.ready = "1";
+      },
+    );
     const handlers = {
       hover: (c: GridCell | null) => this.hover.set(c, true),
       click: (c: GridCell, ev: MouseEvent) =>
@@ -107,16 +125,37 @@ export class App {
     side.append(this.input.el, this.legend.el, this.hover.readout);
     this.center.append(this.controls.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
-    main.append(side, this.center);
+    main.append(side, this.center, this.traceView.el); // the trace beside the grid
+    this.gridView.append(this.strip.el, main);
     this.statusEl.setAttribute("role", "status");
-    this.root.append(
-      this.title,
-      this.statusEl,
-      this.errorEl,
-      this.strip.el,
-      main,
-      this.traceView.el,
-    );
+    const bar = h("div", "fmw-bar");
+    bar.append(this.title, this.tabs.el, this.statusEl);
+    this.root.append(bar, this.errorEl, this.overview.el, this.gridView);
+    this.onView();
+  }
+
+  /** The `view` trait: show the network overview or the grid of one layer. */
+  private onView(): void {
+    const mode = viewMode(this.model);
+    this.root.dataset.view = mode;
+    this.overview.el.hidden = mode !== "overview";
+    this.gridView.hidden = mode !== "grid";
+    this.tabs.show(mode);
+    const d = this.s.data;
+    if (mode === "overview") this.overview.view.render();
+    else if (!d || d.layer !== this.s.spec?.name || d.preActivation !== this.s.pre) {
+      // the layer may have changed (from Python, or a click) while the grid was hidden
+      if (!d) this.loadInput();
+      this.load();
+    }
+  }
+
+  /** A click in the overview: open the layer's grid (a cell: select its map and trace it). */
+  private open(layer: string, cell: OverviewCell | null): void {
+    const spec = this.s.layers.find((l) => l.name === layer);
+    openLayer(this.model, layer, cell, Boolean(spec?.spatial));
+    if (this.s.spec?.name !== layer) this.onLayerTrait();
+    this.onView();
   }
 
   private bind(): void {
@@ -126,7 +165,11 @@ export class App {
     on("layer", () => this.onLayerTrait());
     on("selected_filters", () => this.onSelection());
     on("hover", () => this.hover.onTrait());
-    on("colormap_range", () => this.repaint());
+    on("colormap_range", () => {
+      this.repaint();
+      this.overview.setMode();
+    });
+    on("view", () => this.onView());
     on("trace_target", () => this.onTraceTarget());
     on("error", () => this.showError());
     on("status", () => showStatus(this.statusEl, this.model.get("status")));
@@ -165,6 +208,7 @@ export class App {
       this.grid.dispose();
       this.detail.dispose();
       this.strip.dispose();
+      this.overview.dispose();
     });
   }
 
@@ -179,7 +223,8 @@ export class App {
     this.s.layers = layerSpecs(this.model);
     this.onTitle();
     this.strip.setLayers(this.s.layers);
-    this.loadInput();
+    this.overview.setLayers(this.s.layers);
+    if (viewMode(this.model) === "grid") this.loadInput();
     this.onLayerTrait();
     if (this.s.layers.length === 0) this.root.dataset.ready = "1";
   }
@@ -258,6 +303,8 @@ export class App {
     this.traceView.clear();
     this.s.data = null;
     this.s.hover = null;
+    this.overview.invalidate();
+    if (viewMode(this.model) !== "grid") return; // the grid loads when it is shown
     this.loadInput();
     this.load();
   }
@@ -280,7 +327,7 @@ export class App {
 
   private load(): void {
     const spec = this.s.spec;
-    if (!spec) return;
+    if (!spec || viewMode(this.model) !== "grid") return;
     const token = ++this.loadToken;
     const pre = this.s.pre;
     this.controls.info.textContent = "loading…";
@@ -351,24 +398,7 @@ export class App {
 
   /** Click / Enter on a cell: select its filter (toggle with modifiers) and trace it. */
   private activate(cell: GridCell, toggle: boolean): void {
-    if (!this.s.spec) return;
-    const sel = selectedFilters(this.model);
-    let next: number[];
-    if (toggle) {
-      next = sel.includes(cell.filter)
-        ? sel.filter((f) => f !== cell.filter)
-        : [...sel, cell.filter];
-    } else {
-      next = [cell.filter];
-    }
-    this.model.set("selected_filters", next);
-    this.model.set("trace_target", {
-      layer: this.s.spec.name,
-      filter: cell.filter,
-      row: cell.row,
-      col: cell.col,
-    });
-    this.model.save_changes();
+    if (this.s.spec) selectAndTrace(this.model, this.s.spec.name, cell, toggle);
   }
 
   private userSelectLayer(name: string): void {

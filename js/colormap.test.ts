@@ -111,3 +111,21 @@ describe("mapToRgba", () => {
     expect(alpha(1, 3)).toBe(0);
   });
 });
+
+describe("one colour story", () => {
+  it("gives a non-negative value the same colour on [0, m] as on the diverging [−m, m]", () => {
+    const div = namedLut("RdBu");
+    const pos = namedLut("RdBu+");
+    const m = 3.7;
+    const values = Float32Array.from({ length: 2001 }, (_, i) => (i / 2000) * m * 1.1);
+    const a = mapArray(values, values.length, 1, { lo: -m, hi: m, diverging: true }, div);
+    const b = mapArray(values, values.length, 1, { lo: 0, hi: m, diverging: false }, pos);
+    expect(Array.from(b)).toEqual(Array.from(a));
+  });
+  it("starts the positive half at the diverging centre and ends at its red end", () => {
+    const div = namedLut("RdBu");
+    const pos = namedLut("RdBu+");
+    expect(Array.from(pos.subarray(0, 4))).toEqual(Array.from(div.subarray(128 * 4, 129 * 4)));
+    expect(Array.from(pos.subarray(255 * 4))).toEqual(Array.from(div.subarray(255 * 4)));
+  });
+});

@@ -75,11 +75,33 @@ export function buildLut(interp: Interpolator): Lut {
   return lut;
 }
 
+/**
+ * The upper (positive) half of a diverging table, stretched over a whole table: entry j is
+ * entry 128 + ⌊j / 2⌋ of `lut`. A value v ≥ 0 therefore gets the same colour from this table
+ * over [0, m] as from `lut` over [−m, m]: the sequential scale of non-negative maps is the
+ * diverging scale's positive half, colour for colour.
+ */
+export function upperHalf(lut: Lut): Lut {
+  const out = new Uint8ClampedArray(LUT_SIZE * 4);
+  const half = LUT_SIZE / 2;
+  for (let j = 0; j < LUT_SIZE; j++) {
+    out.set(lut.subarray((half + (j >> 1)) * 4, (half + (j >> 1)) * 4 + 4), j * 4);
+  }
+  return out;
+}
+
 const lutCache = new Map<string, Lut>();
 
-/** Cached table for a named colormap ("viridis", "RdBu", ...). */
+/**
+ * Cached table for a named colormap ("viridis", "RdBu", ...); a diverging name followed by
+ * "+" ("RdBu+") is its positive half ({@link upperHalf}).
+ */
 export function namedLut(name: string): Lut {
   let lut = lutCache.get(name);
+  if (!lut && name.endsWith("+") && DIVERGING[name.slice(0, -1)]) {
+    lut = upperHalf(namedLut(name.slice(0, -1)));
+    lutCache.set(name, lut);
+  }
   if (!lut) {
     const interp = SEQUENTIAL[name] ?? DIVERGING[name];
     if (!interp) {

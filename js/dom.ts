@@ -45,3 +45,28 @@ export function canvasPoint(canvas: HTMLCanvasElement, ev: MouseEvent): { x: num
 export function ctx2d(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
   return canvas.getContext("2d");
 }
+
+/**
+ * Calls `click(cell, ev)` for a click on `el` with the cell that was under the pointer when
+ * it was pressed. Pointer events carry exact (fractional) coordinates, like the pointermove
+ * that highlighted the cell; a click's are whole pixels and, within a pixel of a cell edge,
+ * fall in the neighbouring cell, so the cell traced would not be the one highlighted.
+ */
+export function listenCellClick<C>(
+  d: Disposer,
+  el: HTMLElement,
+  pick: (ev: MouseEvent) => C | null,
+  click: (cell: C, ev: MouseEvent) => void,
+): void {
+  let pressed: { cell: C | null; x: number; y: number } | null = null;
+  d.listen(el, "pointerdown", (ev) => {
+    pressed = { cell: pick(ev), x: ev.clientX, y: ev.clientY };
+  });
+  d.listen(el, "click", (ev) => {
+    const p = pressed;
+    pressed = null;
+    const near = p !== null && Math.abs(p.x - ev.clientX) <= 1 && Math.abs(p.y - ev.clientY) <= 1;
+    const cell = p !== null && near ? p.cell : pick(ev);
+    if (cell) click(cell, ev);
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fmt3, fmtPercent, fmtShape, pathParts } from "./format";
+import { fmt3, fmtPercent, fmtShape, pathParts, shapeLabel } from "./format";
 
 describe("fmt3", () => {
   it.each([
@@ -38,5 +38,31 @@ describe("fmtShape / fmtPercent / pathParts", () => {
     expect(pathParts("block1/conv1")).toEqual({ prefix: "block1/", leaf: "conv1" });
     expect(pathParts("conv")).toEqual({ prefix: "", leaf: "conv" });
     expect(pathParts("a/b/<script>")).toEqual({ prefix: "a/b/", leaf: "<script>" });
+  });
+});
+
+describe("shapeLabel", () => {
+  const spec = (over: Record<string, unknown>) =>
+    ({
+      index: 1,
+      name: "c",
+      kind: "conv",
+      class_name: "Conv2D",
+      shape: [24, 24, 8],
+      spatial: true,
+      height: 24,
+      width: 24,
+      channels: 8,
+      signed: false,
+      inputs: [0],
+      fused_activation: null,
+      ...over,
+    }) as Parameters<typeof shapeLabel>[0];
+  it("says rows×cols×channels, a vector's length, a 1D map's steps", () => {
+    expect(shapeLabel(spec({}))).toBe("24×24×8");
+    expect(shapeLabel(spec({ shape: [8, 12, 10], height: 12, width: 10 }))).toBe("12×10×8");
+    expect(shapeLabel(spec({ shape: [576], spatial: false, channels: null }))).toBe("576");
+    expect(shapeLabel(spec({ shape: [100, 3], height: 100, width: 1, channels: 3 }))).toBe("100×3");
+    expect(shapeLabel(spec({ shape: [], spatial: false, channels: null }))).toBe("?");
   });
 });

@@ -1,4 +1,5 @@
 /** Number and shape formatting for readouts, legends and the layer strip. */
+import type { LayerSpec } from "./types";
 
 /** Three significant digits, trailing zeros dropped; exponent form outside [1e-3, 1e4). */
 export function fmt3(v: number): string {
@@ -38,4 +39,14 @@ export function pathParts(name: string): { prefix: string; leaf: string } {
   const i = name.lastIndexOf("/");
   if (i < 0) return { prefix: "", leaf: name };
   return { prefix: name.slice(0, i + 1), leaf: name.slice(i + 1) };
+}
+
+/** The shape as a reader says it: "24×24×8" (rows × cols × channels); a vector: "576". */
+export function shapeLabel(spec: LayerSpec): string {
+  if (spec.spatial && spec.height && spec.width && spec.channels) {
+    const sp = spec.shape.length === 2 ? `${spec.shape[0]}` : `${spec.height}×${spec.width}`;
+    return `${sp}×${spec.channels}`;
+  }
+  const dims = (spec.shape ?? []).filter((d) => typeof d === "number");
+  return dims.length ? dims.join("×") : "?";
 }

@@ -6,6 +6,7 @@ import {
   gridLayout,
   hitTest,
   MAX_SCALE,
+  MIN_FIT_TILE,
   moveCell,
   receptiveField,
   slotOrigin,
@@ -74,6 +75,11 @@ describe("gridLayout filling the pane (maxHeight)", () => {
     const base = gridLayout(512, 14, 14, { availWidth: 922 });
     expect(gridLayout(512, 14, 14, pane)).toEqual(base);
   });
+  it("shrinks a few maps in a narrow pane rather than scroll (16 maps of 12×12, 437 px)", () => {
+    const narrow = { availWidth: 437, maxHeight: 438 };
+    expect(gridLayout(16, 12, 12, { availWidth: 437 }).height).toBeGreaterThan(438); // ×9
+    expect(gridLayout(16, 12, 12, narrow)).toMatchObject({ scale: 8, cols: 4, rows: 4 });
+  });
   it("picks the best-covering scale that fits, for every shape", () => {
     for (const n of [1, 2, 3, 4, 7, 16, 33, 64, 100, 256])
       for (const [mh, mw] of [
@@ -89,8 +95,16 @@ describe("gridLayout filling the pane (maxHeight)", () => {
           const opts = { availWidth, maxHeight: 518 };
           const g = gridLayout(n, mh, mw, opts);
           const base = gridLayout(n, mh, mw, { availWidth });
-          expect(g.scale).toBeGreaterThanOrEqual(base.scale);
           expect(g.scale).toBeLessThanOrEqual(MAX_SCALE);
+          if (base.height > 518 && g.scale < base.scale) {
+            // shrunk to fit: the largest smaller scale that does, tiles not below the floor
+            expect(g.height).toBeLessThanOrEqual(518);
+            expect(Math.max(mh, mw) * g.scale).toBeGreaterThanOrEqual(MIN_FIT_TILE);
+            const up = gridLayout(n, mh, mw, { availWidth, scale: g.scale + 1 });
+            expect(up.height > 518 || g.scale + 1 === base.scale).toBe(true);
+            continue;
+          }
+          expect(g.scale).toBeGreaterThanOrEqual(base.scale);
           if (g.scale > base.scale) {
             expect(g.height).toBeLessThanOrEqual(518);
             expect(g.width).toBeLessThanOrEqual(availWidth);

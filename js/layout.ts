@@ -39,12 +39,16 @@ export interface LayoutOptions {
    * `maxScale`: of the scales at which all maps fit the available width and this height, the
    * one whose maps cover the largest part of (available width × grid height) wins (ties: the
    * larger), so few or big maps fill the pane instead of leaving it grey. A base layout taller
-   * than this (many maps: the pane scrolls) is kept as it is.
+   * than this shrinks to the largest scale that fits (tiles of at least MIN_FIT_TILE px);
+   * when none does (many maps), the base is kept and the pane scrolls.
    */
   maxHeight?: number;
   /** Forces the scale (e.g. to re-lay the same tiles into more columns). */
   scale?: number;
 }
+
+/** Smallest tile edge (px) a grid shrinks to so that its maps fit the pane unscrolled. */
+export const MIN_FIT_TILE = 32;
 
 /** Largest integer upscaling the grid uses. */
 export const MAX_SCALE = 24;
@@ -71,7 +75,16 @@ export function gridLayout(n: number, mapH: number, mapW: number, opts: LayoutOp
   const base = Math.max(1, Math.min(maxScale, Math.floor(target / Math.max(h, w))));
   let best = at(base);
   const maxHeight = opts.maxHeight;
-  if (maxHeight === undefined || best.height > maxHeight) return best;
+  if (maxHeight === undefined) return best;
+  if (best.height > maxHeight) {
+    // Too tall at the base scale: the largest smaller scale that fits the pane without
+    // scrolling, while tiles stay at least MIN_FIT_TILE px; else keep the base (it scrolls).
+    for (let s = base - 1; s >= 1 && Math.max(h, w) * s >= MIN_FIT_TILE; s--) {
+      const g = at(s);
+      if (g.height <= maxHeight) return g;
+    }
+    return best;
+  }
   // Among the scales whose grid fits the pane, keep the one whose maps cover most of the
   // rectangle they occupy (available width × grid height): wide, full rows of large maps.
   // Height never shrinks as the scale grows (rows only increase), and the width only leaves

@@ -68,9 +68,11 @@ describe("ranges", () => {
     g.add(layer({ layerMin: -7, layerMax: 2 }));
     expect([g.lo, g.hi]).toEqual([-7, 5]);
     const d = layer();
+    // one magnitude per scope: [-m, m] diverging, [0, m] for non-negative maps
     expect(colorRange(d, 1, "map", false, g)).toEqual({ lo: 0, hi: 5, diverging: false });
-    expect(colorRange(d, 1, "layer", true, g)).toEqual({ lo: -1, hi: 5, diverging: true });
-    expect(colorRange(d, 1, "global", true, g)).toEqual({ lo: -7, hi: 5, diverging: true });
+    expect(colorRange(d, 1, "layer", true, g)).toEqual({ lo: -5, hi: 5, diverging: true });
+    expect(colorRange(d, 1, "global", true, g)).toEqual({ lo: -7, hi: 7, diverging: true });
+    expect(colorRange(d, 1, "global", false, g)).toEqual({ lo: 0, hi: 7, diverging: false });
   });
   it("kernel-provided global bounds win", () => {
     const g = new GlobalRange();

@@ -82,7 +82,12 @@ export class GlobalRange {
   }
 }
 
-/** Colour range of filter f in the given mode. */
+/**
+ * Colour range of filter f in the given mode. One colour story: a value's colour depends only
+ * on the value and one magnitude m (the largest |value| of the map, the layer or all layers,
+ * by mode): diverging maps span [−m, m] and non-negative maps [0, m] of the same scale (their
+ * table is the diverging one's positive half), so 1.52 is one colour in both.
+ */
 export function colorRange(
   d: LayerData,
   f: number,
@@ -90,11 +95,27 @@ export function colorRange(
   diverging: boolean,
   global: { lo: number; hi: number },
 ): ColorRange {
+  let lo = d.layerMin;
+  let hi = d.layerMax;
   if (mode === "map") {
-    return { lo: d.stats.min[f] ?? 0, hi: d.stats.max[f] ?? 0, diverging };
+    lo = d.stats.min[f] ?? 0;
+    hi = d.stats.max[f] ?? 0;
+  } else if (mode === "global" && global.lo <= global.hi) {
+    lo = Math.min(global.lo, d.layerMin);
+    hi = Math.max(global.hi, d.layerMax);
   }
-  if (mode === "global" && global.lo <= global.hi) {
-    return { lo: Math.min(global.lo, d.layerMin), hi: Math.max(global.hi, d.layerMax), diverging };
-  }
-  return { lo: d.layerMin, hi: d.layerMax, diverging };
+  return symmetric(lo, hi, diverging);
+}
+
+/** [−m, m] (diverging) or [0, m] with m the largest finite magnitude of [lo, hi]. */
+export function symmetric(lo: number, hi: number, diverging: boolean): ColorRange {
+  const m = magnitude(lo, hi);
+  return { lo: diverging ? -m : 0, hi: m, diverging };
+}
+
+/** max(|lo|, |hi|) over the finite ends (0 when neither is). */
+export function magnitude(lo: number, hi: number): number {
+  const a = Number.isFinite(lo) ? Math.abs(lo) : 0;
+  const b = Number.isFinite(hi) ? Math.abs(hi) : 0;
+  return Math.max(a, b);
 }

@@ -1,13 +1,38 @@
 /** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
 
 /** Visible height of the grid pane (CSS max-height; the grid layout fills it). */
-export const GRID_PANE_HEIGHT = 520;
+export const GRID_PANE_HEIGHT = 440;
 
 const CSS = `
 .fmw-root{--fmw-fg:#1f2328;--fmw-muted:#656d76;--fmw-bg:#fff;--fmw-panel:#f6f8fa;--fmw-border:#d0d7de;--fmw-accent:#0969da;--fmw-sel:#ff8c00;
   font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fmw-fg);background:var(--fmw-bg);display:flex;flex-direction:column;gap:6px;padding:6px;box-sizing:border-box;max-width:100%}
 .fmw-root *{box-sizing:border-box}
-.fmw-title{margin:0;font-size:14px;font-weight:600}
+.fmw-root [hidden]{display:none!important}
+.fmw-title{margin:0;font-size:14px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}
+.fmw-bar{display:flex;gap:12px;align-items:center;flex-wrap:wrap}
+.fmw-tabs{display:inline-flex;border:1px solid var(--fmw-border);border-radius:4px;overflow:hidden;flex:0 0 auto}
+.fmw-tab{font:inherit;font-size:12px;border:0;background:var(--fmw-bg);color:inherit;padding:2px 10px;cursor:pointer}
+.fmw-tab+.fmw-tab{border-left:1px solid var(--fmw-border)}
+.fmw-tab[aria-pressed=true]{background:var(--fmw-accent);color:#fff}
+.fmw-tab:focus-visible,.fmw-ov-col:focus-visible{outline:2px solid var(--fmw-accent);outline-offset:1px}
+.fmw-gridview{display:flex;flex-direction:column;gap:6px}
+.fmw-ov-panel{display:flex;flex-direction:column;gap:4px}
+.fmw-ov-bar{display:flex;gap:8px 14px;align-items:center;flex-wrap:wrap;font-size:12px}
+.fmw-ov-legend{flex:0 0 auto;width:224px}
+.fmw-ov-key{color:var(--fmw-muted);display:flex;align-items:center;gap:3px;flex-wrap:wrap}
+.fmw-ov-swatch{display:inline-block;width:14px;height:10px;border-radius:2px}
+.fmw-overview{border:1px solid var(--fmw-border);border-radius:4px;background:#fff}
+.fmw-ov-scroll{overflow-x:auto;overflow-y:hidden;position:relative}
+.fmw-ov-content{position:relative;height:100%;min-width:100%}
+.fmw-ov-stage{position:sticky;left:0;top:0;height:100%;line-height:0}
+.fmw-ov-stage canvas{position:absolute;left:0;top:0}
+.fmw-ov-links{pointer-events:none}
+.fmw-ov-col{position:absolute;display:flex;flex-direction:column;align-items:center;justify-content:space-between;padding:0 0 1px;margin:0;border:0;border-radius:4px;background:transparent;font:inherit;color:inherit;cursor:pointer;text-align:center;z-index:1}
+.fmw-ov-col:hover{background:rgba(9,105,218,0.06)}
+.fmw-ov-name{font-weight:600;font-size:11px;line-height:13px;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.fmw-ov-kind{color:var(--fmw-muted);font-size:10px;line-height:12px;margin-bottom:auto;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.fmw-ov-shape{font-family:ui-monospace,monospace;font-size:10px;line-height:12px;white-space:nowrap}
+.fmw-ov-readout{font-family:ui-monospace,monospace;font-size:12px;min-height:3em;white-space:pre-wrap;overflow-wrap:anywhere}
 .fmw-error{color:#cf222e;white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px}
 .fmw-error:empty{display:none}
 .fmw-strip{display:flex;gap:4px;overflow-x:auto;padding:2px;border:1px solid var(--fmw-border);border-radius:4px;background:var(--fmw-panel)}
@@ -19,15 +44,17 @@ const CSS = `
 .fmw-layer-meta{color:var(--fmw-muted);white-space:nowrap}
 .fmw-layer.fmw-trace-link{background:#fff8c5}
 .fmw-main{display:flex;gap:8px;align-items:flex-start;flex-wrap:wrap}
-.fmw-side{display:flex;flex-direction:column;gap:6px;width:240px;flex:0 0 auto}
+.fmw-main>.fmw-trace{flex:1 1 340px;max-width:520px;max-height:${GRID_PANE_HEIGHT + 120}px;overflow:auto;align-self:stretch}
+.fmw-side{display:flex;flex-direction:column;align-items:flex-start;gap:6px;width:240px;flex:0 0 auto}
 .fmw-stack{position:relative;display:inline-block;line-height:0}
 .fmw-stack canvas{image-rendering:pixelated}
 .fmw-overlay{position:absolute;left:0;top:0;pointer-events:none}
 .fmw-input{width:224px;height:auto;background:#000}
 .fmw-readout{font-family:ui-monospace,monospace;font-size:12px;min-height:3em;white-space:pre-wrap;word-break:break-all}
-.fmw-legend{display:flex;flex-direction:column;gap:2px;font-size:11px}
-.fmw-legend canvas{width:224px;height:12px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
-.fmw-legend-ticks{display:flex;justify-content:space-between;width:224px;font-family:ui-monospace,monospace}
+.fmw-legend,.fmw-ov-legend{display:flex;flex-direction:column;gap:2px;font-size:11px}
+.fmw-legend canvas,.fmw-ov-legend canvas{width:224px;height:12px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
+.fmw-legend-ticks{display:flex;justify-content:space-between;width:224px;font-family:ui-monospace,monospace;min-height:1.35em}
+.fmw-ov-legend>span{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:224px}
 .fmw-center{flex:1 1 320px;min-width:0;display:flex;flex-direction:column;gap:4px}
 .fmw-controls{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px}
 .fmw-controls label{display:inline-flex;gap:4px;align-items:center}
@@ -38,7 +65,7 @@ const CSS = `
 .fmw-detail-item{display:flex;flex-direction:column;gap:2px;font-size:11px}
 .fmw-detail-item canvas{cursor:crosshair}
 .fmw-trace{border:1px solid var(--fmw-border);border-radius:4px;padding:4px 6px;background:var(--fmw-panel);font-size:12px}
-.fmw-trace:empty{display:none}
+.fmw-trace:empty::before{content:"Click a cell of a map to trace it: its convolution, activation and pooling, step by step.";color:var(--fmw-muted)}
 .fmw-trace-steps{display:flex;gap:6px;flex-wrap:wrap;align-items:flex-start}
 .fmw-trace-step{display:flex;flex-direction:column;gap:2px;background:var(--fmw-bg);border:1px solid var(--fmw-border);border-radius:3px;padding:3px 5px;max-width:220px}
 .fmw-trace-arrow{align-self:center;color:var(--fmw-muted)}
@@ -51,26 +78,57 @@ const CSS = `
 .fmw-trace-clicked{color:var(--fmw-fg);font-size:11px;border-bottom:2px dashed #7cff4f;align-self:flex-start}
 .fmw-num{font-family:ui-monospace,monospace}
 .fmw-conv table{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:11px}
-.fmw-conv td{padding:0 6px;text-align:right}
-.fmw-conv th{padding:0 6px;text-align:right;font-weight:400;color:var(--fmw-muted)}
+.fmw-conv td{padding:0 3px;text-align:right}
+.fmw-conv th{padding:0 6px;text-align:right;font-weight:400;color:var(--fmw-muted);white-space:nowrap}
 .fmw-conv{overflow-wrap:anywhere}
-.fmw-conv td:first-child{max-width:22em;word-break:break-all}
+.fmw-conv td:first-child{max-width:9em;overflow-wrap:anywhere}
 .fmw-conv tr.fmw-total td{border-top:1px solid var(--fmw-fg);font-weight:600}
 .fmw-muted{color:var(--fmw-muted)}
 .fmw-conv-how{display:flex;gap:4px;align-items:center}
 .fmw-numgrid{border-collapse:collapse;font-size:10px}
-.fmw-numgrid td{border:1px solid var(--fmw-border);padding:0 3px;text-align:right;background:var(--fmw-bg)}
+.fmw-numgrid td{border:1px solid var(--fmw-border);padding:0 3px;text-align:right;background:var(--fmw-bg);white-space:nowrap}
+.fmw-conv td.fmw-num{white-space:nowrap}
 .fmw-kernel td{background:#eef6ff}
 .fmw-op{font-weight:600}
 `;
 
 const STYLE_ID = "fmw-style";
 
-/** Adds the stylesheet to the element's document once. */
-export function injectStyles(doc: Document): void {
-  if (doc.getElementById(STYLE_ID)) return;
+/**
+ * Adds the stylesheet once to the tree that shows `el`: the shadow root it lives in (marimo
+ * renders every widget inside one, where a stylesheet in `document.head` does not apply), or
+ * its document. Returns false while `el` is detached and its tree cannot be known yet.
+ */
+export function injectStyles(el: Element): boolean {
+  const root = el.getRootNode();
+  const doc = el.ownerDocument;
+  const shadow = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot;
+  if (!shadow && root !== doc) {
+    // not attached yet (Jupyter attaches after render): the document is the likely host
+    addStyle(doc, doc.head ?? doc.documentElement);
+    return false;
+  }
+  addStyle(doc, shadow ? (root as ShadowRoot) : (doc.head ?? doc.documentElement));
+  return true;
+}
+
+function addStyle(doc: Document, parent: Element | ShadowRoot): void {
+  if (parent.querySelector(`style#${STYLE_ID}`)) return;
   const style = doc.createElement("style");
   style.id = STYLE_ID;
   style.textContent = CSS;
-  (doc.head ?? doc.documentElement).append(style);
+  parent.append(style);
+}
+
+/**
+ * Styles `el`'s tree now, or, when `el` is still detached, once it is first laid out (a
+ * ResizeObserver fires when it gets a size, i.e. after the host attached it). Returns a stop.
+ */
+export function styleWhenAttached(el: Element): () => void {
+  if (injectStyles(el) || typeof ResizeObserver === "undefined") return () => {};
+  const ro = new ResizeObserver(() => {
+    if (injectStyles(el)) ro.disconnect();
+  });
+  ro.observe(el);
+  return () => ro.disconnect();
 }

@@ -40,6 +40,13 @@ export interface LayerSpec {
   fused_activation: string | null;
   /** Receptive-field tables (null when a layer of unknown geometry is on the path). */
   receptive_field?: LayerGeometry | null;
+  /** A raw tensor operation between layers (`a + b`), not a layer. */
+  is_op?: boolean;
+  /**
+   * How each input maps onto this layer (see fmwidget/overview.py `layer_links`; parsed by
+   * js/overview/links.ts): null for unknown geometry.
+   */
+  links?: { size: [number, number] | null; inputs: unknown[] } | null;
   /** Finite value range of the layer (for the "global" colour range). */
   min?: number;
   max?: number;
@@ -75,6 +82,8 @@ export interface Traits {
   hover: Hover | null;
   trace_target: Cell | null;
   colormap_range: RangeMode;
+  /** "overview" (the whole network, default) or "grid" (one layer's maps). */
+  view?: "overview" | "grid";
   error: string;
   status?: Status | null;
   [key: string]: unknown;

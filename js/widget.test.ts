@@ -76,6 +76,7 @@ async function setup() {
     hover: null,
     trace_target: null,
     colormap_range: "layer",
+    view: "grid",
     error: "",
   });
   const model = m.asModel();
@@ -98,6 +99,26 @@ async function setup() {
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
 describe("widget", () => {
+  it("loads the layer set while the grid was hidden when the grid is shown again", async () => {
+    const { m, el } = await setup();
+    answer(m);
+    await flush();
+    m.set("view", "overview");
+    m.set("layer", "input"); // from Python while the network is shown: nothing loads yet
+    await flush();
+    const before = m.sent.filter((s) => s.type === "get_layer").length;
+    const root = el.querySelector(".fmw-root") as HTMLElement;
+    expect(root.dataset.view).toBe("overview");
+    const tab = root.querySelector<HTMLButtonElement>(".fmw-tab[data-view='grid']");
+    tab?.click();
+    await flush();
+    expect(root.dataset.view).toBe("grid");
+    expect(m.state.view).toBe("grid");
+    answer(m, before);
+    await flush();
+    expect(root.querySelector(".fmw-info")?.textContent).toMatch(/^1 maps of 2×2/);
+  });
+
   it("renders model text as text, never HTML", async () => {
     const { el } = await setup();
     const root = el.querySelector(".fmw-root") as HTMLElement;

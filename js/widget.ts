@@ -9,7 +9,7 @@
 import type { AnyModel, Initialize, Render } from "@anywidget/types";
 import { App } from "./app";
 import { Store } from "./model/store";
-import { injectStyles } from "./styles";
+import { styleWhenAttached } from "./styles";
 import type { Traits } from "./types";
 
 interface WidgetDef {
@@ -32,10 +32,13 @@ function createWidget(): WidgetDef {
       };
     },
     render({ model, el }) {
-      injectStyles(el.ownerDocument);
       const app = new App(model, ensure(model));
       el.replaceChildren(app.root);
-      return () => app.dispose();
+      const stopStyling = styleWhenAttached(el);
+      return () => {
+        stopStyling();
+        app.dispose();
+      };
     },
   };
 }

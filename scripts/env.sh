@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv-<backend> with fmwidget installed editable for one Keras backend.
 # Usage: scripts/env.sh tensorflow|jax|torch [EXTRAS]   (prints the venv's python path last)
-#   EXTRAS: comma-separated pyproject extras, default "test,browser,notebooks,bench"
+#   EXTRAS: comma-separated pyproject extras, default "test,browser,notebooks,bench,ray"
 set -euo pipefail
 backend=${1:?usage: scripts/env.sh tensorflow|jax|torch}
 root=$(cd "$(dirname "$0")/.." && pwd)
-extras=${2:-test,browser,notebooks,bench}
+extras=${2:-test,browser,notebooks,bench,ray}
 venv="$root/.venv-$backend"
 case "$backend" in
   tensorflow|jax|torch) ;;

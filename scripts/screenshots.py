@@ -8,7 +8,7 @@ reachable from the page.
     KERAS_BACKEND=tensorflow PYTHONPATH=. python scripts/screenshots.py [--out docs/img]
 
 Needs: the built bundle (``npm run build``), Chromium at /usr/bin/chromium (or
-``FMW_CHROMIUM``), playwright, keras, scikit-image and scikit-learn. Takes ~20 s.
+``FMW_CHROMIUM``), playwright, keras, scikit-image and scikit-learn. Takes ~1 min.
 """
 
 from __future__ import annotations
@@ -79,6 +79,20 @@ def digits_model_and_input():
     return scope["model"], scope["images"][1500]
 
 
+def resnet_and_photo():
+    """ResNet50 (random weights: none can be downloaded here) on scikit-image's astronaut."""
+    from skimage import data, transform
+
+    photo = transform.resize(data.astronaut(), (224, 224), anti_aliasing=True).astype("float32")
+    keras.utils.set_random_seed(0)
+    return keras.applications.ResNet50(weights=None), photo
+
+
+def overview_ready(harness: Harness) -> None:
+    harness.ready(timeout=120_000)
+    harness.page.wait_for_selector('.fmw-overview[data-pending="0"]', timeout=120_000)
+
+
 def shoot(harness: Harness, path: pathlib.Path) -> None:
     harness.page.wait_for_timeout(300)  # let the last frame paint
     harness.root.screenshot(path=str(path), animations="disabled")
@@ -113,14 +127,18 @@ def main() -> None:
 
             # 1. The grid: every map of a layer, here hand-made edge filters on a photo.
             harness = Harness(ctx.new_page())
-            harness.mount_widget(fmwidget.FeatureMapWidget(edge_model, photo, layer="edges"))
+            harness.mount_widget(
+                fmwidget.FeatureMapWidget(edge_model, photo, layer="edges", view="grid")
+            )
             harness.ready()
             shoot(harness, args.out / "grid.png")
             harness.page.close()
 
             # 2. Hover: the read-out and the receptive field outlined on the input.
             harness = Harness(ctx.new_page())
-            harness.mount_widget(fmwidget.FeatureMapWidget(digits_model, digit, layer="conv2"))
+            harness.mount_widget(
+                fmwidget.FeatureMapWidget(digits_model, digit, layer="conv2", view="grid")
+            )
             harness.ready()
             cell = hover_grid(
                 harness.page, harness.root, points=((0.06, 0.3), (0.06, 0.4), (0.33, 0.3))
@@ -131,12 +149,35 @@ def main() -> None:
 
             # 3. The trace panel for the strongest pool2 cell, set from Python.
             harness = Harness(ctx.new_page())
-            widget = fmwidget.FeatureMapWidget(digits_model, digit, layer="pool2")
+            widget = fmwidget.FeatureMapWidget(digits_model, digit, layer="pool2", view="grid")
             harness.mount_widget(widget)
             harness.ready()
             harness.kernel_set("trace_target", {"layer": "pool2", "filter": f, "row": r, "col": c})
             harness.root.locator(".fmw-trace-step").nth(2).wait_for()
+            harness.root.locator(".fmw-trace-scale:not([hidden])").wait_for()
             shoot(harness, args.out / "trace.png")
+            ctx.close()
+
+            # 4. The network overview at 1280 x 800: ResNet50's blocks, sizes and depths.
+            ctx = new_context(browser, viewport={"width": 1280, "height": 800})
+            harness = Harness(ctx.new_page())
+            harness.page.evaluate("() => { document.body.style.width = '1280px'; }")
+            harness.mount_widget(fmwidget.FeatureMapWidget(*resnet_and_photo()))
+            overview_ready(harness)
+            shoot(harness, args.out / "overview.png")
+            harness.page.close()
+
+            # 5. Linked cells: a conv2 cell of the digits CNN, what it reads and what reads it.
+            harness = Harness(ctx.new_page())
+            harness.page.evaluate("() => { document.body.style.width = '1280px'; }")
+            harness.mount_widget(fmwidget.FeatureMapWidget(digits_model, digit))
+            overview_ready(harness)
+            rect = harness.page.evaluate(
+                "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('conv2', 0)"
+            )
+            harness.page.mouse.move(rect["x"] + 0.45 * rect["w"], rect["y"] + 0.3 * rect["h"])
+            harness.root.locator(".fmw-ov-readout[data-layer='conv2']").wait_for()
+            shoot(harness, args.out / "linked.png")
             ctx.close()
         finally:
             browser.close()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: TypeScript checks + unit tests, then pytest on each Keras backend.
 # Browser tests (real Chromium, real JupyterLab), notebooks and the slow real-model sweeps
-# run on the first backend only.
+# run on the first backend only (Ray and the other hosts are installed there only).
 # Usage: scripts/test.sh   (backends: $FMW_BACKENDS, default "tensorflow jax torch")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +31,7 @@ for backend in $backends; do
     only=()
   else
     py=$(scripts/env.sh "$backend" test)
-    only=(--ignore=tests/browser --ignore=tests/notebooks -m "not slow")
+    only=(--ignore=tests/browser --ignore=tests/notebooks -m "not slow and not ray and not hosts")
   fi
   echo "== pytest on $backend"
   KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider "${only[@]}" || status=1

@@ -142,7 +142,9 @@ def gradient_support(model, x: np.ndarray, tensor, cell: tuple[int, ...]) -> np.
     backend = keras.backend.backend()
 
     channels = tuple(tensor.shape)[-1]
-    weights = np.random.default_rng(1).uniform(0.5, 1.5, channels).astype("float32")
+    weights = keras.ops.convert_to_tensor(
+        np.random.default_rng(1).uniform(0.5, 1.5, channels).astype("float32")
+    )
 
     def cell_sum(y):
         return keras.ops.sum(y[(0, *cell)] * weights)  # channels_last: the cell's channels

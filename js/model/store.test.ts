@@ -188,6 +188,38 @@ describe("Store", () => {
     expect(m.sent[3]).toMatchObject({ type: "get_trace", col: 1, request_id: 4 });
   });
 
+  it("ask(): any other reply type reaches its caller with its buffers; errors and stale reject", async () => {
+    const m = new FakeModel({ data_version: 1 });
+    const s = new Store(m.asModel());
+    const p = s.ask((request_id) => ({
+      type: "get_thumbs",
+      layers: ["c"],
+      version: 1,
+      request_id,
+    }));
+    const sent = m.sent[0] as { request_id: number };
+    m.reply({ type: "thumbs", request_id: sent.request_id, version: 1, layers: [] }, [
+      f16Bytes([1]),
+    ]);
+    const r = await p;
+    expect(r.msg.type).toBe("thumbs");
+    expect(r.buffers.length).toBe(1);
+    const q = s.ask((request_id) => ({ type: "get_thumbs", layers: ["x"], request_id }));
+    m.reply({
+      type: "error",
+      request_id: (m.sent[1] as { request_id: number }).request_id,
+      message: "nope",
+    });
+    await expect(q).rejects.toThrow("nope");
+    const old = s.ask((request_id) => ({ type: "get_thumbs", layers: ["c"], request_id }));
+    m.reply({
+      type: "thumbs",
+      request_id: (m.sent[2] as { request_id: number }).request_id,
+      version: 0,
+    });
+    await expect(old).rejects.toBeInstanceOf(StaleError);
+  });
+
   it("removes its listeners on dispose", () => {
     const m = new FakeModel();
     const s = new Store(m.asModel());

@@ -59,6 +59,12 @@ type Pending = {
   timer: ReturnType<typeof setTimeout>;
 };
 
+/** The reply to {@link Store.ask}: the message and its buffers. */
+export interface Reply {
+  msg: Record<string, unknown>;
+  buffers: unknown[];
+}
+
 /** Arrival of one part of a layer sent in several messages (`chunks` > 1). */
 export interface Progress {
   layer: string;
@@ -209,6 +215,15 @@ export class Store {
     );
   }
 
+  /**
+   * A request of a kind this store does not decode itself (e.g. `get_thumbs` for the
+   * overview): resolves with the reply of the same `request_id` and its buffers, rejects on an
+   * `error` reply or a stale version, like the others.
+   */
+  ask(build: (request_id: number) => object): Promise<Reply> {
+    return this.request<Reply>(build);
+  }
+
   /** The request in flight under `key`, or a new one from `start` (forgotten once settled). */
   private shared<T>(key: string, start: () => Promise<T>): Promise<T> {
     const running = this.running.get(key);
@@ -258,6 +273,14 @@ export class Store {
       }
       if (p) p.resolve(t as never);
       else this.emit("trace", t);
+    } else if (
+      typeof m.type === "string" &&
+      m.type !== "error" &&
+      typeof m.request_id === "number"
+    ) {
+      const p = this.settle(m.request_id); // an ask() reply
+      if (p && m.version !== this.version) p.reject(new StaleError());
+      else p?.resolve({ msg, buffers: buffers ?? [] } as never);
     } else if (m.type === "error") {
       const e = msg as ErrorMsg;
       const text = String(e.message ?? "unknown error");

@@ -20,6 +20,11 @@ export function rangeMode(model: AnyModel<Traits>): RangeMode {
   return RANGE_MODES.includes(m) ? m : "layer";
 }
 
+/** The `view` trait: the whole network ("overview", the default) or one layer ("grid"). */
+export function viewMode(model: AnyModel<Traits>): "overview" | "grid" {
+  return model.get("view") === "grid" ? "grid" : "overview";
+}
+
 /** The integers of the `selected_filters` trait. */
 export function selectedFilters(model: AnyModel<Traits>): number[] {
   const s = model.get("selected_filters");

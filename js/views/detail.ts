@@ -1,6 +1,6 @@
 /** Selected filters shown large, side by side. */
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
-import { canvasPoint, ctx2d, Disposer, h } from "../dom";
+import { canvasPoint, ctx2d, Disposer, h, listenCellClick } from "../dom";
 import { fmt3, fmtPercent } from "../format";
 import { cellAt } from "../layout";
 import type { LayerData } from "../types";
@@ -32,10 +32,7 @@ export class DetailView {
     };
     this.d.listen(this.el, "pointermove", (ev) => this.handlers.hover(pick(ev)));
     this.d.listen(this.el, "pointerleave", () => this.handlers.hover(null));
-    this.d.listen(this.el, "click", (ev) => {
-      const c = pick(ev);
-      if (c) this.handlers.click(c, ev);
-    });
+    listenCellClick(this.d, this.el, pick, (c, ev) => this.handlers.click(c, ev));
   }
 
   paint(

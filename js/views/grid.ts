@@ -4,7 +4,7 @@
  * pointer moves never repaint the maps.
  */
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
-import { canvasPoint, ctx2d, Disposer, h } from "../dom";
+import { canvasPoint, ctx2d, Disposer, h, listenCellClick } from "../dom";
 import { firstScreenful, type GridLayout, gridLayout, hitTest, slotOrigin } from "../layout";
 import { channelReady } from "../stats";
 import { GRID_PANE_HEIGHT } from "../styles";
@@ -52,10 +52,7 @@ export class GridView {
     this.el.setAttribute("aria-label", "feature maps: arrows move the cell, Enter traces it");
     this.d.listen(this.canvas, "pointermove", (ev) => handlers.hover(this.cellAt(ev)));
     this.d.listen(this.canvas, "pointerleave", () => handlers.hover(null));
-    this.d.listen(this.canvas, "click", (ev) => {
-      const cell = this.cellAt(ev);
-      if (cell) handlers.click(cell, ev);
-    });
+    listenCellClick(this.d, this.canvas, (ev) => this.cellAt(ev), handlers.click);
     this.d.listen(this.el, "keydown", (ev) => handlers.key(ev));
   }
 

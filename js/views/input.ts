@@ -41,8 +41,13 @@ export class InputView {
       c.width = W * k;
       c.height = H * k;
     }
-    this.overlay.style.width = "100%";
-    this.overlay.style.height = "100%";
+    // the outline layer is exactly the image's size, whatever the layout around it does
+    const cssW = DISPLAY;
+    const cssH = Math.round((DISPLAY * H) / W);
+    for (const c of [this.canvas, this.overlay]) {
+      c.style.width = `${cssW}px`;
+      c.style.height = `${cssH}px`;
+    }
     const ctx = ctx2d(this.canvas);
     if (!ctx) return;
     const img = ctx.createImageData(W * k, H * k);
@@ -70,22 +75,32 @@ export class InputView {
     ctx.putImageData(img, 0, 0);
   }
 
-  /** Outlines windows (half-open, in input pixels): hover field white, trace field orange. */
+  /**
+   * Outlines windows (half-open, in input pixels): hover field white, trace field orange. The
+   * lines are drawn inside the window (a dark line inside the coloured one), so a field at the
+   * border of the image is outlined on all four sides and nothing lies outside the image.
+   */
   outline(hoverField: Window | null, traceField: Window | null): void {
     const ctx = ctx2d(this.overlay);
     if (!ctx) return;
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
     const k = this.k;
     const box = (w: Window, color: string, width: number) => {
-      const x = w.col0 * k;
-      const y = w.row0 * k;
-      const ww = Math.max(1, (w.col1 - w.col0) * k);
-      const hh = Math.max(1, (w.row1 - w.row0) * k);
+      const x0 = Math.max(0, w.col0) * k;
+      const y0 = Math.max(0, w.row0) * k;
+      const x1 = Math.min(this.overlay.width, w.col1 * k);
+      const y1 = Math.min(this.overlay.height, w.row1 * k);
+      if (x1 <= x0 || y1 <= y0) return;
+      const inset = (d: number) => {
+        const ww = Math.max(0, x1 - x0 - 2 * d);
+        const hh = Math.max(0, y1 - y0 - 2 * d);
+        ctx.strokeRect(x0 + d, y0 + d, ww, hh);
+      };
       ctx.lineWidth = width;
-      ctx.strokeStyle = "rgba(0,0,0,0.8)";
-      ctx.strokeRect(x - width, y - width, ww + 2 * width, hh + 2 * width);
       ctx.strokeStyle = color;
-      ctx.strokeRect(x, y, ww, hh);
+      inset(width / 2);
+      ctx.strokeStyle = "rgba(0,0,0,0.8)";
+      inset(width * 1.5);
     };
     const lw = Math.max(1, Math.round(k / 4));
     if (traceField) box(traceField, "#ff8c00", lw);

@@ -18,7 +18,8 @@ import type { Legend } from "./legend";
 import type { ViewState } from "./state";
 import { CLICKED_COLOR, clickedElsewhere, stepIsPre } from "./trace";
 
-export const SEQUENTIAL_MAP = "viridis";
+/** Non-negative maps: the positive half of DIVERGING_MAP (one colour per value). */
+export const SEQUENTIAL_MAP = "RdBu+";
 export const DIVERGING_MAP = "RdBu";
 /** Repaint the grid when the pane's width changed by this many pixels. */
 const RESIZE_STEP_PX = 24;

@@ -1,6 +1,6 @@
 /** The strip of layers in forward order: one focusable listbox, arrows move the selection. */
 import { Disposer, h } from "../dom";
-import { fmtShape, pathParts } from "../format";
+import { fmtShape, pathParts, shapeLabel } from "../format";
 import type { LayerSpec } from "../types";
 
 export class LayerStrip {
@@ -36,7 +36,7 @@ export class LayerStrip {
       if (prefix) name.append(h("span", "fmw-layer-prefix", prefix));
       name.append(document.createTextNode(leaf));
       btn.title = `${spec.name}\n${spec.class_name} ${fmtShape(spec.shape ?? [])}`;
-      btn.append(name, h("span", "fmw-layer-meta", `${spec.kind} ${fmtShape(spec.shape ?? [])}`));
+      btn.append(name, h("span", "fmw-layer-meta", `${spec.kind} ${shapeLabel(spec)}`));
       return btn;
     });
     this.el.replaceChildren(...this.items);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { namedLut } from "../colormap";
 import type { LayerSpec } from "../types";
-import { convRows, inputLayerName, stepIsPre } from "./trace";
+import { convRows, inputLayerName, sharedStyle, stepIsPre } from "./trace";
 
 describe("trace helpers", () => {
   it("detects pre-activation steps", () => {
@@ -66,5 +67,20 @@ describe("inputLayerName", () => {
     expect(inputLayerName([spec(0, "c", ["0"])], "c")).toBeNull();
     expect(inputLayerName([spec(0, "c", null)], "c")).toBeNull();
     expect(inputLayerName([spec(0, "c", [7])], "c")).toBeNull();
+  });
+});
+
+describe("sharedStyle", () => {
+  it("one magnitude for the whole chain, diverging when any step is", () => {
+    const div = namedLut("RdBu");
+    const seq = namedLut("RdBu+");
+    const s = sharedStyle([
+      { range: { lo: -3, hi: 3, diverging: true }, lut: div },
+      { range: { lo: 0, hi: 8, diverging: false }, lut: seq },
+    ]);
+    expect(s.range).toEqual({ lo: -8, hi: 8, diverging: true });
+    expect(s.lut).toBe(div);
+    const only = sharedStyle([{ range: { lo: 0, hi: 2, diverging: false }, lut: seq }]);
+    expect(only.range).toEqual({ lo: 0, hi: 2, diverging: false });
   });
 });

@@ -5,6 +5,7 @@
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { ctx2d, h } from "../dom";
 import { fmt3 } from "../format";
+import { magnitude } from "../stats";
 import type {
   ConvArithmetic,
   Hover,
@@ -150,6 +151,7 @@ export class TraceView {
     if (typeof t.note === "string" && t.note) nodes.push(h("div", "fmw-trace-note", t.note));
     const clicked = t.clicked;
     const chain = h("div", "fmw-trace-steps");
+    const minis: Mini[] = [];
     steps.forEach((s, i) => {
       if (i > 0) chain.append(h("span", "fmw-trace-arrow", "→"));
       const card = h("div", "fmw-trace-step");
@@ -180,18 +182,19 @@ export class TraceView {
       const mini = h("canvas", "fmw-trace-map");
       card.append(mini);
       chain.append(card);
-      const next = steps[i + 1];
-      this.deps
-        .data(s.layer, pre)
-        .then((d) => {
-          if (token === this.token) this.mini(mini, d, s, next, other);
-        })
-        .catch(() => {
-          mini.remove();
-        });
+      minis.push({
+        canvas: mini,
+        step: s,
+        next: steps[i + 1],
+        other,
+        data: this.deps.data(s.layer, pre),
+      });
     });
+    const scale = h("div", "fmw-trace-scale");
+    scale.hidden = true;
+    void this.paintMinis(token, minis, scale);
     const rf = t.receptive_field;
-    nodes.push(chain);
+    nodes.push(chain, scale);
     if (rf) {
       const moved = steps.find((s) => clickedElsewhere(clicked, s) && s.receptive_field);
       const of = moved ? "of the clicked cell " : "";
@@ -205,9 +208,42 @@ export class TraceView {
     this.el.replaceChildren(...nodes);
   }
 
+  /**
+   * Paints the steps' maps once all have arrived, on ONE colour range: the largest magnitude
+   * of the steps' own ranges (by the range mode), so a value has one colour along the chain.
+   */
+  private async paintMinis(token: number, minis: Mini[], scale: HTMLElement): Promise<void> {
+    const got = await Promise.allSettled(minis.map((m) => m.data));
+    if (token !== this.token) return;
+    const styles: { range: ColorRange; lut: Lut }[] = [];
+    got.forEach((g, i) => {
+      const m = minis[i] as Mini;
+      if (g.status === "rejected" || m.step.filter < 0 || m.step.filter >= g.value.channels) {
+        m.canvas.remove();
+        return;
+      }
+      styles.push(this.deps.style(g.value, m.step.filter));
+    });
+    if (styles.length === 0) return;
+    const shared = sharedStyle(styles);
+    got.forEach((g, i) => {
+      const m = minis[i] as Mini;
+      if (g.status !== "fulfilled" || !m.canvas.isConnected) return;
+      // each map keeps its own table (a non-negative map: the positive half), on the one m
+      const own = this.deps.style(g.value, m.step.filter);
+      const m2 = shared.range.hi;
+      const div = own.range.diverging;
+      const style = { range: { lo: div ? -m2 : 0, hi: m2, diverging: div }, lut: own.lut };
+      this.mini(m.canvas, g.value, style, m.step, m.next, m.other);
+    });
+    fillScale(scale, shared.range, shared.lut);
+    scale.hidden = false;
+  }
+
   private mini(
     canvas: HTMLCanvasElement,
     d: LayerData,
+    style: { range: ColorRange; lut: Lut },
     s: TraceStep,
     next?: TraceStep,
     clicked?: Hover | null,
@@ -220,15 +256,13 @@ export class TraceView {
     const ctx = ctx2d(canvas);
     if (!ctx) return;
     const img = ctx.createImageData(W * k, H * k);
-    const { range, lut } = this.deps.style(d, s.filter);
-    mapToRgba(d.values, s.filter * H * W, W, H, range, lut, {
+    mapToRgba(d.values, s.filter * H * W, W, H, style.range, style.lut, {
       out: img.data,
       offset: 0,
       stride: W * k * 4,
       scale: k,
     });
     ctx.putImageData(img, 0, 0);
-    canvas.after(colorScale(range, lut, W * k));
     ctx.lineWidth = 1;
     // the next step's window lives in this step's map: outline it, mark the winner
     if (next?.window && next.filter === s.filter) {
@@ -302,18 +336,46 @@ export class TraceView {
   }
 }
 
-/** A compact colour bar under a trace thumbnail: its colours with lo (0) hi numbers. */
-function colorScale(range: ColorRange, lut: Lut, width: number): HTMLElement {
+/** One step's thumbnail, waiting for its layer. */
+interface Mini {
+  canvas: HTMLCanvasElement;
+  step: TraceStep;
+  next: TraceStep | undefined;
+  other: Hover | null;
+  data: Promise<LayerData>;
+}
+
+/**
+ * One style for a whole chain: the largest magnitude of the steps' ranges; diverging (and
+ * the diverging table) when any step is, else the sequential one.
+ */
+export function sharedStyle(styles: readonly { range: ColorRange; lut: Lut }[]): {
+  range: ColorRange;
+  lut: Lut;
+} {
+  let m = 0;
+  let pick = styles[0] as { range: ColorRange; lut: Lut };
+  for (const s of styles) {
+    m = Math.max(m, magnitude(s.range.lo, s.range.hi));
+    if (s.range.diverging && !pick.range.diverging) pick = s;
+  }
+  const diverging = pick.range.diverging;
+  return { range: { lo: diverging ? -m : 0, hi: m, diverging }, lut: pick.lut };
+}
+
+/** The chain's colour bar with lo (0) hi numbers. */
+function fillScale(el: HTMLElement, range: ColorRange, lut: Lut): void {
   const { lo, hi, labels } = legendTicks(range);
-  const el = h("div", "fmw-trace-scale");
-  el.style.width = `${Math.max(width, 72)}px`;
   el.dataset.lo = String(lo);
   el.dataset.hi = String(hi);
-  el.title = `colour scale of this map: ${labels[0]} to ${labels[labels.length - 1]}`;
+  el.title = "one colour scale for every map of the trace";
   const bar = h("canvas");
   paintBar(bar, lut);
   const ticks = h("div", "fmw-legend-ticks");
   ticks.append(...labels.map((t) => h("span", "fmw-num", t)));
-  el.append(bar, ticks);
-  return el;
+  el.replaceChildren(
+    h("span", "fmw-muted", "colours of the maps above (one scale for all)"),
+    bar,
+    ticks,
+  );
 }

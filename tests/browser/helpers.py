@@ -411,6 +411,8 @@ def free_port() -> int:
 
 @dataclass
 class LabServer:
+    """A server process on 127.0.0.1: JupyterLab (also Notebook 7 and Voila), or marimo."""
+
     url: str
     token: str
     root_dir: pathlib.Path
@@ -420,6 +422,14 @@ class LabServer:
 
     def lab_url(self, path: str = "") -> str:
         return f"{self.url}lab/tree/{path}?token={self.token}"
+
+    def notebook_url(self, path: str) -> str:
+        """The notebook in Notebook 7 (the ``notebook`` server extension of the same server)."""
+        return f"{self.url}notebooks/{path}?token={self.token}"
+
+    def voila_url(self, path: str) -> str:
+        """The notebook run as a Voila app (Voila's server extension of the same server)."""
+        return f"{self.url}voila/render/{path}?token={self.token}"
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -471,35 +481,43 @@ def lab_environment(base: pathlib.Path, keras_home: pathlib.Path) -> dict[str, s
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    # Notebook 7 exposes window.jupyterapp too (LabNotebook asks it whether the kernel is idle)
+    (dirs["JUPYTER_CONFIG_DIR"] / "jupyter_notebook_config.json").write_text(
+        json.dumps({"JupyterNotebookApp": {"expose_app_in_browser": True}})
+    )
     return env
 
 
-def start_lab(base: pathlib.Path, keras_home: pathlib.Path, timeout: float = 60) -> LabServer:
-    env = lab_environment(base, keras_home)
-    root = base / "notebooks"
-    root.mkdir()
-    token = base64.b32encode(os.urandom(15)).decode("ascii").lower()
+def start_server(
+    name: str,
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    base: pathlib.Path,
+    root: pathlib.Path,
+    token: str,
+    status_path: str,
+    timeout: float = 60,
+) -> LabServer:
+    """Starts ``command(port)`` on a free port and waits until ``status_path`` answers.
+
+    ``status_path`` is relative to the server's root URL (``{token}`` is filled in). The
+    process gets its own session (stopped with SIGTERM) and logs to ``base/<name>-<n>.log``.
+    """
     last_log = ""
     for attempt in range(3):  # a free port can be taken between probing and binding
         port = free_port()
-        log_path = base / f"jupyterlab-{attempt}.log"
-        cmd = [
-            sys.executable, "-m", "jupyterlab",
-            "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-            "--port-retries=0", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-            "--LabApp.expose_app_in_browser=True",
-        ]  # fmt: skip
+        log_path = base / f"{name}-{attempt}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                command(port), env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         server = LabServer(f"http://127.0.0.1:{port}/", token, root, proc, log_path, env)
+        status_url = server.url + status_path.format(token=token)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with urllib.request.urlopen(f"{server.url}api/status?token={token}", timeout=2):
+                with urllib.request.urlopen(status_url, timeout=2):
                     return server
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.2)
@@ -507,7 +525,28 @@ def start_lab(base: pathlib.Path, keras_home: pathlib.Path, timeout: float = 60)
         last_log = server.log_tail()
         if "already in use" not in last_log:
             break
-    pytest.fail(f"JupyterLab did not answer /api/status within {timeout}s.\n{last_log}")
+    pytest.fail(f"{name} did not answer {status_path} within {timeout}s.\n{last_log}")
+
+
+def start_lab(base: pathlib.Path, keras_home: pathlib.Path, timeout: float = 60) -> LabServer:
+    """JupyterLab 4 (the same server also serves Notebook 7 and Voila's ``/voila/render/``)."""
+    env = lab_environment(base, keras_home)
+    root = base / "notebooks"
+    root.mkdir()
+    token = base64.b32encode(os.urandom(15)).decode("ascii").lower()
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+            "--port-retries=0", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
+        ]  # fmt: skip
+
+    return start_server(
+        "jupyterlab", command, env, base, root, token, "api/status?token={token}", timeout
+    )
 
 
 def write_notebook(path: pathlib.Path, cells: Sequence[str]) -> pathlib.Path:
@@ -530,15 +569,26 @@ _PROMPT = re.compile(r"\[(\d+|\s*|\*)\]")
 
 
 class LabNotebook:
-    """One notebook open in a JupyterLab page, driven through the DOM like a user would."""
+    """One notebook open in JupyterLab (or Notebook 7), driven through the DOM like a user would.
 
-    def __init__(self, page: Any, server: LabServer, name: str, timeout: float = 60_000):
+    ``url`` defaults to the notebook in JupyterLab; pass ``server.notebook_url(name)`` for
+    Notebook 7, whose page uses the same cell and prompt elements.
+    """
+
+    def __init__(
+        self,
+        page: Any,
+        server: LabServer,
+        name: str,
+        timeout: float = 60_000,
+        url: str | None = None,
+    ):
         self.page = page
         self.server = server
         self.name = name
         self.timeout = timeout
         self.lost_runs: list[int] = []
-        page.goto(server.lab_url(name))
+        page.goto(url or server.lab_url(name))
         self.cells.first.wait_for(state="visible", timeout=timeout)
         self.wait_idle()
 

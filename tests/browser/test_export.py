@@ -1,13 +1,15 @@
 """The static HTML export in headless Chromium with every network request refused.
 
-The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``); every
-other request, to 127.0.0.1 or anywhere else, is refused and recorded. No kernel, no harness:
-the page runs on what it embeds.
+The exported file is served as the only URL of 127.0.0.1 (Playwright's ``page.route``), or
+opened from ``file://`` as a user double-clicking it would; every other request, to 127.0.0.1
+or anywhere else, is refused and recorded. No kernel, no harness: the page runs on what it
+embeds.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import math
 import pathlib
 import random
@@ -28,6 +30,7 @@ from .helpers import (
     new_context,
     tiny_cnn_and_input,
 )
+from .hosts import assert_painted, hover_and_trace, python_matches
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +38,13 @@ ORIGIN = "http://127.0.0.1:47835"
 
 
 class ExportPage:
-    """One exported HTML file open in a fresh, offline browser context."""
+    """One exported HTML file open in a fresh, offline browser context.
 
-    def __init__(self, browser: Any, path: pathlib.Path):
+    With ``from_file`` the page is opened from its ``file://`` URL (only that one file is let
+    through the network guard); otherwise it is served as ``ORIGIN/export.html``.
+    """
+
+    def __init__(self, browser: Any, path: pathlib.Path, *, from_file: bool = False):
         self.ctx = new_context(browser, viewport={"width": 1280, "height": 900})
         self.page = self.ctx.new_page()
         self.page.set_default_timeout(10_000)
@@ -46,15 +53,19 @@ class ExportPage:
         body = path.read_bytes()
         self.page.on("request", lambda req: self.requests.append(req.url))
         self.page.on("pageerror", lambda err: self.page_errors.append(str(err)))
+        self.url = path.resolve().as_uri() if from_file else f"{ORIGIN}/export.html"
 
         def serve(route: Any) -> None:
-            if route.request.url == f"{ORIGIN}/export.html":
-                route.fulfill(status=200, content_type="text/html", body=body)
-            else:
+            if route.request.url != self.url:
                 route.abort("blockedbyclient")
+            elif from_file:  # the browser reads the file itself
+                route.continue_()
+            else:
+                route.fulfill(status=200, content_type="text/html", body=body)
 
-        self.page.route(f"{ORIGIN}/**", serve)
-        self.page.goto(f"{ORIGIN}/export.html")
+        # page routes come before the context's guard, which refuses file:// like any non-local
+        self.page.route("file://**" if from_file else f"{ORIGIN}/**", serve)
+        self.page.goto(self.url)
         self.root = self.page.locator(".fmw-root")
 
     def ready(self) -> Any:
@@ -76,8 +87,8 @@ class ExportPage:
 def open_export(browser: Any, keep_artifacts: Any) -> Iterator[Any]:
     pages: list[ExportPage] = []
 
-    def open_(path: pathlib.Path) -> ExportPage:
-        p = ExportPage(browser, path)
+    def open_(path: pathlib.Path, *, from_file: bool = False) -> ExportPage:
+        p = ExportPage(browser, path, from_file=from_file)
         pages.append(p)
         return p
 
@@ -92,7 +103,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input()
-    w = FeatureMapWidget(model, x)
+    w = FeatureMapWidget(model, x, view="grid")
     report = w.save_html(tmp_path_factory.mktemp("export") / "tiny.html")
     print(f"\ntiny export: {report.bytes} bytes, {report.values} values")
     return w, report.path
@@ -102,7 +113,7 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.
 def pools_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pathlib.Path]:
     from fmwidget import FeatureMapWidget
 
-    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2))
+    w = FeatureMapWidget(pools_cnn(), tie_image(20, 23, 2), view="grid")
     report = w.save_html(tmp_path_factory.mktemp("export") / "pools.html")
     return w, report.path
 
@@ -118,7 +129,7 @@ def _close3(got: float, want: float, peak: float = 1.0) -> bool:
 
 
 def _no_network(p: ExportPage) -> None:
-    assert p.requests == [f"{ORIGIN}/export.html"], p.requests
+    assert p.requests == [p.url], p.requests
 
 
 def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -> None:
@@ -145,6 +156,25 @@ def test_export_renders_and_hovers_offline(open_export: Any, tiny_export: Any) -
     assert (hover["layer"], hover["filter"], hover["row"], hover["col"]) == (layer, f, r, c)
     _no_network(p)
     assert p.page_errors == []
+
+
+def test_export_from_file_url(open_export: Any, tiny_export: Any) -> None:
+    """Opened from file:// as a user would: painted, hover and a clicked trace, no requests."""
+    widget, path = tiny_export
+    p = open_export(path, from_file=True)
+    assert p.page.url.startswith("file:///")
+    assert_painted(p.page, timeout=10_000)
+    cell = hover_and_trace(p.page, p.root)
+    assert _close3(cell["value"], _value(widget.fm, cell["layer"], *_where(cell)))
+    # no kernel: the page's own model holds what Python would have received
+    state = {k: p.get(k) for k in ("hover", "trace_target", "selected_filters")}
+    assert python_matches(state, cell), (state, cell)
+    _no_network(p)
+    assert p.page_errors == []
+
+
+def _where(cell: dict[str, Any]) -> tuple[int, int, int]:
+    return cell["filter"], cell["row"], cell["col"]
 
 
 def test_switch_layer_and_trace_a_clicked_pool_cell(open_export: Any, tiny_export: Any) -> None:
@@ -350,10 +380,44 @@ def test_hostile_layer_name_is_text(
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input(name=HOSTILE, conv_name=HOSTILE)
-    path = FeatureMapWidget(model, x).save_html(tmp_path_factory.mktemp("h") / "h.html").path
+    path = (
+        FeatureMapWidget(model, x, view="grid")
+        .save_html(tmp_path_factory.mktemp("h") / "h.html")
+        .path
+    )
     p = open_export(path)
     ready = p.ready()
     assert HOSTILE in ready.inner_text()
     assert HOSTILE in p.root.locator(".fmw-layer[data-index='1']").inner_text()
     assert HOSTILE in p.page.title()
     assert_no_script_ran(p.page, p.root, p.page_errors)
+
+
+def test_export_opens_on_the_overview_and_links_cells_offline(
+    open_export: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The export has no kernel to ask for thumbnails: the page reduces the embedded maps."""
+    from fmwidget import FeatureMapWidget
+
+    model, x = tiny_cnn_and_input()
+    w = FeatureMapWidget(model, x)  # the default view: the network
+    path = w.save_html(tmp_path_factory.mktemp("ov") / "overview.html").path
+    p = open_export(path)
+    p.ready()
+    p.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    names = p.root.locator(".fmw-ov-col").evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
+    assert names == ["input", "conv", "pool"]
+    rect = p.page.evaluate(
+        "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('pool', 1)"
+    )
+    p.page.mouse.move(rect["x"] + rect["w"] * 4.5 / 13, rect["y"] + rect["h"] * 9.5 / 13)
+    readout = p.root.locator(".fmw-ov-readout[data-layer='pool']")
+    readout.wait_for()
+    assert (readout.get_attribute("data-row"), readout.get_attribute("data-col")) == ("9", "4")
+    assert _close3(float(readout.get_attribute("data-value")), float(w.fm["pool"][0, 9, 4, 1]))
+    rf = w.fm.receptive_field("pool", (9, 4))
+    fields = json.loads(readout.get_attribute("data-fields"))
+    assert fields["reads"]["input"]["box"] == [rf[0].start, rf[0].stop, rf[1].start, rf[1].stop]
+    assert fields["reads"]["conv"] == {"box": [18, 20, 8, 10], "ch": [1]}
+    _no_network(p)
+    assert p.page_errors == []

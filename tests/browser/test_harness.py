@@ -26,7 +26,7 @@ def tiny_widget(tiny_maps: Any) -> Any:
     from fmwidget import FeatureMapWidget
 
     model, x, _ = tiny_maps
-    return FeatureMapWidget(model, x)
+    return FeatureMapWidget(model, x, view="grid")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def hostile_widget() -> Any:
     from fmwidget import FeatureMapWidget
 
     model, x = tiny_cnn_and_input(name=HOSTILE, conv_name=HOSTILE)
-    return FeatureMapWidget(model, x)
+    return FeatureMapWidget(model, x, view="grid")
 
 
 def test_bundle_renders_model_name(harness_page: Any, tiny_widget: Any) -> None:

@@ -46,7 +46,7 @@ def hostile_widget() -> Any:
     x = L.Conv2D(2, 1, name=UNICODE)(x)
     model = keras.Model(inp, x, name=IMG)
     rng = np.random.default_rng(0)
-    return FeatureMapWidget(model, rng.random((12, 12, 1)).astype("float32"))
+    return FeatureMapWidget(model, rng.random((12, 12, 1)).astype("float32"), view="grid")
 
 
 def test_hostile_names_are_plain_text(harness_page: Any, hostile_widget: Any) -> None:
@@ -120,7 +120,7 @@ def _signs_widget(x: np.ndarray) -> Any:
     conv = keras.layers.Conv2D(2, 1, name="c")
     model = keras.Model(inp, keras.layers.MaxPooling2D(2, name="p")(conv(inp)), name="signs")
     conv.set_weights([np.array([1.0, -1.0], "float32").reshape(1, 1, 1, 2), np.zeros(2, "float32")])
-    return FeatureMapWidget(model, x)
+    return FeatureMapWidget(model, x, view="grid")
 
 
 def _magenta_pixels(h: Any) -> int:

@@ -23,7 +23,7 @@ def tiny_widget(tiny_maps: Any) -> Any:
     from fmwidget import FeatureMapWidget
 
     model, x, _ = tiny_maps
-    return FeatureMapWidget(model, x)
+    return FeatureMapWidget(model, x, view="grid")
 
 
 def test_layer_sent_in_parts_is_reassembled(

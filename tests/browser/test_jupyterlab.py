@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -9,16 +10,19 @@ from typing import Any
 import pytest
 
 from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, new_context, write_notebook
+from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
 # fmw_tiny.py (next to the notebook) holds the model code shared with the harness tests.
 # 0: build the model and show the widget; record every hover the kernel receives.
 # 1: read traits back.  2: read the hover back.  3: set_input (status reported per layer).
+# 4: the traits the host contract watches (hosts.py), as the kernel holds them.
+# 5: a second widget in the default view (the overview).  6: read its traits back.
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
-w = fmwidget.FeatureMapWidget(model, ring_image())
+w = fmwidget.FeatureMapWidget(model, ring_image(), view="grid")
 hovers = []
 w.observe(lambda change: hovers.append(change["new"]), names="hover")
 w""",
@@ -28,6 +32,9 @@ print(json.dumps({"hover": w.hover, "last": seen[-1] if seen else None}))""",
     """fmwidget.widget.STATUS_INTERVAL_S = 0.0  # every layer call reported
 w.set_input(ring_image() * 0.5)
 print(json.dumps({"status": w.status, "version": w.data_version}))""",
+    f"print(json.dumps({{k: getattr(w, k) for k in {WATCHED!r}}}))",
+    "w2 = fmwidget.FeatureMapWidget(model, ring_image())  # the default view: the network\nw2",
+    'print(json.dumps({"view": w2.view, "layer": w2.layer, "target": w2.trace_target}))',
 ]
 READY = '.fmw-root[data-ready="1"]'
 
@@ -92,6 +99,14 @@ def test_hover_reaches_kernel(lab: LabNotebook) -> None:
     assert now == last, (now, last)
 
 
+def test_click_traces_and_reaches_kernel(lab: LabNotebook) -> None:
+    """The contract every host meets (hosts.py): painted, hover + click + trace reach Python."""
+    out = lab.outputs(0)
+    assert_painted(out)
+    cell = hover_and_trace(lab.page, out)
+    wait_for_python(lab.page, lambda: lab.run_json(4, mouse=False), cell)
+
+
 RECORD_STATUS = """(root) => {
     const el = root.querySelector('.fmw-status');
     window.__fmwStatus = [];
@@ -124,3 +139,29 @@ def test_status_shows_while_set_input_runs(lab: LabNotebook) -> None:
     ], texts
     assert "summarising layers… 0 of 3" in texts
     assert status.evaluate("(el) => el.hidden && el.textContent === ''")
+
+
+def test_overview_in_lab_links_cells_and_a_click_reaches_the_kernel(lab: LabNotebook) -> None:
+    lab.run_cell(5, timeout=120_000)
+    out = lab.outputs(5)
+    out.locator('.fmw-overview[data-pending="0"]').wait_for(state="visible", timeout=60_000)
+    names = out.locator(".fmw-ov-col").evaluate_all("(bs) => bs.map((b) => b.dataset.layer)")
+    assert names == ["input", "conv", "pool"]
+    view = out.locator(".fmw-overview")
+    rect = view.evaluate("(el) => el.fmwOverview.clientRect('conv', 2)")
+    x, y = rect["x"] + rect["w"] * 10.5 / 26, rect["y"] + rect["h"] * 20.5 / 26
+    lab.page.mouse.move(x, y)
+    readout = out.locator(".fmw-ov-readout[data-layer='conv']")
+    readout.wait_for()
+    assert (readout.get_attribute("data-row"), readout.get_attribute("data-col")) == ("20", "10")
+    fields = json.loads(readout.get_attribute("data-fields"))
+    assert fields["reads"]["input"]["box"] == [20, 23, 10, 13]  # a 3x3 valid conv
+    assert fields["readBy"]["pool"] == {"box": [10, 11, 5, 6], "ch": [2]}
+    lab.page.mouse.click(x, y)  # opens the grid on that cell, traced
+    out.locator(".fmw-trace-step").last.wait_for(timeout=60_000)
+    got = lab.run_json(6, mouse=False)
+    assert got == {
+        "view": "grid",
+        "layer": "conv",
+        "target": {"layer": "conv", "filter": 2, "row": 20, "col": 10},
+    }

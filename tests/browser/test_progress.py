@@ -27,7 +27,7 @@ def test_status_from_set_input_appears_and_disappears(
     from fmwidget import widget as widget_module
 
     model, x, _ = tiny_maps
-    w = FeatureMapWidget(model, x)
+    w = FeatureMapWidget(model, x, view="grid")
     h = harness_page
     h.mount_widget(w)
     h.ready()
@@ -65,7 +65,7 @@ def test_status_text_is_never_html(harness_page: Any, tiny_maps: Any) -> None:
 
     model, x, _ = tiny_maps
     h = harness_page
-    h.mount_widget(FeatureMapWidget(model, x))
+    h.mount_widget(FeatureMapWidget(model, x, view="grid"))
     h.ready()
     h.kernel_set("status", {"phase": HOSTILE, "done": HOSTILE, "total": 7})
     line = status_line(h)

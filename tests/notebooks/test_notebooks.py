@@ -12,6 +12,17 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
+# Cells run after a notebook's own, for what it leaves running: the demo trains in a
+# background task after showing its widget; wait for it and check the widget followed.
+FINAL_CHECKS = {
+    "demo.ipynb": """acc = await training
+assert acc >= 0.85, f"test accuracy {acc:.3f} after {EPOCHS} epochs (chance: 0.10)"
+assert progress.value == EPOCHS
+assert w.data_version == 1 + EPOCHS, w.data_version  # set_input after every epoch
+assert np.array_equal(w.fm["conv1"], fmwidget.extract(model, x)["conv1"])  # trained maps
+print(f"demo: trained to {acc:.3f}")""",
+}
+
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no .ipynb"
@@ -20,6 +31,8 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
+    if path.name in FINAL_CHECKS:
+        nb.cells.append(nbformat.v4.new_code_cell(FINAL_CHECKS[path.name]))
     env_backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     start = time.perf_counter()
     NotebookClient(

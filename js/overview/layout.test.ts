@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import type { LayerSpec } from "../types";
+import {
+  cellIn,
+  cellsRect,
+  columnAt,
+  layoutColumns,
+  MAX_GAP,
+  OV,
+  slotAt,
+  thumbRect,
+  visibleRange,
+  volume,
+} from "./layout";
+
+function spec(index: number, over: Partial<LayerSpec> = {}): LayerSpec {
+  return {
+    index,
+    name: `l${index}`,
+    kind: "conv",
+    class_name: "Conv2D",
+    shape: [8, 8, 4],
+    spatial: true,
+    height: 8,
+    width: 8,
+    channels: 4,
+    signed: false,
+    inputs: [],
+    fused_activation: null,
+    ...over,
+  };
+}
+
+describe("columns", () => {
+  const specs = [spec(0), spec(1, { is_op: true }), spec(2, { spatial: false, shape: [10] })];
+  const cols = specs.map((s) => ({ layer: s.index, depth: 0 }));
+  it("sizes maps, operations and boxes; spreads few columns over the width", () => {
+    const tight = layoutColumns(cols, specs);
+    expect(tight.boxes.map((b) => [b.kind, b.w])).toEqual([
+      ["map", OV.COL_W],
+      ["op", OV.OP_W],
+      ["box", OV.BOX_W],
+    ]);
+    expect(tight.boxes[1]?.x).toBe(OV.PAD + OV.COL_W + OV.GAP);
+    const wide = layoutColumns(cols, specs, 2000);
+    const gap = (wide.boxes[1]?.x ?? 0) - (wide.boxes[0]?.x ?? 0) - OV.COL_W;
+    expect(gap).toBe(MAX_GAP);
+    expect(wide.width).toBeLessThanOrEqual(2000);
+  });
+  it("finds the column under x and the columns in view", () => {
+    const many = Array.from({ length: 100 }, (_, i) => spec(i));
+    const { boxes } = layoutColumns(
+      many.map((s) => ({ layer: s.index, depth: 0 })),
+      many,
+    );
+    const b7 = boxes[7] as { x: number; w: number };
+    expect(columnAt(boxes, b7.x + 1)).toBe(7);
+    expect(columnAt(boxes, b7.x + b7.w + 1)).toBe(-1); // in the gap
+    const [i0, i1] = visibleRange(boxes, b7.x + 2, b7.x + 2 + 3 * (OV.COL_W + OV.GAP));
+    expect([i0, i1]).toEqual([7, 11]);
+    expect(visibleRange(boxes, -50, 0)).toEqual([0, 0]);
+  });
+});
+
+describe("thumbnails", () => {
+  const box = { x: 100, w: OV.COL_W, kind: "map" as const };
+  it("keeps the map's aspect and maps points to cells and back", () => {
+    const r = thumbRect(box, 50, 2, 6, 12);
+    expect(r.w).toBe(OV.THUMB);
+    expect(r.h).toBe(OV.THUMB / 2);
+    expect(slotAt(50, r.y + 1, 5)).toBe(2);
+    expect(slotAt(50, 50 + OV.THUMB + 1, 5)).toBe(-1); // the gap between thumbnails
+    for (const [row, col] of [
+      [0, 0],
+      [5, 11],
+      [3, 7],
+    ] as [number, number][]) {
+      const c = cellsRect(r, 6, 12, { r0: row, r1: row + 1, c0: col, c1: col + 1 });
+      expect(cellIn(r, 6, 12, c.x + c.w / 2, c.y + c.h / 2)).toEqual({ row, col });
+    }
+    expect(cellIn(r, 6, 12, r.x - 1, r.y)).toBeNull();
+  });
+});
+
+describe("volume", () => {
+  it("faces shrink with the map (√), depth grows with the channels (log₂)", () => {
+    const big = volume(224, 224, 3, 224);
+    const half = volume(112, 112, 64, 224);
+    const quarter = volume(56, 56, 256, 224);
+    expect(big.w).toBe(OV.FACE_MAX);
+    expect(big.w > half.w && half.w > quarter.w).toBe(true);
+    expect(half.w).toBe(Math.round(OV.FACE_MAX / Math.SQRT2));
+    expect(big.d < half.d && half.d < quarter.d).toBe(true);
+    expect(volume(7, 7, 4096, 224).d).toBe(OV.DEPTH_MAX);
+    expect(volume(1, 1, 1, 224).w).toBeGreaterThanOrEqual(5);
+  });
+});
