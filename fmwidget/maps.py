@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,16 +241,20 @@ class FeatureMaps:
     def value_range(self, name: str) -> tuple[float, float]:
         """Finite ``(min, max)`` of layer ``name``'s output over the batch (``(0, 0)`` if none).
 
-        Reduced on the backend when the layer is not yet numpy (no copy made).
+        Two numpy passes on a view of the output (not kept): 4-11x faster here than three
+        eager backend reductions with a device sync each (benchmarks/python_bench.py's widget
+        build rows), which dominated building the widget of a deep model.
         """
         index = self.info(name).index
-        tensor = self._tensors[index]
-        if self._arrays[index] is None and tensor is not None:
-            ops = keras.ops
-            if bool(ops.all(ops.isfinite(tensor))):
-                return float(ops.min(tensor)), float(ops.max(tensor))
-        arr = self._array(index)
-        return finite_range(arr) if arr is not None and arr.size else (0.0, 0.0)
+        arr = self._arrays[index]
+        if arr is None and self._tensors[index] is not None:
+            arr = _to_numpy(self._tensors[index])
+        if arr is None or not arr.size:
+            return (0.0, 0.0)
+        lo, hi = float(arr.min()), float(arr.max())
+        if math.isfinite(lo) and math.isfinite(hi):
+            return lo, hi
+        return finite_range(arr)  # NaN or +-inf present: the finite values' range
 
     def __contains__(self, name: object) -> bool:
         return name in self._index
