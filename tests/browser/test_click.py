@@ -21,7 +21,7 @@ def tiny_widget(tiny_maps: Any) -> Any:
     from fmwidget import FeatureMapWidget
 
     model, x, _ = tiny_maps
-    return FeatureMapWidget(model, x)
+    return FeatureMapWidget(model, x, view="grid")
 
 
 def _readout_row(h: Any) -> int | None:

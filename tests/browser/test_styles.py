@@ -62,7 +62,7 @@ def tiny_widget(tiny_maps: Any) -> Any:
     from fmwidget import FeatureMapWidget
 
     model, x, _ = tiny_maps
-    return FeatureMapWidget(model, x)
+    return FeatureMapWidget(model, x, view="grid")
 
 
 @pytest.mark.parametrize("late", [False, True], ids=["attached-first", "attached-after-render"])
