@@ -169,6 +169,17 @@ class FieldGraph:
             self._relations[key] = rel
         return rel
 
+    def _is_identity(self, index: int) -> bool:
+        """Whether entry ``index`` has one input and reads the same cell of it on every axis."""
+        node = self.nodes[index]
+        if len(node.inputs) != 1 or self._reads_whole(index, 0):
+            return False
+        src = self.nodes[node.inputs[0]]
+        return node.spatial_shape == src.spatial_shape and all(
+            m.kind == "window" and (m.kernel, m.stride, m.offset) == (1, 1, 0)
+            for m in node.maps[0]  # type: ignore[union-attr]
+        )
+
     def _reads_whole(self, index: int, k: int) -> bool:
         """Whether every cell of entry ``index`` reads all of its ``k``-th input."""
         node = self.nodes[index]
@@ -284,6 +295,8 @@ class FieldGraph:
                 f"Cannot trace through {node.label}: it has {len(node.spatial_shape)} "
                 f"spatial axes where the input has {rank}."
             )
+        if self._is_identity(index):  # element-wise (activations, normalization): same fields
+            return sources[0]  # type: ignore[return-value]
         # Per input and axis: the hull each output index reads along that axis.
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = []
         for k, table in enumerate(sources):
