@@ -4,6 +4,7 @@
  * in base64 `<script type="application/octet-stream" data-codec="raw|deflate">` elements.
  */
 import type { LayerDataMsg, Traits } from "../types";
+import type { EmbeddedExamples } from "./examples";
 
 export type Codec = "raw" | "deflate";
 
@@ -47,6 +48,8 @@ export interface Manifest {
   maps: MapEntry[];
   geometry: Record<string, LayerGeometryInfo>;
   pre_activation: boolean;
+  /** The top examples' `get_examples` replies, when the widget had examples. */
+  examples?: EmbeddedExamples;
 }
 
 export function readManifest(doc: Document): Manifest {
