@@ -301,3 +301,31 @@ def test_erf_follows_the_hovered_cell_inside_its_exact_field(
     # the hover's outline (white) is drawn above, around that same field
     assert root.locator(READOUT).get_attribute("data-row") == str(r)
     assert h.page_errors == []
+
+
+def test_export_filter_card_works_offline(
+    browser: Any, keep_artifacts: Any, tmp_path: pathlib.Path, classifier: Any, examples: Any
+) -> None:
+    """The static export answers `get_examples` in the page from the embedded replies."""
+    from .test_export import ExportPage
+
+    w = make_widget(classifier, examples)
+    path = w.save_html(tmp_path / "card.html").path
+    p = ExportPage(browser, path, from_file=True)
+    try:
+        p.ready()
+        p.set("selected_filters", [4])
+        check_card(p.root, examples, CONV2, 4)
+        p.set("layer", CONV)
+        p.set("selected_filters", [2])
+        check_card(p.root, examples, CONV, 2)
+        # gradients need the kernel: the page says so instead of waiting
+        p.set("overlay", "grad_cam")
+        err = p.root.locator('.fmw-explain[data-error="1"] .fmw-explain-info')
+        err.wait_for(state="visible")
+        assert "static export" in err.text_content()
+        assert p.requests == [p.url]  # nothing but the file itself
+        assert p.page_errors == []
+    finally:
+        keep_artifacts(p.page)
+        p.close()
