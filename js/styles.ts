@@ -108,7 +108,7 @@ const CSS = `
 .fmw-card-tile canvas{image-rendering:pixelated;outline:1px solid var(--fmw-sel);outline-offset:0;background:#000}
 .fmw-card-this canvas{outline-color:var(--fmw-border)}
 .fmw-card-note,.fmw-card-hint{margin:0;font-size:11px}
-.fmw-card-vis{display:flex;gap:8px;align-items:flex-start;flex-wrap:wrap}
+.fmw-card-vis{display:flex;flex-direction:column;gap:4px;align-items:flex-start;max-width:270px}
 .fmw-card-vis-btn{font:inherit;font-size:12px}
 .fmw-card-vis-fig figcaption{max-width:260px;text-align:center}
 `;

@@ -90,8 +90,8 @@ export class FilterCard {
     this.visButton.type = "button";
     this.visButton.title = "gradient ascent on the input from noise (computed by the kernel)";
     this.vis.append(this.visButton, this.visStatus, this.visFigure);
-    this.row.append(this.mapTile, this.examples);
-    this.el.append(this.head, this.row, this.vis);
+    this.row.append(this.mapTile, this.examples, this.vis);
+    this.el.append(this.head, this.row);
     this.d.listen(this.visButton, "click", () => this.askVis());
     // after the App's own handlers of the same change (they set what the view shows)
     for (const name of ["selected_filters", "layer", "view", "examples_summary"]) {

@@ -28,7 +28,7 @@ const LABELS: Record<OverlayMode, string> = {
   none: "overlay: none",
   grad_cam: "overlay: Grad-CAM",
   saliency: "overlay: saliency",
-  erf: "overlay: effective RF of the hovered cell",
+  erf: "overlay: effective RF (hover)",
 };
 export const OVERLAY_LUT = "inferno";
 /** Wait this long on a hovered cell before asking for its effective receptive field. */
@@ -280,7 +280,13 @@ export class ExplainPanel {
         ? ""
         : ` of ${className(ov.classIndex, this.model.get("class_labels"))}${top}`;
     const at = ov.mode === "grad_cam" && ov.layer ? ` at ${ov.layer}` : "";
-    return `${what}${cls}${at}`;
+    const zero =
+      ov.peak === 0
+        ? ov.mode === "grad_cam"
+          ? ": zero everywhere (no map of this layer raises the class score here)"
+          : ": zero everywhere"
+        : "";
+    return `${what}${cls}${at}${zero}`;
   }
 
   private clear(text: string): void {
