@@ -46,7 +46,8 @@ STATIC_NOTE = (
     "Static export: no kernel. Maps are stored as float16 (about 3 significant digits). "
     "Hover, filter selection, sorting, colour ranges and tracing work offline; max-pool "
     "winners, pooling windows and receptive fields were computed exactly in Python. The "
-    "convolution arithmetic panel needs the kernel and is not included."
+    "convolution arithmetic panel needs the kernel and is not included. Filter cards show "
+    "the embedded top examples; gradient overlays and feature visualisations need the kernel."
 )
 
 

@@ -130,9 +130,9 @@ export class App {
   private build(): void {
     const side = h("div", "fmw-side");
     side.append(this.input.el, this.explain.el, this.legend.el, this.hover.readout);
-    this.center.append(this.controls.el, this.grid.el, this.detail.el, this.card.el);
+    this.center.append(this.controls.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
-    main.append(side, this.center, this.traceView.el); // the trace beside the grid
+    main.append(side, this.center, this.traceView.el, this.card.el); // the trace beside the grid
     this.gridView.append(this.strip.el, main);
     this.statusEl.setAttribute("role", "status");
     const bar = h("div", "fmw-bar");

@@ -99,10 +99,11 @@ const CSS = `
 .fmw-explain-info{overflow-wrap:anywhere}
 .fmw-explain-info:empty{display:none}
 .fmw-explain-legend canvas{width:224px;height:10px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
+.fmw-main>.fmw-card{flex:1 1 100%}
 .fmw-card{border:1px solid var(--fmw-border);border-radius:4px;padding:4px 6px;background:var(--fmw-panel);display:flex;flex-direction:column;gap:4px;font-size:12px}
 .fmw-card-head{overflow-wrap:anywhere}
 .fmw-card-row{display:flex;gap:10px;align-items:flex-start;flex-wrap:wrap}
-.fmw-card-examples{display:flex;flex-direction:column;gap:2px;flex:1 1 240px;min-width:0}
+.fmw-card-examples{display:flex;flex-direction:column;gap:2px;flex:0 1 auto;min-width:0}
 .fmw-card-strip{display:flex;gap:6px;flex-wrap:wrap;align-items:flex-end}
 .fmw-card-tile{margin:0;display:flex;flex-direction:column;align-items:center;gap:1px;font-size:11px}
 .fmw-card-tile canvas{image-rendering:pixelated;outline:1px solid var(--fmw-sel);outline-offset:0;background:#000}
