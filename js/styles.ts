@@ -90,7 +90,7 @@ const CSS = `
 .fmw-conv td.fmw-num{white-space:nowrap}
 .fmw-kernel td{background:#eef6ff}
 .fmw-op{font-weight:600}
-.fmw-heat{width:100%;height:100%;image-rendering:pixelated}
+.fmw-heat{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none;image-rendering:pixelated}
 .fmw-explain{display:flex;flex-direction:column;gap:3px;width:224px;font-size:12px}
 .fmw-explain-bar{display:flex;gap:6px;align-items:center;flex-wrap:wrap}
 .fmw-explain-bar select{font:inherit;font-size:12px;max-width:224px}

@@ -73,7 +73,7 @@ interface Wish {
 export class ExplainPanel {
   readonly el = h("div", "fmw-explain");
   /** Drawn between the image and the outlines of the input view. */
-  readonly heat = h("canvas", "fmw-overlay fmw-heat");
+  readonly heat = h("canvas", "fmw-heat");
   private readonly mode = h("select", "fmw-overlay-mode");
   private readonly classBox = h("input", "fmw-class-index");
   private readonly info = h("div", "fmw-explain-info");
