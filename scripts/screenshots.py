@@ -215,9 +215,7 @@ def shoot_explain(browser, out: pathlib.Path, model, digit) -> None:
     # 7. Grad-CAM of the top class, named from class_labels, set from Python. (For the
     # digit above it is zero everywhere: no evidence for the class is positive; take one
     # where it is not.)
-    shown = next(
-        i for i in range(1500, 1797) if fmwidget.grad_cam(model, images[i]).max() > 0.5
-    )
+    shown = next(i for i in range(1500, 1797) if fmwidget.grad_cam(model, images[i]).max() > 0.5)
     widget = fmwidget.FeatureMapWidget(
         model, images[shown], layer="conv2", view="grid", overlay="grad_cam", class_labels=labels
     )

@@ -31,6 +31,8 @@ import { statusText } from "./status";
 const PATCH_PX = 72;
 const MAP_PX = 72;
 const VIS_PX = 128;
+/** A feature visualisation may take minutes on a big model (its steps show in `status`). */
+const VIS_TIMEOUT_MS = 30 * 60_000;
 
 interface ExamplesSummary {
   k?: number;
@@ -246,13 +248,16 @@ export class FilterCard {
     const memo = memoOf<FilterImage>(this.store, "filter_image");
     const p = remember(memo, key, () =>
       this.store
-        .ask((request_id) => ({
-          type: "get_filter_image",
-          layer: t.layer,
-          filter: t.filter,
-          request_id,
-          version: this.store.version,
-        }))
+        .ask(
+          (request_id) => ({
+            type: "get_filter_image",
+            layer: t.layer,
+            filter: t.filter,
+            request_id,
+            version: this.store.version,
+          }),
+          VIS_TIMEOUT_MS,
+        )
         .then((r) => decodeFilterImage(r.msg, r.buffers)),
     );
     this.followVis(p, t.layer, t.filter, key);

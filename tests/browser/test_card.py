@@ -231,7 +231,9 @@ def test_overlay_set_from_python_follows_grad_cam_and_saliency(
     h.kernel_set("class_labels", ["cat", "dog", "emu"])
     h.kernel_set("class_index", 2)
     heat(root, mode="grad_cam", **{"class": 2})
-    assert root.locator(".fmw-explain-info").text_content() == f"Grad-CAM of class 2 · emu at {CONV2}"
+    assert (
+        root.locator(".fmw-explain-info").text_content() == f"Grad-CAM of class 2 · emu at {CONV2}"
+    )
     # the menu sets the trait for Python, and the overlay follows
     root.locator(".fmw-overlay-mode").select_option("saliency")
     assert {"key": "overlay", "value": "saliency"} in h.sets()
