@@ -96,11 +96,17 @@ export class FilterCard {
     this.el.append(this.head, this.row);
     this.d.listen(this.visButton, "click", () => this.askVis());
     // after the App's own handlers of the same change (they set what the view shows)
-    for (const name of ["selected_filters", "layer", "view", "examples_summary"]) {
+    for (const name of ["selected_filters", "layer", "view"]) {
       this.d.add(onTrait(model, name, () => queueMicrotask(() => this.update())));
     }
     this.d.add(onTrait(model, "status", () => this.showProgress()));
-    this.d.add(onTrait(model, "examples_summary", () => memoOf(this.store, "examples").clear()));
+    this.d.add(
+      onTrait(model, "examples_summary", () => {
+        memoOf(this.store, "examples").clear(); // new examples: ask again
+        this.shown = "";
+        this.update();
+      }),
+    );
   }
 
   /** The selected filter of the shown layer, or null (no selection, or not the grid). */
