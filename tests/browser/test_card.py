@@ -331,3 +331,25 @@ def test_export_filter_card_works_offline(
     finally:
         keep_artifacts(p.page)
         p.close()
+
+
+def test_examples_computed_later_fill_the_open_card_and_labels_stay_text(
+    harness_page: Any, classifier: Any, examples: Any
+) -> None:
+    from .helpers import HOSTILE, assert_no_script_ran
+
+    h = harness_page
+    w = make_widget(classifier, None)
+    root = h.mount_widget(w)
+    h.ready()
+    h.kernel_set("selected_filters", [2])
+    root.locator('.fmw-card[data-filter="2"] .fmw-card-hint').wait_for(state="visible")
+    w.examples = examples  # e.g. w.compute_examples(data) finished: the trait follows
+    h.kernel_set("examples_summary", w.examples_summary)
+    check_card(root, examples, CONV2, 2)
+    # class labels are user data: text, never markup
+    h.kernel_set("class_labels", [HOSTILE] * 3)
+    h.kernel_set("overlay", "grad_cam")
+    heat(root, mode="grad_cam")
+    assert HOSTILE in root.locator(".fmw-explain-info").text_content()
+    assert_no_script_ran(h.page, root, h.page_errors)
