@@ -2,8 +2,9 @@
  * The static export's answers to the filter card and the overlays: `get_examples` from the
  * replies embedded at export time (`manifest.examples`: per layer and channel, the kernel's
  * `examples` header and one blob per patch, see fmwidget/export.py), byte for byte what the
- * kernel would send; gradients need the model, so `get_overlay` and `get_filter_image` are
- * answered with an error that says so.
+ * kernel would send; `get_overlay` from the Grad-CAM and saliency replies embedded for the
+ * top class (`manifest.overlays`); anything else that needs gradients (other classes,
+ * effective receptive fields, feature visualisations) with an error that says so.
  */
 import type { BlobReader, BlobRef } from "./manifest";
 
@@ -49,4 +50,30 @@ export async function answerExamples(
     }),
   );
   return [{ ...entry.header }, buffers];
+}
+
+/** One embedded `overlay` reply: the class the request asked for (null: top) and its map. */
+export interface OverlayEntry extends BlobRef {
+  asked: number | null;
+  header: Record<string, unknown>;
+}
+
+/** The `overlay` reply for a `get_overlay` request, from the replies embedded at export. */
+export async function answerOverlay(
+  overlays: OverlayEntry[] | undefined,
+  blobs: BlobReader,
+  msg: Record<string, unknown>,
+): Promise<[object, DataView[]]> {
+  const asked = msg.class_index ?? null;
+  const entry = (overlays ?? []).find(
+    (o) => o.header.mode === msg.mode && (o.asked ?? null) === asked,
+  );
+  if (!entry) {
+    const what = msg.mode === "erf" ? "effective receptive fields" : `class ${String(asked)}`;
+    throw new Error(
+      `${NEEDS_KERNEL} This page holds Grad-CAM and saliency of the top class only (and of the class_index set when it was saved), not ${what}.`,
+    );
+  }
+  const b = await blobs.read(entry);
+  return [{ ...entry.header }, [new DataView(b.buffer, b.byteOffset, b.byteLength)]];
 }

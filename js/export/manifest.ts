@@ -4,7 +4,7 @@
  * in base64 `<script type="application/octet-stream" data-codec="raw|deflate">` elements.
  */
 import type { LayerDataMsg, Traits } from "../types";
-import type { EmbeddedExamples } from "./examples";
+import type { EmbeddedExamples, OverlayEntry } from "./examples";
 
 export type Codec = "raw" | "deflate";
 
@@ -50,6 +50,8 @@ export interface Manifest {
   pre_activation: boolean;
   /** The top examples' `get_examples` replies, when the widget had examples. */
   examples?: EmbeddedExamples;
+  /** Grad-CAM and saliency replies for the shown sample (see fmwidget/export_overlays.py). */
+  overlays?: OverlayEntry[];
 }
 
 export function readManifest(doc: Document): Manifest {

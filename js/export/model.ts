@@ -9,7 +9,7 @@
 import { decodeValues } from "../model/decode";
 import { LocalModel } from "../model/local-model";
 import type { Traits } from "../types";
-import { answerExamples, NEEDS_KERNEL } from "./examples";
+import { answerExamples, answerOverlay, NEEDS_KERNEL } from "./examples";
 import type { BlobReader, Manifest, MapEntry } from "./manifest";
 import { type PoolTable, traceCell } from "./trace";
 
@@ -62,9 +62,11 @@ export class StaticModel extends LocalModel<Traits> {
         const version = this.state.data_version;
         return [{ ...head, request_id: rid, version }, buffers];
       }
-      if (msg.type === "get_overlay" || msg.type === "get_filter_image") {
-        throw new Error(NEEDS_KERNEL);
+      if (msg.type === "get_overlay") {
+        const [head, buffers] = await answerOverlay(this.manifest.overlays, this.blobs, msg);
+        return [{ ...head, request_id: rid, version: this.state.data_version }, buffers];
       }
+      if (msg.type === "get_filter_image") throw new Error(NEEDS_KERNEL);
       throw new Error(
         `Expected message type 'get_layer', 'get_trace' or 'get_examples', received ${JSON.stringify(msg.type)}.`,
       );

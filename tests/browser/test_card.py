@@ -12,6 +12,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import keras
 import numpy as np
 import pytest
 
@@ -28,8 +29,6 @@ CONV2 = "conv2"
 @pytest.fixture(scope="module")
 def classifier() -> tuple[Any, Any, Any]:
     """(model, x, data): a small real CNN classifier (3 classes), one input, 24 samples."""
-    import keras
-
     keras.utils.set_random_seed(3)
     model = keras.Sequential(
         [
@@ -221,7 +220,7 @@ def test_overlay_set_from_python_follows_grad_cam_and_saliency(
     h.ready()
     assert root.locator("canvas.fmw-heat").is_hidden()
     h.kernel_set("overlay", "grad_cam")  # Python sets the trait: the view follows
-    top = int(np.argmax(np.asarray(model(x, training=False))[0]))
+    top = int(np.argmax(keras.ops.convert_to_numpy(model(x, training=False))[0]))
     alpha = heat(root, mode="grad_cam", **{"class": top})[..., 3]
     check_follows(alpha, fmwidget.grad_cam(model, x[0]))
     assert root.locator(".fmw-overlay-mode").input_value() == "grad_cam"
@@ -321,11 +320,21 @@ def test_export_filter_card_works_offline(
         p.set("layer", CONV)
         p.set("selected_filters", [2])
         check_card(p.root, examples, CONV, 2)
-        # gradients need the kernel: the page says so instead of waiting
+        # Grad-CAM and saliency of the top class are embedded: the overlay works offline
+        import fmwidget
+
+        model, x, _ = classifier
         p.set("overlay", "grad_cam")
+        check_follows(heat(p.root, mode="grad_cam")[..., 3], fmwidget.grad_cam(model, x[0]))
+        p.set("overlay", "saliency")
+        check_follows(heat(p.root, mode="saliency")[..., 3], fmwidget.saliency(model, x[0]))
+        # other classes and ERFs need the kernel: the page says so instead of waiting
+        top = int(np.argmax(keras.ops.convert_to_numpy(model(x, training=False))[0]))
+        p.set("class_index", (top + 1) % 3)
         err = p.root.locator('.fmw-explain[data-error="1"] .fmw-explain-info')
         err.wait_for(state="visible")
         assert "static export" in err.text_content()
+        assert f"not class {(top + 1) % 3}" in err.text_content()
         assert p.requests == [p.url]  # nothing but the file itself
         assert p.page_errors == []
     finally:
