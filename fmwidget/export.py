@@ -12,6 +12,8 @@ The page holds, all inline:
   zlib-compressed when that is smaller, then base64.
 - when the widget has top examples (``w.examples``): under ``examples``, per layer and
   channel, the kernel's ``get_examples`` reply and one blob per patch (float16).
+- under ``overlays``: Grad-CAM and saliency replies for the shown sample
+  (``export_overlays.py``).
 
 Tracing offline follows :func:`fmwidget.trace.trace`'s rules in the browser, but never guesses
 from float16 values: for every max-pooling layer the export embeds, per channel and pooled
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .encode import WireFormat, layer_parts
+from .export_overlays import embedded_overlays
 from .maps import FeatureMaps, LayerInfo
 
 _BUNDLE = pathlib.Path(__file__).parent / "static" / "export.js"
@@ -46,7 +49,10 @@ STATIC_NOTE = (
     "Static export: no kernel. Maps are stored as float16 (about 3 significant digits). "
     "Hover, filter selection, sorting, colour ranges and tracing work offline; max-pool "
     "winners, pooling windows and receptive fields were computed exactly in Python. The "
-    "convolution arithmetic panel needs the kernel and is not included."
+    "convolution arithmetic panel needs the kernel and is not included. Filter cards show "
+    "the embedded top examples; Grad-CAM and saliency are embedded for the top class (and "
+    "the widget's class_index); other classes, effective receptive fields and feature "
+    "visualisations need the kernel."
 )
 
 
@@ -138,7 +144,7 @@ class _Blobs:
     def __init__(self, compress: bool):
         self.compress = compress
         self.parts: list[str] = []
-        self.bytes = {"map": 0, "table": 0, "examples": 0}
+        self.bytes = {"map": 0, "table": 0, "examples": 0, "overlays": 0}
 
     def add(self, data: bytes | memoryview, kind: str = "map") -> dict[str, Any]:
         raw = bytes(data)
@@ -194,6 +200,7 @@ def render_html(
     }
     if getattr(widget, "examples", None) is not None:
         manifest["examples"] = _examples(widget.examples, blobs)
+    manifest["overlays"] = embedded_overlays(widget, lambda b: blobs.add(b, "overlays"))
     name = title if title is not None else f"{widget.model_name} — fmwidget"
     page = "\n".join(
         [

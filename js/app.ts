@@ -15,8 +15,10 @@ import { OverviewPanel } from "./overview/panel";
 import type { OverviewCell } from "./overview/view";
 import { channelReady, isDead, type SortKey, sortOrder } from "./stats";
 import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "./types";
+import { FilterCard } from "./views/card";
 import { Controls } from "./views/controls";
 import { DetailView } from "./views/detail";
+import { ExplainPanel } from "./views/explain";
 import { type GridCell, GridView } from "./views/grid";
 import { HoverView } from "./views/hover";
 import { InputView } from "./views/input";
@@ -50,6 +52,9 @@ export class App {
   private readonly traceView: TraceView;
   private readonly paint: Painter;
   private readonly hover: HoverView;
+  /** The filter card (top dataset examples, feature visualisation) and the input overlays. */
+  private readonly card: FilterCard;
+  private readonly explain: ExplainPanel;
   private readonly d = new Disposer();
 
   private readonly s = new ViewState();
@@ -113,6 +118,8 @@ export class App {
       center,
     });
     this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
+    this.card = new FilterCard(model, store, this.s, (d, f) => this.paint.styleFor(d, f));
+    this.explain = new ExplainPanel(model, store, input);
     this.build();
     this.bind();
     this.onLayers();
@@ -122,10 +129,10 @@ export class App {
 
   private build(): void {
     const side = h("div", "fmw-side");
-    side.append(this.input.el, this.legend.el, this.hover.readout);
+    side.append(this.input.el, this.explain.el, this.legend.el, this.hover.readout);
     this.center.append(this.controls.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
-    main.append(side, this.center, this.traceView.el); // the trace beside the grid
+    main.append(side, this.center, this.traceView.el, this.card.el); // the trace beside the grid
     this.gridView.append(this.strip.el, main);
     this.statusEl.setAttribute("role", "status");
     const bar = h("div", "fmw-bar");
@@ -209,6 +216,8 @@ export class App {
       this.detail.dispose();
       this.strip.dispose();
       this.overview.dispose();
+      this.card.dispose();
+      this.explain.dispose();
     });
   }
 
@@ -370,6 +379,7 @@ export class App {
     }
     this.reorder();
     this.repaint();
+    this.card.update();
   }
 
   private fail(e: unknown): void {

@@ -90,6 +90,28 @@ const CSS = `
 .fmw-conv td.fmw-num{white-space:nowrap}
 .fmw-kernel td{background:#eef6ff}
 .fmw-op{font-weight:600}
+.fmw-heat{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none;image-rendering:pixelated}
+.fmw-explain{display:flex;flex-direction:column;gap:3px;width:224px;font-size:12px}
+.fmw-explain-bar{display:flex;gap:6px;align-items:center;flex-wrap:wrap}
+.fmw-explain-bar select{font:inherit;font-size:12px;max-width:224px}
+.fmw-class-pick{display:inline-flex;gap:4px;align-items:center;color:var(--fmw-muted)}
+.fmw-class-index{width:5.5em;font:inherit;font-size:12px}
+.fmw-explain-info{overflow-wrap:anywhere}
+.fmw-explain-info:empty{display:none}
+.fmw-explain-legend canvas{width:224px;height:10px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
+.fmw-main>.fmw-card{flex:1 1 100%}
+.fmw-card{border:1px solid var(--fmw-border);border-radius:4px;padding:4px 6px;background:var(--fmw-panel);display:flex;flex-direction:column;gap:4px;font-size:12px}
+.fmw-card-head{overflow-wrap:anywhere}
+.fmw-card-row{display:flex;gap:10px;align-items:flex-start;flex-wrap:wrap}
+.fmw-card-examples{display:flex;flex-direction:column;gap:2px;flex:0 1 auto;min-width:0}
+.fmw-card-strip{display:flex;gap:6px;flex-wrap:wrap;align-items:flex-end}
+.fmw-card-tile{margin:0;display:flex;flex-direction:column;align-items:center;gap:1px;font-size:11px}
+.fmw-card-tile canvas{image-rendering:pixelated;outline:1px solid var(--fmw-sel);outline-offset:0;background:#000}
+.fmw-card-this canvas{outline-color:var(--fmw-border)}
+.fmw-card-note,.fmw-card-hint{margin:0;font-size:11px}
+.fmw-card-vis{display:flex;flex-direction:column;gap:4px;align-items:flex-start;max-width:270px}
+.fmw-card-vis-btn{font:inherit;font-size:12px}
+.fmw-card-vis-fig figcaption{max-width:260px;text-align:center}
 `;
 
 const STYLE_ID = "fmw-style";

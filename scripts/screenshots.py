@@ -65,6 +65,9 @@ def edge_model_and_photo():
     return model, photo
 
 
+_DIGITS: dict = {}
+
+
 def digits_model_and_input():
     """Notebook 3's digits CNN, built and trained by the notebook's own cells (~5 s)."""
     import nbformat
@@ -76,6 +79,7 @@ def digits_model_and_input():
             exec(cell.source, scope)  # the notebook's code, run as the notebook runs it
             if "model.fit(" in cell.source:
                 break
+    _DIGITS.update(scope)  # the digits themselves, for the filter card's top examples
     return scope["model"], scope["images"][1500]
 
 
@@ -179,8 +183,54 @@ def main() -> None:
             harness.root.locator(".fmw-ov-readout[data-layer='conv2']").wait_for()
             shoot(harness, args.out / "linked.png")
             ctx.close()
+
+            shoot_explain(browser, args.out, digits_model, digit)
         finally:
             browser.close()
+
+
+def shoot_explain(browser, out: pathlib.Path, model, digit) -> None:
+    """The filter card (top dataset patches, feature visualisation) and the input overlays."""
+    images = _DIGITS["images"]
+    ex = fmwidget.top_examples(model, images[:1200], layers=["conv1", "conv2"], k=8, progress=False)
+    labels = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    ctx = new_context(browser, viewport={"width": 1200, "height": 900})
+
+    # 6. The filter card of a conv2 filter: its top patches over 1200 digits, the feature vis.
+    harness = Harness(ctx.new_page())
+    widget = fmwidget.FeatureMapWidget(model, digit, layer="conv2", view="grid", examples=ex)
+    widget.visualize_options = {"steps": 128}
+    harness.mount_widget(widget)
+    harness.ready()
+    # the filter whose top patches differ most (many filters' best patches are all stroke)
+    spread = [np.mean([p.std() for p in ex.patches("conv2", f)]) for f in range(16)]
+    harness.kernel_set("selected_filters", [int(np.argmax(spread))])
+    card = harness.root.locator(".fmw-card:not([hidden])")
+    card.locator(".fmw-card-examples[data-count]").wait_for()
+    card.locator(".fmw-card-vis-btn").click()
+    card.locator('.fmw-card-vis[data-ready="1"]').wait_for(timeout=120_000)
+    shoot(harness, out / "card.png")
+    harness.page.close()
+
+    # 7. Grad-CAM of the top class, named from class_labels, set from Python. (For the
+    # digit above it is zero everywhere: no evidence for the class is positive; take one
+    # where it is not.)
+    shown = next(i for i in range(1500, 1797) if fmwidget.grad_cam(model, images[i]).max() > 0.5)
+    widget = fmwidget.FeatureMapWidget(
+        model, images[shown], layer="conv2", view="grid", overlay="grad_cam", class_labels=labels
+    )
+    harness = Harness(ctx.new_page())
+    harness.mount_widget(widget)
+    harness.ready()
+    harness.root.locator("canvas.fmw-heat:not([hidden])").wait_for()
+    shoot(harness, out / "gradcam.png")
+
+    # 8. The effective receptive field of a hovered conv2 cell, inside its exact field.
+    harness.root.locator(".fmw-overlay-mode").select_option("erf")
+    cell = hover_grid(harness.page, harness.root)
+    harness.root.locator(f'canvas.fmw-heat[data-mode="erf"][data-row="{cell["row"]}"]').wait_for()
+    shoot(harness, out / "erf.png")
+    ctx.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
  * in base64 `<script type="application/octet-stream" data-codec="raw|deflate">` elements.
  */
 import type { LayerDataMsg, Traits } from "../types";
+import type { EmbeddedExamples, OverlayEntry } from "./examples";
 
 export type Codec = "raw" | "deflate";
 
@@ -47,6 +48,10 @@ export interface Manifest {
   maps: MapEntry[];
   geometry: Record<string, LayerGeometryInfo>;
   pre_activation: boolean;
+  /** The top examples' `get_examples` replies, when the widget had examples. */
+  examples?: EmbeddedExamples;
+  /** Grad-CAM and saliency replies for the shown sample (see fmwidget/export_overlays.py). */
+  overlays?: OverlayEntry[];
 }
 
 export function readManifest(doc: Document): Manifest {

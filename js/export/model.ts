@@ -9,6 +9,7 @@
 import { decodeValues } from "../model/decode";
 import { LocalModel } from "../model/local-model";
 import type { Traits } from "../types";
+import { answerExamples, answerOverlay, NEEDS_KERNEL } from "./examples";
 import type { BlobReader, Manifest, MapEntry } from "./manifest";
 import { type PoolTable, traceCell } from "./trace";
 
@@ -56,8 +57,18 @@ export class StaticModel extends LocalModel<Traits> {
       if (msg.type === "get_trace") {
         return [{ type: "trace", request_id: rid, ...(await this.trace(msg)) }, []];
       }
+      if (msg.type === "get_examples") {
+        const [head, buffers] = await answerExamples(this.manifest.examples, this.blobs, msg);
+        const version = this.state.data_version;
+        return [{ ...head, request_id: rid, version }, buffers];
+      }
+      if (msg.type === "get_overlay") {
+        const [head, buffers] = await answerOverlay(this.manifest.overlays, this.blobs, msg);
+        return [{ ...head, request_id: rid, version: this.state.data_version }, buffers];
+      }
+      if (msg.type === "get_filter_image") throw new Error(NEEDS_KERNEL);
       throw new Error(
-        `Expected message type 'get_layer' or 'get_trace', received ${JSON.stringify(msg.type)}.`,
+        `Expected message type 'get_layer', 'get_trace' or 'get_examples', received ${JSON.stringify(msg.type)}.`,
       );
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

@@ -117,7 +117,8 @@ export function layerRange(stats: FilterStats): { lo: number; hi: number } {
   return { lo, hi };
 }
 
-function asView(b: unknown): ArrayBufferView | null {
+/** A buffer as bytes (ArrayBuffer or any view); null when it is neither. */
+export function asView(b: unknown): ArrayBufferView | null {
   if (b instanceof ArrayBuffer) return new Uint8Array(b);
   if (ArrayBuffer.isView(b)) return b;
   return null;

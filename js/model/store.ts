@@ -218,10 +218,11 @@ export class Store {
   /**
    * A request of a kind this store does not decode itself (e.g. `get_thumbs` for the
    * overview): resolves with the reply of the same `request_id` and its buffers, rejects on an
-   * `error` reply or a stale version, like the others.
+   * `error` reply or a stale version, like the others. `timeoutMs`: for work the kernel
+   * reports in `status` that may take minutes (a feature visualisation).
    */
-  ask(build: (request_id: number) => object): Promise<Reply> {
-    return this.request<Reply>(build);
+  ask(build: (request_id: number) => object, timeoutMs = this.timeoutMs): Promise<Reply> {
+    return this.request<Reply>(build, timeoutMs);
   }
 
   /** The request in flight under `key`, or a new one from `start` (forgotten once settled). */
@@ -235,15 +236,15 @@ export class Store {
     return p;
   }
 
-  private request<T>(build: (id: number) => object): Promise<T> {
+  private request<T>(build: (id: number) => object, timeoutMs = this.timeoutMs): Promise<T> {
     if (this.disposed) return Promise.reject(new Error("fmwidget: the widget was closed"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.pending.delete(id)) {
-          reject(new Error(`fmwidget: no reply from the kernel after ${this.timeoutMs / 1000} s`));
+          reject(new Error(`fmwidget: no reply from the kernel after ${timeoutMs / 1000} s`));
         }
-      }, this.timeoutMs);
+      }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer });
       this.model.send(build(id));
     });

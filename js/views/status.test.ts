@@ -8,6 +8,10 @@ describe("status line", () => {
     );
     expect(statusText({ phase: "layers", done: 0, total: 24 })).toBe("summarising layers… 0 of 24");
     expect(statusProgress({ phase: "forward", done: 3, total: 23 })).toBe("3/23");
+    expect(statusText({ phase: "visualize", done: 5, total: 12 })).toBe(
+      "feature visualisation… step 5 of 12",
+    );
+    expect(statusText({ phase: "examples", done: 64, total: 0 })).toBe("finding top examples…");
   });
 
   it("is empty when idle and never trusts the kernel's values", () => {

@@ -7,6 +7,8 @@ import type { Status } from "../types";
 const PHASES: Record<string, string> = {
   forward: "running the model… layer",
   layers: "summarising layers…",
+  examples: "finding top examples… sample",
+  visualize: "feature visualisation… step",
 };
 
 function count(v: unknown): number | null {
@@ -19,7 +21,7 @@ export function statusText(status: Status | null | undefined): string | null {
   const label = PHASES[String(status.phase)] ?? "working…";
   const done = count(status.done);
   const total = count(status.total);
-  if (done === null || !total) return label.replace(/ layer$/, "");
+  if (done === null || !total) return label.replace(/ (layer|sample|step)$/, "");
   return `${label} ${Math.min(done, total)} of ${total}`;
 }
 
