@@ -1,5 +1,7 @@
 /** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
 
+import { STEPPER_CSS } from "./views/stepper";
+
 /** Visible height of the grid pane (CSS max-height; the grid layout fills it). */
 export const GRID_PANE_HEIGHT = 440;
 
@@ -116,7 +118,7 @@ function addStyle(doc: Document, parent: Element | ShadowRoot): void {
   if (parent.querySelector(`style#${STYLE_ID}`)) return;
   const style = doc.createElement("style");
   style.id = STYLE_ID;
-  style.textContent = CSS;
+  style.textContent = CSS + STEPPER_CSS;
   parent.append(style);
 }
 

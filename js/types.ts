@@ -203,6 +203,10 @@ export interface ConvArithmetic {
   others?: number;
   /** Optional: number of input channels in the sum. */
   n_channels?: number;
+  /** Optional: the input layer the terms read. */
+  source?: string;
+  /** Optional: input row / column under each kernel tap (−1: padding). */
+  taps?: { rows: number[]; cols: number[] };
 }
 
 export interface TraceMsg {
