@@ -102,6 +102,8 @@ export class Stepper {
   private readonly stage = h("canvas", "fmw-step-map");
   private readonly detail = h("div", "fmw-step-detail");
   private readonly caption = h("div", "fmw-step-caption");
+  private readonly what = h("span", "fmw-muted fmw-num");
+  private readonly mapLabel = h("span", "fmw-muted");
   private readonly counter = h("span", "fmw-muted fmw-num");
   private readonly ledger = h("table", "fmw-step-ledger");
   private readonly play = h("button", "fmw-step-play", "▶ play");
@@ -136,7 +138,7 @@ export class Stepper {
   private build(): void {
     const back = h("button", "fmw-step-back", "◀ step");
     const next = h("button", "fmw-step-next", "step ▶");
-    const first = h("button", "fmw-step-first", "⏮");
+    const first = h("button", "fmw-step-first", "|◀");
     first.title = "back to the first step";
     const speed = h("select", "fmw-step-speed");
     speed.title = "speed";
@@ -163,10 +165,12 @@ export class Stepper {
     const bar = h("div", "fmw-step-bar");
     bar.append(first, back, this.play, next, speed, this.counter);
     const stage = h("div", "fmw-step-stage");
-    stage.append(this.stage, this.detail);
+    const map = h("div", "fmw-step-labelled");
+    map.append(this.mapLabel, this.stage);
+    stage.append(map, this.detail);
     const head = h("div", "fmw-step-head");
-    head.append(h("span", "fmw-trace-name", "Step by step"), this.modeBar);
-    this.el.append(head, bar, stage, this.caption, this.ledger);
+    head.append(h("span", "fmw-trace-name", "Step by step"), this.what, this.modeBar);
+    this.el.append(head, bar, this.caption, stage, this.ledger);
   }
 
   private setMode(mode: Mode): void {
@@ -181,8 +185,13 @@ export class Stepper {
     this.frames = [];
     this.i = 0;
     this.caption.textContent = "loading…";
+    this.mapLabel.textContent = "";
     if (mode === "conv" && this.t.conv) {
       const conv = this.t.conv;
+      const step = (this.t.steps ?? []).find((s) => s.layer === conv.layer);
+      this.what.textContent = step
+        ? `${conv.layer} · filter ${step.filter} · (${step.row}, ${step.col})`
+        : conv.layer;
       this.frames = convFrames(conv, this.act);
       const source = conv.source;
       if (source) {
@@ -198,6 +207,8 @@ export class Stepper {
       this.el.dataset.final = String(this.frames.find((f) => f.kind === "bias")?.partial ?? "");
     } else if (mode === "pool" && this.pool) {
       const { pool, src, pre } = this.pool;
+      this.what.textContent = `${pool.layer} · filter ${pool.filter} · (${pool.row}, ${pool.col})`;
+      this.mapLabel.textContent = `${src.layer}${pre ? " (pre-activation)" : ""} · map ${pool.filter}`;
       this.deps.data(src.layer, pre).then(
         (d) => {
           if (token !== this.token) return;
@@ -354,9 +365,11 @@ export class Stepper {
     const taps = conv.taps;
     if (!d || channel === null || channel >= d.channels || !taps) {
       this.stage.hidden = true;
+      this.mapLabel.textContent = "";
       return;
     }
     this.stage.hidden = false;
+    this.mapLabel.textContent = `${conv.source} · map ${channel} of ${d.channels}`;
     const k = this.paintMap(d, channel);
     const ctx = ctx2d(this.stage);
     if (!ctx || !k) return;
@@ -392,7 +405,7 @@ export class Stepper {
         const td = grid.rows[cell.row - w.row0]?.cells[cell.col - w.col0];
         if (td) td.classList.add(f.kind === "winner" ? "fmw-step-winner" : "fmw-step-look");
       }
-      nodes.push(labelled(`window of ${this.pool?.src.layer ?? "input"}`, grid));
+      nodes.push(labelled("the window's values", grid));
     }
     nodes.push(
       h(
@@ -455,7 +468,7 @@ function kernelStyle(conv: ConvArithmetic): Style {
 }
 
 function kernelLegend(style: Style): HTMLElement {
-  const el = h("div", "fmw-step-legend fmw-trace-scale");
+  const el = h("div", "fmw-step-legend");
   const { lo, hi, labels } = legendTicks(style.range);
   el.dataset.lo = String(lo);
   el.dataset.hi = String(hi);
@@ -481,12 +494,13 @@ export const STEPPER_CSS = `
 .fmw-step-grid td{min-width:3.4em;font-variant-numeric:tabular-nums;text-align:right}
 .fmw-step-sum{font-weight:600;font-size:12px}
 .fmw-step-caption{font-size:12px}
-.fmw-step-ledger{border-collapse:collapse;font-size:11px;font-variant-numeric:tabular-nums}
+.fmw-step-ledger{border-collapse:collapse;align-self:flex-start;font-size:11px;font-variant-numeric:tabular-nums}
 .fmw-step-ledger th{font-weight:400;color:var(--fmw-muted);text-align:right;padding:0 6px}
 .fmw-step-ledger td{padding:0 6px;text-align:right;white-space:nowrap}
 .fmw-step-ledger td:first-child,.fmw-step-ledger th:first-child{text-align:left}
 .fmw-step-ledger tr.fmw-step-now td{background:#fff3c4;color:#111}
 .fmw-step-look{outline:2px solid ${TAP};outline-offset:-2px}
 .fmw-step-winner{outline:3px solid ${WIN};outline-offset:-3px;font-weight:700}
-.fmw-step-legend{max-width:220px}
+.fmw-step-legend{max-width:220px;display:flex;flex-direction:column;gap:1px;font-size:10px;color:var(--fmw-muted)}
+.fmw-step-legend canvas{width:100%;height:6px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
 `;

@@ -31,7 +31,9 @@ def two_conv() -> Any:
             keras.Input((12, 12, 3)),
             keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
             keras.layers.MaxPooling2D(2, name="p1"),
-            keras.layers.Conv2D(5, 3, dilation_rate=2, padding="same", activation="relu", name="c2"),
+            keras.layers.Conv2D(
+                5, 3, dilation_rate=2, padding="same", activation="relu", name="c2"
+            ),
         ]
     )
     x = np.random.default_rng(2).normal(size=(12, 12, 3)).astype("float32")
@@ -114,9 +116,11 @@ def test_conv_steps_add_up_to_keras(harness_page: Harness, two_conv: Any) -> Non
     )
     k = px["w"] // 5
     assert k >= 4
+
     def rgba(x: int, y: int) -> tuple[int, ...]:
         i = (y * px["w"] + x) * 4
         return tuple(px["data"][i : i + 4])
+
     # taps of (2, 1) with dilation 2: rows 0, 2, 4 and cols (-1), 1, 3 (col -1 is padding)
     for r in (0, 2, 4):
         for c in (1, 3):
@@ -142,7 +146,8 @@ def test_max_pool_steps_find_the_keras_winner(harness_page: Harness, two_conv: A
     st.locator('.fmw-step-mode[data-mode="pool"]').click()
     h.page.wait_for_function(
         "(s) => document.querySelector(s)?.dataset.mode === 'pool' && "
-        "document.querySelector(s).dataset.kind", arg=STEPPER
+        "document.querySelector(s).dataset.kind",
+        arg=STEPPER,
     )
     got = frames(h)
     window = fm["c1"][0, 6:8, 2:4, 2]
