@@ -15,6 +15,7 @@ import { OverviewPanel } from "./overview/panel";
 import type { OverviewCell } from "./overview/view";
 import { channelReady, isDead, type SortKey, sortOrder } from "./stats";
 import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "./types";
+import { CompareView } from "./views/compare";
 import { Controls } from "./views/controls";
 import { DetailView } from "./views/detail";
 import { type GridCell, GridView } from "./views/grid";
@@ -41,6 +42,7 @@ export class App {
     this.onView();
   });
   private readonly overview: OverviewPanel;
+  private readonly compare: CompareView;
   private readonly controls: Controls;
   private readonly strip: LayerStrip;
   private readonly grid: GridView;
@@ -64,6 +66,7 @@ export class App {
     private readonly store: Store,
   ) {
     this.strip = new LayerStrip((name) => this.userSelectLayer(name));
+    this.compare = new CompareView(model, store);
     this.overview = new OverviewPanel(
       model,
       store,
@@ -130,7 +133,7 @@ export class App {
     this.statusEl.setAttribute("role", "status");
     const bar = h("div", "fmw-bar");
     bar.append(this.title, this.tabs.el, this.statusEl);
-    this.root.append(bar, this.errorEl, this.overview.el, this.gridView);
+    this.root.append(bar, this.errorEl, this.overview.el, this.gridView, this.compare.el);
     this.onView();
   }
 
@@ -140,9 +143,11 @@ export class App {
     this.root.dataset.view = mode;
     this.overview.el.hidden = mode !== "overview";
     this.gridView.hidden = mode !== "grid";
+    this.compare.el.hidden = mode !== "compare";
     this.tabs.show(mode);
     const d = this.s.data;
     if (mode === "overview") this.overview.view.render();
+    else if (mode === "compare") this.compare.render();
     else if (!d || d.layer !== this.s.spec?.name || d.preActivation !== this.s.pre) {
       // the layer may have changed (from Python, or a click) while the grid was hidden
       if (!d) this.loadInput();
@@ -204,6 +209,7 @@ export class App {
     }
     this.d.add(() => {
       this.hover.dispose();
+      this.compare.dispose();
       this.controls.dispose();
       this.grid.dispose();
       this.detail.dispose();

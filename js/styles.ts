@@ -1,5 +1,6 @@
 /** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
 
+import { COMPARE_CSS } from "./views/compare";
 import { STEPPER_CSS } from "./views/stepper";
 
 /** Visible height of the grid pane (CSS max-height; the grid layout fills it). */
@@ -118,7 +119,7 @@ function addStyle(doc: Document, parent: Element | ShadowRoot): void {
   if (parent.querySelector(`style#${STYLE_ID}`)) return;
   const style = doc.createElement("style");
   style.id = STYLE_ID;
-  style.textContent = CSS + STEPPER_CSS;
+  style.textContent = CSS + STEPPER_CSS + COMPARE_CSS;
   parent.append(style);
 }
 

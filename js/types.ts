@@ -83,7 +83,7 @@ export interface Traits {
   trace_target: Cell | null;
   colormap_range: RangeMode;
   /** "overview" (the whole network, default) or "grid" (one layer's maps). */
-  view?: "overview" | "grid";
+  view?: "overview" | "grid" | "compare";
   error: string;
   status?: Status | null;
   [key: string]: unknown;

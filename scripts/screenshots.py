@@ -246,17 +246,31 @@ def shot_linked(harness: Harness, m: Models, path: pathlib.Path) -> None:
     shoot(harness, path)
 
 
+def shot_compare(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Compare: the digit and the digit moved one pixel right, layer by layer."""
+    model, digit = m.digits
+    widget = fmwidget.FeatureMapWidget(model, digit, view="grid")
+    changes = widget.compare(shift=(0, 1))
+    print("relative change:", {c["layer"]: round(c["change"], 3) for c in changes})
+    harness.mount_widget(widget)
+    cmp = harness.root.locator('.fmw-compare[data-state="ready"]')
+    cmp.locator('.fmw-cmp-row[data-layer="conv1"]').click()
+    cmp.locator('.fmw-cmp-maps[data-layer="conv1"]').wait_for()
+    shoot(harness, path)
+
+
 SHOTS = {
     "grid": shot_grid,
     "hover": shot_hover,
     "trace": shot_trace,
     "stepper": shot_stepper,
     "stepper_pool": shot_stepper_pool,
+    "compare": shot_compare,
     "overview": shot_overview,
     "linked": shot_linked,
 }
 # Shots at 1280 x 800 (the others at 1200 x 900, as before).
-WIDE = {"stepper", "stepper_pool", "overview", "linked"}
+WIDE = {"stepper", "stepper_pool", "compare", "overview", "linked"}
 
 if __name__ == "__main__":
     main()
