@@ -30,6 +30,7 @@ from .messages import (
 )
 from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
 from .overview import thumbs_message
+from .render import Picture, save_png, save_svg
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -262,6 +263,18 @@ class FeatureMapWidget(anywidget.AnyWidget):
             change ``‖B - A‖ / ‖A‖`` of its whole map. The view switches to ``"compare"``.
         """
         return run_compare(self, x2, shift, label)
+
+    def save_png(self, path: str | pathlib.Path, layer: str | None = None) -> Picture:
+        """Save ``layer``'s maps (default: the shown layer) and the input as a PNG.
+
+        Rendered in Python in the grid's colours; needs no browser (works in a script).
+        Returns the layout (where each map was drawn).
+        """
+        return save_png(self, path, layer)
+
+    def save_svg(self, path: str | pathlib.Path, layer: str | None = None) -> Picture:
+        """Like :meth:`save_png`, as SVG: text as text, each map a pixel-exact image."""
+        return save_svg(self, path, layer)
 
     @traitlets.observe("compare_shift")
     def _on_compare_shift(self, change: dict[str, Any]) -> None:

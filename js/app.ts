@@ -24,6 +24,7 @@ import { InputView } from "./views/input";
 import { onGridKey } from "./views/keys";
 import { Legend } from "./views/legend";
 import { Painter, SEQUENTIAL_MAP } from "./views/paint";
+import { savePngButton } from "./views/savepng";
 import { ViewState } from "./views/state";
 import { showStatus } from "./views/status";
 import { LayerStrip } from "./views/strip";
@@ -126,6 +127,12 @@ export class App {
   private build(): void {
     const side = h("div", "fmw-side");
     side.append(this.input.el, this.legend.el, this.hover.readout);
+    this.controls.el.append(
+      savePngButton(
+        () => this.center.querySelector<HTMLCanvasElement>("canvas.fmw-grid"),
+        () => this.s.spec?.name ?? "maps",
+      ),
+    );
     this.center.append(this.controls.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
     main.append(side, this.center, this.traceView.el); // the trace beside the grid
