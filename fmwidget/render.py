@@ -27,6 +27,7 @@ _RDBU = "67001fb2182bd6604df4a582fddbc7f7f7f7d1e5f092c5de4393c32166ac053061"
 MAP_PX = 96
 GAP = 6
 LABEL = 14
+BAR = 8
 MARGIN = 8
 
 
@@ -101,6 +102,8 @@ class Picture:
     input: tuple[int, int, int] | None = None
     #: ``m`` and whether the scale is diverging, per map channel.
     ranges: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    #: ``(x, y, width)`` of the colour bar (the largest range's scale), under the input.
+    bar: tuple[int, int, int] | None = None
 
 
 def _input_rgb(x: np.ndarray, data_format: str) -> np.ndarray:
@@ -158,11 +161,18 @@ def layer_pictures(widget: Any, layer: str | None = None) -> tuple[Picture, list
         pic.maps.append((c, x, y, k))
     rows = math.ceil(n / cols)
     pic.width = left + cols * (wid * k + GAP) + MARGIN
-    pic.height = (
-        max(top + LABEL + rows * (hgt * k + GAP + LABEL), top + LABEL + in_rgb.shape[0] * ki)
-        + MARGIN
-    )
+    bar_y = top + LABEL + in_rgb.shape[0] * ki + 2 * GAP
+    pic.bar = (MARGIN, bar_y, in_rgb.shape[1] * ki)
+    pic.height = max(top + LABEL + rows * (hgt * k + GAP + LABEL), bar_y + BAR + LABEL) + MARGIN
     return pic, tiles, in_rgb
+
+
+def _bar(pic: Picture) -> tuple[np.ndarray, str, str]:
+    """The colour bar (one row of the table) and its end labels: the layer mode's scale."""
+    m, diverging = max(pic.ranges.values(), default=(0.0, True))
+    lut = DIVERGING_LUT if diverging else SEQUENTIAL_LUT
+    lo = f"{-m:.3g}" if diverging else "0"
+    return lut[None], lo, f"{m:.3g}"
 
 
 def _title(pic: Picture, spec_shape: Any, mode: str) -> str:
@@ -185,6 +195,12 @@ def save_png(widget: Any, path: str | pathlib.Path, layer: str | None = None) ->
     for (c, x, y, k), tile in zip(pic.maps, tiles, strict=True):
         draw.text((x, y - LABEL), f"map {c}", (90, 90, 90))
         img.paste(_upscale(tile, k), (x, y))
+    if pic.bar:
+        bx, by, bw = pic.bar
+        row, lo, hi = _bar(pic)
+        img.paste(pil.Image.fromarray(row, "RGB").resize((bw, BAR), pil.Image.NEAREST), (bx, by))
+        draw.text((bx, by + BAR + 2), lo, "black")
+        draw.text((bx + bw - 6 * len(hi), by + BAR + 2), hi, "black")
     img.save(path, format="PNG")
     return pic
 
@@ -215,6 +231,18 @@ def save_svg(widget: Any, path: str | pathlib.Path, layer: str | None = None) ->
     for (c, x, y, k), tile in zip(pic.maps, tiles, strict=True):
         parts.append(f'<text x="{x}" y="{y - 3}" fill="#5a5a5a">map {c}</text>')
         parts.append(image(tile, x, y, k, f"map {c}"))
+    if pic.bar:
+        bx, by, bw = pic.bar
+        row, lo, hi = _bar(pic)
+        parts.append(
+            image(row, bx, by, 1, "colour bar").replace(
+                f'width="{LUT_SIZE}" height="1"', f'width="{bw}" height="{BAR}"'
+            )
+        )
+        parts.append(f'<text x="{bx}" y="{by + BAR + 12}">{escape(lo)}</text>')
+        parts.append(
+            f'<text x="{bx + bw}" y="{by + BAR + 12}" text-anchor="end">{escape(hi)}</text>'
+        )
     parts.append("</svg>")
     pathlib.Path(path).write_text("\n".join(parts), encoding="utf-8")
     return pic

@@ -259,6 +259,15 @@ def shot_compare(harness: Harness, m: Models, path: pathlib.Path) -> None:
     shoot(harness, path)
 
 
+def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """w.save_png from Python (no browser): the digits CNN's conv1 maps and the input."""
+    model, digit = m.digits
+    widget = fmwidget.FeatureMapWidget(model, digit, layer="conv1", view="grid")
+    widget.save_png(path)
+    widget.save_svg(path.with_suffix(".svg"))
+    print(f"wrote {path} and {path.with_suffix('.svg')} (w.save_png / w.save_svg)")
+
+
 SHOTS = {
     "grid": shot_grid,
     "hover": shot_hover,
@@ -266,6 +275,7 @@ SHOTS = {
     "stepper": shot_stepper,
     "stepper_pool": shot_stepper_pool,
     "compare": shot_compare,
+    "export": shot_export,
     "overview": shot_overview,
     "linked": shot_linked,
 }

@@ -88,7 +88,7 @@ def test_svg_holds_each_map_pixel_exact(widget, tmp_path):
     root = ET.parse(path).getroot()
     ns = {"s": "http://www.w3.org/2000/svg"}
     images = {im.get("data-name"): im for im in root.findall("s:image", ns)}
-    assert set(images) == {"input"} | {f"map {c}" for c in range(5)}
+    assert set(images) == {"input", "colour bar"} | {f"map {c}" for c in range(5)}
     maps = widget.fm["signed"][0]
     m = float(np.abs(maps).max())
     for c, x, y, k in pic.maps:
