@@ -300,8 +300,10 @@ def conv_arithmetic(
         "contribution", "window", "kernel"}...], "others": float, "n_channels", "taps"}``
         with the ``top`` terms of largest magnitude (``others`` sums the rest); ``source``
         names the input layer and ``taps`` holds ``rows`` and ``cols``: the input row and
-        column under each kernel tap (``-1`` in the padding). None for layers that are not
-        plain or depthwise convolutions.
+        column under each kernel tap (``-1`` in the padding); ``origin`` (the first tap's
+        row and column, negative in the padding), ``strides``, ``dilation`` and ``output``
+        (the output map's size) place the window of any other output cell.
+        None for layers that are not plain or depthwise convolutions.
     """
     info = fm.info(layer)
     conv = fm.keras_layer(layer)
@@ -345,6 +347,10 @@ def conv_arithmetic(
                 "kernel": kslice.tolist(),
             }
         )
+    strides, dilation = tuple(conv.strides), tuple(conv.dilation_rate)
+    out_shape = tuple(info.spatial_shape)
+    if len(strides) == 1:  # 1D: one row
+        strides, dilation, out_shape = (1, strides[0]), (1, dilation[0]), (1, out_shape[0])
     terms.sort(key=lambda t: -abs(t["contribution"]))
     shown, rest = terms[:top], terms[top:]
     total = sum(t["contribution"] for t in terms) + bias
@@ -358,4 +364,16 @@ def conv_arithmetic(
         "others": float(sum(t["contribution"] for t in rest)),
         "n_channels": len(terms),
         "taps": {"rows": [int(r) for r in rows], "cols": [int(c) for c in cols]},
+        # output cell (r', c') reads rows origin[0] + (r' - r) * strides[0] + k * dilation[0]
+        # (k over the kernel's rows; the same for columns), padding where outside the map
+        "origin": [_origin(rows, dilation[0]), _origin(cols, dilation[1])],
+        "strides": [int(v) for v in strides],
+        "dilation": [int(v) for v in dilation],
+        "output": [int(v) for v in out_shape],
     }
+
+
+def _origin(taps: np.ndarray, dilation: int) -> int | None:
+    """The first tap's index along one axis, also when it lies in the padding (-1 there)."""
+    valid = np.flatnonzero(taps >= 0)
+    return int(taps[valid[0]] - valid[0] * dilation) if valid.size else None

@@ -93,3 +93,22 @@ def test_trace_of_a_depthwise_cell_carries_its_arithmetic(fm):
     t = trace(fm, "dw", 5, (6, 7))
     assert t["conv"] is not None and t["conv"]["layer"] == "dw"
     assert [term["channel"] for term in t["conv"]["terms"]] == [2]
+
+
+def test_origin_strides_and_dilation_place_the_window_of_every_other_cell(fm):
+    """The browser slides the window from these numbers: they must give every cell's taps."""
+    for name in ("dw", "grp", "dil"):
+        info = fm.info(name)
+        h, w = fm.info(info.inputs[0]).spatial_shape
+        for base in [(0, 0), (1, 2)]:
+            got = conv_arithmetic(fm, name, 0, base)
+            assert got["output"] == list(info.spatial_shape)
+            (r0, c0), (sr, sc), (dr, dc) = got["origin"], got["strides"], got["dilation"]
+            n_r, n_c = len(got["taps"]["rows"]), len(got["taps"]["cols"])
+            for r in range(info.spatial_shape[0]):
+                for c in range(info.spatial_shape[1]):
+                    rows, cols = fm.window_taps(name, (r, c))
+                    vr = r0 + (r - base[0]) * sr + dr * np.arange(n_r)
+                    vc = c0 + (c - base[1]) * sc + dc * np.arange(n_c)
+                    np.testing.assert_array_equal(np.where((vr < 0) | (vr >= h), -1, vr), rows)
+                    np.testing.assert_array_equal(np.where((vc < 0) | (vc >= w), -1, vc), cols)
