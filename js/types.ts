@@ -207,6 +207,12 @@ export interface ConvArithmetic {
   source?: string;
   /** Optional: input row / column under each kernel tap (−1: padding). */
   taps?: { rows: number[]; cols: number[] };
+  /** Optional: first tap (row, col) of this cell's window, negative in the padding (null: none). */
+  origin?: [number | null, number | null];
+  strides?: [number, number];
+  dilation?: [number, number];
+  /** Optional: the output map's rows and columns. */
+  output?: [number, number];
 }
 
 export interface TraceMsg {

@@ -208,7 +208,7 @@ def shot_stepper(harness: Harness, m: Models, path: pathlib.Path) -> None:
     """The animated step-through, mid-way through conv2's sum (third input map)."""
     traced_pool2(harness, m)
     st = harness.root.locator(".fmw-stepper")
-    for _ in range(2):
+    for _ in range(3):  # past the sliding window, to the third input map
         st.locator(".fmw-step-next").click()
     shoot(harness, path)
 

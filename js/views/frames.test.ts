@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ConvArithmetic, TraceStep } from "../types";
-import { activationAfter, convFrames, MAX_SCAN, poolFrames } from "./frames";
+import { activationAfter, convFrames, MAX_SCAN, poolFrames, slidePath, tapsAt } from "./frames";
 
 const conv: ConvArithmetic = {
   layer: "c",
@@ -76,5 +76,43 @@ describe("poolFrames", () => {
   });
   it("is empty for average pooling (no argmax)", () => {
     expect(poolFrames({ ...pool, argmax: undefined }, () => 0)).toEqual([]);
+  });
+});
+
+describe("sliding window", () => {
+  const slid: ConvArithmetic = {
+    ...conv,
+    taps: { rows: [-1, 1, 3], cols: [2, 4, 6] },
+    origin: [-1, 2],
+    strides: [2, 1],
+    dilation: [2, 2],
+    output: [5, 6],
+  };
+  it("starts with a slide frame when the window can be placed", () => {
+    const f = convFrames(slid, null, { row: 0, col: 2 });
+    expect(f[0]).toMatchObject({ kind: "slide", partial: 0, cell: { row: 0, col: 2 } });
+    expect(convFrames(conv, null, { row: 0, col: 2 })[0]?.kind).toBe("term");
+  });
+  it("moves the traced cell's taps by stride, keeping the dilation", () => {
+    expect(tapsAt(slid, { row: 0, col: 2 }, { row: 0, col: 2 })).toEqual({
+      rows: [-1, 1, 3],
+      cols: [2, 4, 6],
+    });
+    expect(tapsAt(slid, { row: 0, col: 2 }, { row: 2, col: 0 })).toEqual({
+      rows: [3, 5, 7],
+      cols: [0, 2, 4],
+    });
+  });
+  it("walks down the first column, then along the row, at most n cells", () => {
+    expect(slidePath({ row: 2, col: 1 })).toEqual([
+      { row: 0, col: 0 },
+      { row: 1, col: 0 },
+      { row: 2, col: 0 },
+      { row: 2, col: 1 },
+    ]);
+    const long = slidePath({ row: 100, col: 100 }, 24);
+    expect(long).toHaveLength(24);
+    expect(long[0]).toEqual({ row: 0, col: 0 });
+    expect(long.at(-1)).toEqual({ row: 100, col: 100 });
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { ConvArithmetic, TraceStep } from "../types";
 
-export type FrameKind = "term" | "others" | "bias" | "activation" | "scan" | "winner";
+export type FrameKind = "slide" | "term" | "others" | "bias" | "activation" | "scan" | "winner";
 
 export interface Frame {
   kind: FrameKind;
@@ -34,8 +34,21 @@ export function activationAfter(
 }
 
 /** Frames of one conv cell: each shown term, the other maps (summed), the bias, the activation. */
-export function convFrames(conv: ConvArithmetic, activation?: TraceStep | null): Frame[] {
+export function convFrames(
+  conv: ConvArithmetic,
+  activation?: TraceStep | null,
+  cell?: { row: number; col: number } | null,
+): Frame[] {
   const frames: Frame[] = [];
+  if (cell && slidable(conv)) {
+    frames.push({
+      kind: "slide",
+      label: `the kernel's window slides over the input, one output cell per position, to (${cell.row}, ${cell.col})`,
+      cell,
+      add: 0,
+      partial: 0,
+    });
+  }
   let sum = 0;
   conv.terms.forEach((t, i) => {
     sum += t.contribution;
@@ -126,4 +139,51 @@ export function poolFrames(pool: TraceStep, read: (row: number, col: number) => 
     partial: pool.value,
   });
   return frames;
+}
+
+/** Whether the window of every output cell can be placed (origin, strides, dilation, size). */
+export function slidable(conv: ConvArithmetic): boolean {
+  return Boolean(
+    conv.taps &&
+      conv.origin &&
+      conv.origin[0] !== null &&
+      conv.origin[1] !== null &&
+      conv.strides &&
+      conv.dilation &&
+      conv.output,
+  );
+}
+
+/**
+ * The input rows and columns the window of output cell `to` reads (padding ones left out),
+ * from the traced cell `at`'s window: origin + (to − at) × stride + k × dilation.
+ */
+export function tapsAt(
+  conv: ConvArithmetic,
+  at: { row: number; col: number },
+  to: { row: number; col: number },
+): { rows: number[]; cols: number[] } {
+  const [r0, c0] = conv.origin ?? [0, 0];
+  const [sr, sc] = conv.strides ?? [1, 1];
+  const [dr, dc] = conv.dilation ?? [1, 1];
+  const nr = conv.taps?.rows.length ?? 0;
+  const nc = conv.taps?.cols.length ?? 0;
+  const rows = Array.from({ length: nr }, (_, k) => (r0 ?? 0) + (to.row - at.row) * sr + k * dr);
+  const cols = Array.from({ length: nc }, (_, k) => (c0 ?? 0) + (to.col - at.col) * sc + k * dc);
+  return { rows, cols };
+}
+
+/** Output cells the sliding window visits on its way to `to`: down column 0, then along the row, at most `n`. */
+export function slidePath(
+  to: { row: number; col: number },
+  n = 24,
+): { row: number; col: number }[] {
+  const all: { row: number; col: number }[] = [];
+  for (let r = 0; r <= to.row; r++) all.push({ row: r, col: 0 });
+  for (let c = 1; c <= to.col; c++) all.push({ row: to.row, col: c });
+  if (all.length <= n) return all;
+  const out: { row: number; col: number }[] = [];
+  for (let i = 0; i < n; i++)
+    out.push(all[Math.round((i * (all.length - 1)) / (n - 1))] as { row: number; col: number });
+  return out;
 }

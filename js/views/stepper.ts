@@ -15,7 +15,7 @@ import {
 import { ctx2d, h } from "../dom";
 import { fmt3 } from "../format";
 import type { ConvArithmetic, LayerData, TraceMsg, TraceStep } from "../types";
-import { activationAfter, convFrames, type Frame, poolFrames } from "./frames";
+import { activationAfter, convFrames, type Frame, poolFrames, slidePath, tapsAt } from "./frames";
 import { legendTicks, paintBar } from "./legend";
 import { DIVERGING_MAP } from "./paint";
 
@@ -114,6 +114,8 @@ export class Stepper {
   private poolData: LayerData | null = null;
   private convData: LayerData | null = null;
   private token = 0;
+  private slideTimer: ReturnType<typeof setInterval> | null = null;
+  private convCell: { row: number; col: number } | null = null;
 
   constructor(
     private readonly t: TraceMsg,
@@ -192,7 +194,8 @@ export class Stepper {
       this.what.textContent = step
         ? `${conv.layer} · filter ${step.filter} · (${step.row}, ${step.col})`
         : conv.layer;
-      this.frames = convFrames(conv, this.act);
+      this.convCell = step ? { row: step.row, col: step.col } : null;
+      this.frames = convFrames(conv, this.act, this.convCell);
       const source = conv.source;
       if (source) {
         this.deps.data(source, false).then(
@@ -252,6 +255,8 @@ export class Stepper {
   }
 
   private render(): void {
+    if (this.slideTimer) clearInterval(this.slideTimer);
+    this.slideTimer = null;
     const f = this.frames[this.i];
     this.el.dataset.frame = String(this.i);
     this.el.dataset.frames = String(this.frames.length);
@@ -289,19 +294,23 @@ export class Stepper {
       tr.dataset.kind = f.kind;
       if (k === this.i) tr.className = "fmw-step-now";
       const what =
-        f.kind === "term"
-          ? `map ${f.channel}`
-          : f.kind === "others"
-            ? "other maps"
-            : f.kind === "scan" || f.kind === "winner"
-              ? `(${f.cell?.row}, ${f.cell?.col})${f.kind === "winner" ? " wins" : ""}`
-              : f.kind;
+        f.kind === "slide"
+          ? `window → (${f.cell?.row}, ${f.cell?.col})`
+          : f.kind === "term"
+            ? `map ${f.channel}`
+            : f.kind === "others"
+              ? "other maps"
+              : f.kind === "scan" || f.kind === "winner"
+                ? `(${f.cell?.row}, ${f.cell?.col})${f.kind === "winner" ? " wins" : ""}`
+                : f.kind;
       const add =
-        f.kind === "activation"
-          ? (this.act?.activation ?? "activation")
-          : conv && f.add >= 0
-            ? `+${fmt3(f.add)}`
-            : fmt3(f.add);
+        f.kind === "slide"
+          ? ""
+          : f.kind === "activation"
+            ? (this.act?.activation ?? "activation")
+            : conv && f.add >= 0
+              ? `+${fmt3(f.add)}`
+              : fmt3(f.add);
       tr.append(h("td", "", what), h("td", "fmw-num", add), h("td", "fmw-num", fmt3(f.partial)));
       rows.push(tr);
     });
@@ -312,6 +321,25 @@ export class Stepper {
     const term = f.term !== undefined ? conv.terms[f.term] : undefined;
     const d = this.convData;
     const nodes: HTMLElement[] = [];
+    if (f.kind === "slide") {
+      const first = conv.terms[0];
+      const kernel = first?.kernel;
+      if (kernel && kernel.length <= MAX_NUMBERS && (kernel[0]?.length ?? 0) <= MAX_NUMBERS) {
+        nodes.push(
+          labelled(
+            `kernel for map ${first.channel}`,
+            numbers(kernel, "fmw-kernel", this.kernelStyle ?? undefined),
+          ),
+        );
+      }
+      nodes.push(
+        h("div", "fmw-muted", "the same weights at every position: one output cell per window"),
+      );
+      if (this.kernelStyle) nodes.push(kernelLegend(this.kernelStyle));
+      this.detail.replaceChildren(...nodes);
+      this.slide(conv, first?.channel ?? null);
+      return;
+    }
     if (term?.window && term.kernel) {
       const style = d ? this.deps.style(d, term.channel) : undefined;
       const big = term.kernel.length > MAX_NUMBERS || (term.kernel[0]?.length ?? 0) > MAX_NUMBERS;
@@ -359,10 +387,37 @@ export class Stepper {
     this.paintConvStage(conv, term?.channel ?? null);
   }
 
+  /** The window sliding over the map, output cell by output cell, to the traced one. */
+  private slide(conv: ConvArithmetic, channel: number | null): void {
+    const at = this.convCell;
+    if (!at) {
+      this.paintConvStage(conv, channel);
+      return;
+    }
+    const path = slidePath(at);
+    let i = 0;
+    const step = () => {
+      const to = path[i] ?? at;
+      this.paintConvStage(conv, channel, tapsAt(conv, at, to));
+      this.stage.dataset.slide = `${to.row},${to.col}`;
+      i++;
+      if ((i >= path.length || !this.el.isConnected) && this.slideTimer) {
+        clearInterval(this.slideTimer);
+        this.slideTimer = null;
+      }
+    };
+    step();
+    if (path.length > 1) this.slideTimer = setInterval(step, Math.max(20, 60 / this.speed));
+  }
+
   /** The input map the current term reads, with its exact taps outlined (holes for dilation). */
-  private paintConvStage(conv: ConvArithmetic, channel: number | null): void {
+  private paintConvStage(
+    conv: ConvArithmetic,
+    channel: number | null,
+    at?: { rows: number[]; cols: number[] },
+  ): void {
     const d = this.convData;
-    const taps = conv.taps;
+    const taps = at ?? conv.taps;
     if (!d || channel === null || channel >= d.channels || !taps) {
       this.stage.hidden = true;
       this.mapLabel.textContent = "";
@@ -377,7 +432,7 @@ export class Stepper {
     ctx.lineWidth = Math.max(1, Math.min(2, k / 3));
     for (const r of taps.rows) {
       for (const c of taps.cols) {
-        if (r >= 0 && c >= 0)
+        if (r >= 0 && c >= 0 && r < d.height && c < d.width)
           ctx.strokeRect(c * k + 0.5, r * k + 0.5, Math.max(1, k - 1), Math.max(1, k - 1));
       }
     }

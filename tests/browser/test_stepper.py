@@ -81,7 +81,9 @@ def test_conv_steps_add_up_to_keras(harness_page: Harness, two_conv: Any) -> Non
     window = padded[cell[0] : cell[0] + 5 : 2, cell[1] : cell[1] + 5 : 2, :]
     terms = (window * kernel).sum(axis=(0, 1))  # one per input map
     kinds = [f["kind"] for f in got]
-    assert kinds == ["term"] * 4 + ["bias", "activation"], kinds
+    assert kinds == ["slide"] + ["term"] * 4 + ["bias", "activation"], kinds
+    assert float(got[0]["partial"]) == 0.0
+    got = got[1:]  # after the window slid to the cell: the sum, map by map
     running = 0.0
     for f in got[:4]:
         ch = int(f["row"]["channel"])
@@ -96,9 +98,13 @@ def test_conv_steps_add_up_to_keras(harness_page: Harness, two_conv: Any) -> Non
     assert float(got[-1]["partial"]) == float(fm["c2"][0, cell[0], cell[1], 3])
     # the last frame shows the ledger of every step in aligned columns
     st = h.root.locator(STEPPER)
-    assert st.locator(".fmw-step-ledger tr[data-kind]").count() == len(got)
-    # kernel numbers on one diverging scale: positive weights red, negative blue
+    assert st.locator(".fmw-step-ledger tr[data-kind]").count() == len(got) + 1
+    # the slide: the window ends on the traced cell
     st.locator(".fmw-step-first").click()
+    h.page.wait_for_function(
+        "() => document.querySelector('.fmw-step-map').dataset.slide === '2,1'", timeout=5_000
+    )
+    # kernel numbers on one diverging scale: positive weights red, negative blue
     tds = st.locator(".fmw-kernel td")
     assert tds.count() == 9
     for i in range(9):
@@ -108,6 +114,7 @@ def test_conv_steps_add_up_to_keras(harness_page: Harness, two_conv: Any) -> Non
         if abs(v) > 0.05:
             assert (r > b) == (v > 0), (v, rgb)
     # the map of the current input channel, with orange taps at the dilated positions
+    st.locator(".fmw-step-next").click()
     ch0 = int(got[0]["row"]["channel"])
     canvas = st.locator(".fmw-step-map")
     px = canvas.evaluate(
