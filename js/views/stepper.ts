@@ -407,7 +407,9 @@ export class Stepper {
       }
     };
     step();
-    if (path.length > 1) this.slideTimer = setInterval(step, Math.max(20, 60 / this.speed));
+    // the whole slide fits in 80% of a frame, so playing shows it to its end
+    const tick = Math.min(60, (0.8 * FRAME_MS) / path.length) / this.speed;
+    if (path.length > 1) this.slideTimer = setInterval(step, Math.max(10, tick));
   }
 
   /** The input map the current term reads, with its exact taps outlined (holes for dilation). */
