@@ -1,7 +1,7 @@
 /** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
 
 import { COMPARE_CSS } from "./views/compare";
-import { STEPPER_CSS } from "./views/stepper";
+import { STEPPER_CSS } from "./views/stepper-parts";
 
 /** Visible height of the grid pane (CSS max-height; the grid layout fills it). */
 export const GRID_PANE_HEIGHT = 440;
