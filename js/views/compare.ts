@@ -62,6 +62,8 @@ function cellPx(h: number, w: number, target: number): number {
 }
 
 const MAP_PX = 72;
+/** How long the shift control waits for the kernel's comparison before saying none came. */
+export const NO_ANSWER_MS = 20_000;
 
 export class CompareView {
   readonly el = h("div", "fmw-compare");
@@ -111,6 +113,14 @@ export class CompareView {
     this.model.set("compare_shift", [dy, dx]);
     this.model.save_changes();
     this.head.textContent = `comparing with A shifted by (${dy}, ${dx})…`;
+    const asked = comparisonOf(this.model)?.version ?? 0;
+    setTimeout(() => {
+      if (!this.el.isConnected || (comparisonOf(this.model)?.version ?? 0) !== asked) return;
+      if (this.head.textContent?.startsWith("comparing with")) {
+        this.head.textContent =
+          "No kernel answered: a new input needs a running kernel (a static export cannot compute one).";
+      }
+    }, NO_ANSWER_MS);
   }
 
   render(): void {
