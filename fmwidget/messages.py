@@ -26,6 +26,7 @@ _REQUEST_TYPES = (
     "get_overlay",
     "get_filter_image",
     "get_thumbs",
+    "get_compare",
 )
 _INT_FIELDS = {
     "get_layer": (),
@@ -34,6 +35,7 @@ _INT_FIELDS = {
     "get_overlay": (),  # its fields depend on the mode: checked in overlays.py
     "get_filter_image": ("filter",),
     "get_thumbs": (),
+    "get_compare": ("start",),
 }
 #: ``status`` phases of work the browser asked for (besides "forward" and "layers").
 GRADIENT_PHASES = ("visualize",)
@@ -96,7 +98,7 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
     if kind not in _REQUEST_TYPES:
         raise ValueError(
             "Expected message type 'get_layer', 'get_trace', 'get_examples', 'get_overlay', "
-            f"'get_filter_image' or 'get_thumbs', received {short_repr(kind)}."
+            f"'get_filter_image', 'get_thumbs' or 'get_compare', received {short_repr(kind)}."
         )
     rid = content.get("request_id")
     if rid is not None and request_id_of(content) is None:

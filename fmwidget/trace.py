@@ -119,7 +119,7 @@ def trace(
     conv = None
     for step_info, step_pos in chain:
         steps.extend(_steps(fm, step_info, step_pos, channel, sample))
-        if step_info.kind == "conv" and conv is None:
+        if step_info.kind in ("conv", "depthwise_conv") and conv is None:
             conv = conv_arithmetic(fm, step_info.name, channel, step_pos, sample)
     return {
         "steps": steps,
@@ -288,20 +288,26 @@ def _steps(
 def conv_arithmetic(
     fm: FeatureMaps, layer: str, channel: int, position: Any, sample: int = 0, top: int = 8
 ) -> dict[str, Any] | None:
-    """The sum behind one Conv1D/Conv2D output cell, one term per input channel.
+    """The sum behind one Conv1D/Conv2D (or depthwise) output cell, one term per input channel.
 
     ``sum(terms) + bias == total`` equals the layer's pre-activation value (to float32
-    rounding). Input cells that fall in the padding contribute nothing.
+    rounding). Input cells that fall in the padding contribute nothing. The window is read at
+    the layer's exact kernel taps (stride, dilation and padding included), so it also holds
+    for grouped and depthwise convolutions (one input channel per output channel).
 
     Returns:
-        ``{"layer", "filter", "bias", "total", "terms": [{"channel", "contribution",
-        "window", "kernel"}...], "others": float, "n_channels"}`` with the ``top`` terms of
-        largest magnitude (``others`` sums the rest); None for layers that are not plain
-        convolutions.
+        ``{"layer", "source", "filter", "bias", "total", "terms": [{"channel",
+        "contribution", "window", "kernel"}...], "others": float, "n_channels", "taps"}``
+        with the ``top`` terms of largest magnitude (``others`` sums the rest); ``source``
+        names the input layer and ``taps`` holds ``rows`` and ``cols``: the input row and
+        column under each kernel tap (``-1`` in the padding); ``origin`` (the first tap's
+        row and column, negative in the padding), ``strides``, ``dilation`` and ``output``
+        (the output map's size) place the window of any other output cell.
+        None for layers that are not plain or depthwise convolutions.
     """
     info = fm.info(layer)
     conv = fm.keras_layer(layer)
-    if info.kind != "conv" or conv is None or len(info.inputs) != 1:
+    if info.kind not in ("conv", "depthwise_conv") or conv is None or len(info.inputs) != 1:
         return None
     if info.spatial_shape is None or len(info.spatial_shape) not in (1, 2):
         return None
@@ -310,23 +316,29 @@ def conv_arithmetic(
     x = fm[src.name][sample]
     if src.data_format == "channels_first":
         x = np.moveaxis(x, 0, -1)
+    depthwise = info.kind == "depthwise_conv"
+    # Keras 3: DepthwiseConv2D's kernel is (rows, cols, in, multiplier)
     kernel = keras.ops.convert_to_numpy(conv.kernel.value).astype(np.float32)
     bias = float(keras.ops.convert_to_numpy(conv.bias.value)[channel]) if conv.use_bias else 0.0
     if x.ndim == 2:  # 1D: treat as one row
         x, kernel = x[None], kernel[None]
     idx = fm.window_taps(layer, pos)
     rows, cols = (np.zeros(1, int), idx[0]) if len(idx) == 1 else idx
-    groups = int(getattr(conv, "groups", 1) or 1)
-    per_group = kernel.shape[2]
-    group = channel // (kernel.shape[3] // groups)
-    in_channels = range(group * per_group, (group + 1) * per_group)
+    if depthwise:  # output channel c reads input channel c // multiplier
+        mult = kernel.shape[3]
+        pairs = [(channel // mult, channel // mult, channel % mult)]
+    else:
+        groups = int(getattr(conv, "groups", 1) or 1)
+        per_group = kernel.shape[2]
+        group = channel // (kernel.shape[3] // groups)
+        pairs = [(group * per_group + k, k, channel) for k in range(per_group)]
     terms = []
-    for k, ci in enumerate(in_channels):
+    for ci, k, out in pairs:
         window = np.zeros((len(rows), len(cols)), np.float32)
         ok_r, ok_c = rows >= 0, cols >= 0
         sub = x[np.ix_(rows[ok_r], cols[ok_c], [ci])][..., 0]
         window[np.ix_(ok_r, ok_c)] = sub
-        kslice = kernel[:, :, k, channel]
+        kslice = kernel[:, :, k, out]
         terms.append(
             {
                 "channel": ci,
@@ -335,15 +347,33 @@ def conv_arithmetic(
                 "kernel": kslice.tolist(),
             }
         )
+    strides, dilation = tuple(conv.strides), tuple(conv.dilation_rate)
+    out_shape = tuple(info.spatial_shape)
+    if len(strides) == 1:  # 1D: one row
+        strides, dilation, out_shape = (1, strides[0]), (1, dilation[0]), (1, out_shape[0])
     terms.sort(key=lambda t: -abs(t["contribution"]))
     shown, rest = terms[:top], terms[top:]
     total = sum(t["contribution"] for t in terms) + bias
     return {
         "layer": info.name,
+        "source": src.name,
         "filter": channel,
         "bias": bias,
         "total": float(total),
         "terms": shown,
         "others": float(sum(t["contribution"] for t in rest)),
         "n_channels": len(terms),
+        "taps": {"rows": [int(r) for r in rows], "cols": [int(c) for c in cols]},
+        # output cell (r', c') reads rows origin[0] + (r' - r) * strides[0] + k * dilation[0]
+        # (k over the kernel's rows; the same for columns), padding where outside the map
+        "origin": [_origin(rows, dilation[0]), _origin(cols, dilation[1])],
+        "strides": [int(v) for v in strides],
+        "dilation": [int(v) for v in dilation],
+        "output": [int(v) for v in out_shape],
     }
+
+
+def _origin(taps: np.ndarray, dilation: int) -> int | None:
+    """The first tap's index along one axis, also when it lies in the padding (-1 there)."""
+    valid = np.flatnonzero(taps >= 0)
+    return int(taps[valid[0]] - valid[0] * dilation) if valid.size else None

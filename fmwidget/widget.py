@@ -12,6 +12,7 @@ import anywidget
 import traitlets
 
 from . import encode
+from .compare import compare_reply, run_compare
 from .encode import encode_map, layer_parts
 from .example_wire import examples_message, examples_summary
 from .inputs import LayerNotFoundError, check_index
@@ -29,6 +30,7 @@ from .messages import (
 )
 from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
 from .overview import thumbs_message
+from .render import Picture, save_png, save_svg
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -76,7 +78,14 @@ class FeatureMapWidget(anywidget.AnyWidget):
     )
     error = traitlets.Unicode("").tag(sync=True)
     #: What the view shows: the whole network (``"overview"``) or one layer's maps (``"grid"``).
-    view = traitlets.Enum(["overview", "grid"], default_value="overview").tag(sync=True)
+    view = traitlets.Enum(["overview", "grid", "compare"], default_value="overview").tag(sync=True)
+    #: Set by :meth:`compare`: ``{"label", "shift", "changes": [{"layer", "kind", "shape",
+    #: "change"}], "version"}`` (relative L2 change per layer), or ``None``.
+    comparison = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    #: The browser's "shift by (dy, dx)" control: compares with the input shifted so.
+    compare_shift = traitlets.List(traitlets.Int(), allow_none=True, default_value=None).tag(
+        sync=True
+    )
     #: While ``set_input`` (or the constructor) computes: ``{"phase": "forward" | "layers",
     #: "done": int, "total": int}``; ``None`` when idle. Set by the kernel only.
     #: ``compute_examples`` reports ``"examples"`` (samples scanned); a feature
@@ -177,6 +186,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
             if self.layer not in fm:
                 self.layer = _default_layer(fm)
             self.hover = None
+            self.comparison = None  # B was compared with the previous input
+            self.view = "grid" if self.view == "compare" else self.view
             self.trace_target = None
             self.selected_filters = []
             self.error = ""
@@ -237,6 +248,46 @@ class FeatureMapWidget(anywidget.AnyWidget):
             )
         return value
 
+    def compare(
+        self, x2: Any = None, *, shift: tuple[int, int] | None = None, label: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Show this input's maps beside those of ``x2`` (or of this input shifted), per layer.
+
+        Args:
+            x2: A second input of the same shape (one sample).
+            shift: Instead of ``x2``: ``(dy, dx)`` pixels to move this input down / right.
+            label: What to call the second input in the view.
+
+        Returns:
+            Per spatial layer ``{"layer", "kind", "shape", "change"}``: the relative L2
+            change ``‖B - A‖ / ‖A‖`` of its whole map. The view switches to ``"compare"``.
+        """
+        return run_compare(self, x2, shift, label)
+
+    def save_png(self, path: str | pathlib.Path, layer: str | None = None) -> Picture:
+        """Save ``layer``'s maps (default: the shown layer) and the input as a PNG.
+
+        Rendered in Python in the grid's colours; needs no browser (works in a script).
+        Returns the layout (where each map was drawn).
+        """
+        return save_png(self, path, layer)
+
+    def save_svg(self, path: str | pathlib.Path, layer: str | None = None) -> Picture:
+        """Like :meth:`save_png`, as SVG: text as text, each map a pixel-exact image."""
+        return save_svg(self, path, layer)
+
+    @traitlets.observe("compare_shift")
+    def _on_compare_shift(self, change: dict[str, Any]) -> None:
+        value = change["new"]
+        if value is not None:
+            if len(value) != 2:
+                self._send_error(f"Expected compare_shift [dy, dx], received {value!r}.")
+                return
+            try:
+                self.compare(shift=(value[0], value[1]))
+            except Exception as err:
+                self._send_error(err)
+
     @traitlets.validate("class_index")
     def _valid_class_index(self, proposal: dict[str, Any]) -> int | None:
         value = proposal["value"]
@@ -278,6 +329,8 @@ class FeatureMapWidget(anywidget.AnyWidget):
                 self.send(json_safe(header), [data])
             elif kind == "get_thumbs":
                 self.send(*self._thumbs_message(content))
+            elif kind == "get_compare":
+                self.send(*compare_reply(self, content))
             else:
                 self.send(self._trace_message(content))
         except Exception as err:  # never let a browser message raise in the kernel

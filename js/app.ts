@@ -16,6 +16,7 @@ import type { OverviewCell } from "./overview/view";
 import { channelReady, isDead, type SortKey, sortOrder } from "./stats";
 import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "./types";
 import { FilterCard } from "./views/card";
+import { CompareView } from "./views/compare";
 import { Controls } from "./views/controls";
 import { DetailView } from "./views/detail";
 import { ExplainPanel } from "./views/explain";
@@ -25,6 +26,7 @@ import { InputView } from "./views/input";
 import { onGridKey } from "./views/keys";
 import { Legend } from "./views/legend";
 import { Painter, SEQUENTIAL_MAP } from "./views/paint";
+import { savePngButton } from "./views/savepng";
 import { ViewState } from "./views/state";
 import { showStatus } from "./views/status";
 import { LayerStrip } from "./views/strip";
@@ -43,6 +45,7 @@ export class App {
     this.onView();
   });
   private readonly overview: OverviewPanel;
+  private readonly compare: CompareView;
   private readonly controls: Controls;
   private readonly strip: LayerStrip;
   private readonly grid: GridView;
@@ -69,6 +72,7 @@ export class App {
     private readonly store: Store,
   ) {
     this.strip = new LayerStrip((name) => this.userSelectLayer(name));
+    this.compare = new CompareView(model, store);
     this.overview = new OverviewPanel(
       model,
       store,
@@ -130,6 +134,12 @@ export class App {
   private build(): void {
     const side = h("div", "fmw-side");
     side.append(this.input.el, this.explain.el, this.legend.el, this.hover.readout);
+    this.controls.el.append(
+      savePngButton(
+        () => this.center.querySelector<HTMLCanvasElement>("canvas.fmw-grid"),
+        () => this.s.spec?.name ?? "maps",
+      ),
+    );
     this.center.append(this.controls.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
     main.append(side, this.center, this.traceView.el, this.card.el); // the trace beside the grid
@@ -137,7 +147,7 @@ export class App {
     this.statusEl.setAttribute("role", "status");
     const bar = h("div", "fmw-bar");
     bar.append(this.title, this.tabs.el, this.statusEl);
-    this.root.append(bar, this.errorEl, this.overview.el, this.gridView);
+    this.root.append(bar, this.errorEl, this.overview.el, this.gridView, this.compare.el);
     this.onView();
   }
 
@@ -147,9 +157,11 @@ export class App {
     this.root.dataset.view = mode;
     this.overview.el.hidden = mode !== "overview";
     this.gridView.hidden = mode !== "grid";
+    this.compare.el.hidden = mode !== "compare";
     this.tabs.show(mode);
     const d = this.s.data;
     if (mode === "overview") this.overview.view.render();
+    else if (mode === "compare") this.compare.render();
     else if (!d || d.layer !== this.s.spec?.name || d.preActivation !== this.s.pre) {
       // the layer may have changed (from Python, or a click) while the grid was hidden
       if (!d) this.loadInput();
@@ -211,6 +223,7 @@ export class App {
     }
     this.d.add(() => {
       this.hover.dispose();
+      this.compare.dispose();
       this.controls.dispose();
       this.grid.dispose();
       this.detail.dispose();

@@ -1,5 +1,8 @@
 /** The widget's CSS, injected once per document (all classes carry the fmw- prefix). */
 
+import { COMPARE_CSS } from "./views/compare";
+import { STEPPER_CSS } from "./views/stepper-parts";
+
 /** Visible height of the grid pane (CSS max-height; the grid layout fills it). */
 export const GRID_PANE_HEIGHT = 440;
 
@@ -138,7 +141,7 @@ function addStyle(doc: Document, parent: Element | ShadowRoot): void {
   if (parent.querySelector(`style#${STYLE_ID}`)) return;
   const style = doc.createElement("style");
   style.id = STYLE_ID;
-  style.textContent = CSS;
+  style.textContent = CSS + STEPPER_CSS + COMPARE_CSS;
   parent.append(style);
 }
 

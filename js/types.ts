@@ -83,7 +83,7 @@ export interface Traits {
   trace_target: Cell | null;
   colormap_range: RangeMode;
   /** "overview" (the whole network, default) or "grid" (one layer's maps). */
-  view?: "overview" | "grid";
+  view?: "overview" | "grid" | "compare";
   error: string;
   status?: Status | null;
   [key: string]: unknown;
@@ -203,6 +203,16 @@ export interface ConvArithmetic {
   others?: number;
   /** Optional: number of input channels in the sum. */
   n_channels?: number;
+  /** Optional: the input layer the terms read. */
+  source?: string;
+  /** Optional: input row / column under each kernel tap (−1: padding). */
+  taps?: { rows: number[]; cols: number[] };
+  /** Optional: first tap (row, col) of this cell's window, negative in the padding (null: none). */
+  origin?: [number | null, number | null];
+  strides?: [number, number];
+  dilation?: [number, number];
+  /** Optional: the output map's rows and columns. */
+  output?: [number, number];
 }
 
 export interface TraceMsg {

@@ -111,80 +111,36 @@ def shoot(harness: Harness, path: pathlib.Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=REPO / "docs" / "img")
+    parser.add_argument("--only", default="", help="comma-separated shots, e.g. stepper,trace")
     args = parser.parse_args()
+    only = {n for n in args.only.split(",") if n}
+    unknown = only - set(SHOTS)
+    if unknown:
+        raise SystemExit(f"Expected shots among {', '.join(SHOTS)}, received {sorted(unknown)}")
     args.out.mkdir(parents=True, exist_ok=True)
     if not BUNDLE.is_file():
         raise SystemExit(f"{BUNDLE} is missing: run `npm run build` in {REPO}")
 
     from playwright.sync_api import sync_playwright
 
-    edge_model, photo = edge_model_and_photo()
-    digits_model, digit = digits_model_and_input()
-    fm = fmwidget.extract(digits_model, digit)
-    p2 = fm["pool2"][0]
-    r, c, f = (int(v) for v in np.unravel_index(np.argmax(p2), p2.shape))
+    models = Models()
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            ctx = new_context(browser, viewport={"width": 1200, "height": 900})
-
-            # 1. The grid: every map of a layer, here hand-made edge filters on a photo.
-            harness = Harness(ctx.new_page())
-            harness.mount_widget(
-                fmwidget.FeatureMapWidget(edge_model, photo, layer="edges", view="grid")
-            )
-            harness.ready()
-            shoot(harness, args.out / "grid.png")
-            harness.page.close()
-
-            # 2. Hover: the read-out and the receptive field outlined on the input.
-            harness = Harness(ctx.new_page())
-            harness.mount_widget(
-                fmwidget.FeatureMapWidget(digits_model, digit, layer="conv2", view="grid")
-            )
-            harness.ready()
-            cell = hover_grid(
-                harness.page, harness.root, points=((0.06, 0.3), (0.06, 0.4), (0.33, 0.3))
-            )
-            print("hovered", cell)
-            shoot(harness, args.out / "hover.png")
-            harness.page.close()
-
-            # 3. The trace panel for the strongest pool2 cell, set from Python.
-            harness = Harness(ctx.new_page())
-            widget = fmwidget.FeatureMapWidget(digits_model, digit, layer="pool2", view="grid")
-            harness.mount_widget(widget)
-            harness.ready()
-            harness.kernel_set("trace_target", {"layer": "pool2", "filter": f, "row": r, "col": c})
-            harness.root.locator(".fmw-trace-step").nth(2).wait_for()
-            harness.root.locator(".fmw-trace-scale:not([hidden])").wait_for()
-            shoot(harness, args.out / "trace.png")
-            ctx.close()
-
-            # 4. The network overview at 1280 x 800: ResNet50's blocks, sizes and depths.
-            ctx = new_context(browser, viewport={"width": 1280, "height": 800})
-            harness = Harness(ctx.new_page())
-            harness.page.evaluate("() => { document.body.style.width = '1280px'; }")
-            harness.mount_widget(fmwidget.FeatureMapWidget(*resnet_and_photo()))
-            overview_ready(harness)
-            shoot(harness, args.out / "overview.png")
-            harness.page.close()
-
-            # 5. Linked cells: a conv2 cell of the digits CNN, what it reads and what reads it.
-            harness = Harness(ctx.new_page())
-            harness.page.evaluate("() => { document.body.style.width = '1280px'; }")
-            harness.mount_widget(fmwidget.FeatureMapWidget(digits_model, digit))
-            overview_ready(harness)
-            rect = harness.page.evaluate(
-                "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('conv2', 0)"
-            )
-            harness.page.mouse.move(rect["x"] + 0.45 * rect["w"], rect["y"] + 0.3 * rect["h"])
-            harness.root.locator(".fmw-ov-readout[data-layer='conv2']").wait_for()
-            shoot(harness, args.out / "linked.png")
-            ctx.close()
-
-            shoot_explain(browser, args.out, digits_model, digit)
+            for name, shot in SHOTS.items():
+                if only and name not in only:
+                    continue
+                size = (1280, 800) if name in WIDE else (1200, 900)
+                ctx = new_context(browser, viewport={"width": size[0], "height": size[1]})
+                harness = Harness(ctx.new_page())
+                harness.page.evaluate("(w) => { document.body.style.width = w + 'px'; }", size[0])
+                try:
+                    shot(harness, models, args.out / f"{name}.png")
+                finally:
+                    ctx.close()
+            if not only or "explain" in only:
+                shoot_explain(browser, args.out, *models.digits)
         finally:
             browser.close()
 
@@ -232,6 +188,149 @@ def shoot_explain(browser, out: pathlib.Path, model, digit) -> None:
     shoot(harness, out / "erf.png")
     ctx.close()
 
+
+class Models:
+    """The models and inputs of the shots, made on first use."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, object] = {}
+
+    def get(self, name: str, make):
+        if name not in self._cache:
+            self._cache[name] = make()
+        return self._cache[name]
+
+    @property
+    def edges(self):
+        return self.get("edges", edge_model_and_photo)
+
+    @property
+    def digits(self):
+        return self.get("digits", digits_model_and_input)
+
+    @property
+    def resnet(self):
+        return self.get("resnet", resnet_and_photo)
+
+    def strongest_pool2(self) -> tuple[int, int, int]:
+        model, digit = self.digits
+        p2 = fmwidget.extract(model, digit)["pool2"][0]
+        r, c, f = (int(v) for v in np.unravel_index(np.argmax(p2), p2.shape))
+        return r, c, f
+
+
+def shot_grid(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The grid: every map of a layer, here hand-made edge filters on a photo."""
+    model, photo = m.edges
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, photo, layer="edges", view="grid"))
+    harness.ready()
+    shoot(harness, path)
+
+
+def shot_hover(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Hover: the read-out and the receptive field outlined on the input."""
+    model, digit = m.digits
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, digit, layer="conv2", view="grid"))
+    harness.ready()
+    cell = hover_grid(harness.page, harness.root, points=((0.06, 0.3), (0.06, 0.4), (0.33, 0.3)))
+    print("hovered", cell)
+    shoot(harness, path)
+
+
+def traced_pool2(harness: Harness, m: Models) -> None:
+    """The digits CNN's grid with its strongest pool2 cell traced, set from Python."""
+    model, digit = m.digits
+    r, c, f = m.strongest_pool2()
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, digit, layer="pool2", view="grid"))
+    harness.ready()
+    harness.kernel_set("trace_target", {"layer": "pool2", "filter": f, "row": r, "col": c})
+    harness.root.locator(".fmw-trace-step").nth(2).wait_for()
+    harness.root.locator(".fmw-trace-scale:not([hidden])").wait_for()
+
+
+def shot_trace(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The trace panel for the strongest pool2 cell."""
+    traced_pool2(harness, m)
+    shoot(harness, path)
+
+
+def shot_stepper(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The animated step-through, mid-way through conv2's sum (third input map)."""
+    traced_pool2(harness, m)
+    st = harness.root.locator(".fmw-stepper")
+    for _ in range(3):  # past the sliding window, to the third input map
+        st.locator(".fmw-step-next").click()
+    shoot(harness, path)
+
+
+def shot_stepper_pool(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The step-through of the max-pool window, on its winner."""
+    traced_pool2(harness, m)
+    st = harness.root.locator(".fmw-stepper")
+    st.locator('.fmw-step-mode[data-mode="pool"]').click()
+    harness.page.wait_for_function(
+        "() => document.querySelector('.fmw-stepper').dataset.kind === 'scan'"
+    )
+    n = int(st.get_attribute("data-frames"))
+    for _ in range(n - 1):
+        st.locator(".fmw-step-next").click()
+    shoot(harness, path)
+
+
+def shot_overview(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The network overview at 1280 x 800: ResNet50's blocks, sizes and depths."""
+    harness.mount_widget(fmwidget.FeatureMapWidget(*m.resnet))
+    overview_ready(harness)
+    shoot(harness, path)
+
+
+def shot_linked(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Linked cells: a conv2 cell of the digits CNN, what it reads and what reads it."""
+    harness.mount_widget(fmwidget.FeatureMapWidget(*m.digits))
+    overview_ready(harness)
+    rect = harness.page.evaluate(
+        "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('conv2', 0)"
+    )
+    harness.page.mouse.move(rect["x"] + 0.45 * rect["w"], rect["y"] + 0.3 * rect["h"])
+    harness.root.locator(".fmw-ov-readout[data-layer='conv2']").wait_for()
+    shoot(harness, path)
+
+
+def shot_compare(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Compare: the digit and the digit moved one pixel right, layer by layer."""
+    model, digit = m.digits
+    widget = fmwidget.FeatureMapWidget(model, digit, view="grid")
+    changes = widget.compare(shift=(0, 1))
+    print("relative change:", {c["layer"]: round(c["change"], 3) for c in changes})
+    harness.mount_widget(widget)
+    cmp = harness.root.locator('.fmw-compare[data-state="ready"]')
+    cmp.locator('.fmw-cmp-row[data-layer="conv1"]').click()
+    cmp.locator('.fmw-cmp-maps[data-layer="conv1"]').wait_for()
+    shoot(harness, path)
+
+
+def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """w.save_png from Python (no browser): the digits CNN's conv1 maps and the input."""
+    model, digit = m.digits
+    widget = fmwidget.FeatureMapWidget(model, digit, layer="conv1", view="grid")
+    widget.save_png(path)
+    widget.save_svg(path.with_suffix(".svg"))
+    print(f"wrote {path} and {path.with_suffix('.svg')} (w.save_png / w.save_svg)")
+
+
+SHOTS = {
+    "grid": shot_grid,
+    "hover": shot_hover,
+    "trace": shot_trace,
+    "stepper": shot_stepper,
+    "stepper_pool": shot_stepper_pool,
+    "compare": shot_compare,
+    "export": shot_export,
+    "overview": shot_overview,
+    "linked": shot_linked,
+}
+# Shots at 1280 x 800 (the others at 1200 x 900, as before).
+WIDE = {"stepper", "stepper_pool", "compare", "overview", "linked"}
 
 if __name__ == "__main__":
     main()

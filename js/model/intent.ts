@@ -49,7 +49,7 @@ export function openLayer(
 }
 
 /** Shows the overview or the grid. */
-export function setView(model: AnyModel<Traits>, mode: "overview" | "grid"): void {
+export function setView(model: AnyModel<Traits>, mode: "overview" | "grid" | "compare"): void {
   if (model.get("view") === mode) return;
   model.set("view", mode);
   model.save_changes();

@@ -21,8 +21,9 @@ export function rangeMode(model: AnyModel<Traits>): RangeMode {
 }
 
 /** The `view` trait: the whole network ("overview", the default) or one layer ("grid"). */
-export function viewMode(model: AnyModel<Traits>): "overview" | "grid" {
-  return model.get("view") === "grid" ? "grid" : "overview";
+export function viewMode(model: AnyModel<Traits>): "overview" | "grid" | "compare" {
+  const v = model.get("view");
+  return v === "grid" || v === "compare" ? v : "overview";
 }
 
 /** The integers of the `selected_filters` trait. */

@@ -1,7 +1,7 @@
 /** The two views of a widget as a pair of toggle buttons: the network, or one layer's maps. */
 import { h } from "../dom";
 
-export type ViewMode = "overview" | "grid";
+export type ViewMode = "overview" | "grid" | "compare";
 
 export class ViewTabs {
   readonly el = h("div", "fmw-tabs");
@@ -12,6 +12,7 @@ export class ViewTabs {
     for (const [mode, label, tip] of [
       ["overview", "Network", "every layer at once; hover a cell to see what it reads"],
       ["grid", "Layer maps", "every map of one layer, its values and traces"],
+      ["compare", "Compare", "two inputs' maps side by side, and how much each layer changes"],
     ] as const) {
       const b = h("button", "fmw-tab", label);
       b.type = "button";

@@ -16,6 +16,7 @@ import type {
   Window,
 } from "../types";
 import { legendTicks, paintBar } from "./legend";
+import { stepperFor } from "./stepper";
 
 const MINI = 96;
 /** Outline of the clicked cell where the chain shows another one (the max-pool winner). */
@@ -149,6 +150,8 @@ export class TraceView {
     if (last) head.append(h("span", "fmw-muted", " — step by step; cells are (row, col)"));
     const nodes: HTMLElement[] = [head];
     if (typeof t.note === "string" && t.note) nodes.push(h("div", "fmw-trace-note", t.note));
+    const stepper = stepperFor(t, this.deps); // the animation first: in view at 1280×800
+    if (stepper) nodes.push(stepper.el);
     const clicked = t.clicked;
     const chain = h("div", "fmw-trace-steps");
     const minis: Mini[] = [];

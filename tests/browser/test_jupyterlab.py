@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 # 1: read traits back.  2: read the hover back.  3: set_input (status reported per layer).
 # 4: the traits the host contract watches (hosts.py), as the kernel holds them.
 # 5: a second widget in the default view (the overview).  6: read its traits back.
+# 7: a third widget comparing its input with the input shifted.  8: its comparison.
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
@@ -35,6 +36,10 @@ print(json.dumps({"status": w.status, "version": w.data_version}))""",
     f"print(json.dumps({{k: getattr(w, k) for k in {WATCHED!r}}}))",
     "w2 = fmwidget.FeatureMapWidget(model, ring_image())  # the default view: the network\nw2",
     'print(json.dumps({"view": w2.view, "layer": w2.layer, "target": w2.trace_target}))',
+    """w3 = fmwidget.FeatureMapWidget(model, ring_image(), view="grid")
+w3.compare(shift=(0, 1))
+w3""",
+    'print(json.dumps({"shift": w3.comparison["shift"], "view": w3.view}))',
 ]
 READY = '.fmw-root[data-ready="1"]'
 
@@ -165,3 +170,36 @@ def test_overview_in_lab_links_cells_and_a_click_reaches_the_kernel(lab: LabNote
         "layer": "conv",
         "target": {"layer": "conv", "filter": 2, "row": 20, "col": 10},
     }
+
+
+def test_step_through_and_compare_in_lab(lab: LabNotebook) -> None:
+    """The step-through of the trace shown in cell 5, and compare with a real kernel."""
+    out = lab.outputs(5)
+    stepper = out.locator(".fmw-stepper")
+    stepper.wait_for(timeout=60_000)  # the overview test's click traced a cell there
+    n = int(stepper.get_attribute("data-frames"))
+    assert n >= 3
+    stepper.locator(".fmw-step-speed").select_option("4")
+    stepper.locator(".fmw-step-play").click()
+    lab.page.wait_for_function(
+        "(el) => el.dataset.playing === '0' && el.dataset.frame === String(el.dataset.frames - 1)",
+        arg=stepper.element_handle(),
+        timeout=20_000,
+    )
+    lab.run_cell(7, timeout=120_000)
+    out = lab.outputs(7)
+    cmp = out.locator('.fmw-compare[data-state="ready"]')
+    cmp.wait_for(timeout=60_000)
+    assert cmp.locator(".fmw-cmp-row").count() == 3
+    cmp.locator('.fmw-cmp-row[data-layer="conv"]').click()
+    cmp.locator('.fmw-cmp-maps[data-layer="conv"] canvas.fmw-cmp-diff').first.wait_for()
+    version = int(cmp.get_attribute("data-version"))
+    cmp.locator(".fmw-cmp-dy").fill("1")
+    cmp.locator(".fmw-cmp-dx").fill("0")
+    cmp.locator(".fmw-cmp-go").click()  # the kernel recomputes: a new comparison arrives
+    lab.page.wait_for_function(
+        "([el, v]) => Number(el.dataset.version) > v",
+        arg=[cmp.element_handle(), version],
+        timeout=60_000,
+    )
+    assert lab.run_json(8, mouse=False) == {"shift": [1, 0], "view": "compare"}
