@@ -6,10 +6,11 @@ Measured side by side in this one process, as medians after a warm-up call:
   respect to the input, written directly with the backend's own API (``jax.value_and_grad``,
   ``tf.GradientTape``, ``torch.autograd.grad``; eager, as a user would write it);
 * ``fmwidget.grad_cam(model, x)`` (default layer, top class) and ``fmwidget.saliency``;
-* ``fmwidget.visualize_filter`` of 16 filters of one block-3 convolution, one run (it is
-  long): VGG16's convolutional base (``include_top=False``, free input size) at 128 x 128,
-  256 steps, the 16 images optimised as one batch; timed after one cold step (which learns
-  the layer calls and, on JAX, compiles the step; reported apart).
+* ``fmwidget.visualize_filter`` of 16 filters of one block-3 convolution: VGG16's
+  convolutional base (``include_top=False``, free input size) at 128 x 128, the 16 images
+  optimised as one batch; seconds per step timed over ``--featurevis-steps`` steps (8) after
+  one cold step (which learns the layer calls and, on JAX, compiles the step; reported
+  apart), and the full 256-step run that implies.
 
 Usage: KERAS_BACKEND=jax python benchmarks/gradients_bench.py [--smoke] [--no-featurevis]
 """
@@ -33,6 +34,9 @@ import fmwidget
 sys.path.insert(0, os.path.dirname(__file__))
 import models
 from python_bench import median_time
+
+#: Steps of a full feature visualisation (``visualize_filter``'s default).
+FULL_STEPS = 256
 
 
 def forward_backward(model: Any, x: np.ndarray) -> Any:
@@ -79,13 +83,19 @@ def bench_gradients(name: str, repeats: int) -> dict[str, Any]:
     return out
 
 
-def bench_featurevis(smoke: bool) -> dict[str, Any]:
+def bench_featurevis(smoke: bool, steps: int) -> dict[str, Any]:
+    """Seconds per optimisation step, timed over ``steps`` steps after one cold step.
+
+    Every step runs the same computation (same shapes; compiled once on JAX), so a full run
+    costs ``FULL_STEPS`` times a step. The step is also given in VGG16 forward passes (224 x
+    224, batch 1) timed in this process, a unit that survives a busy machine.
+    """
     if smoke:
         model, _ = models.build(keras, "small")
-        layer, filters, steps, size = "conv2", 2, 4, None
+        layer, filters, size = "conv2", 2, None
     else:
         model = keras.applications.VGG16(weights=None, include_top=False)
-        layer, filters, steps, size = "block3_conv3", 16, 256, 128
+        layer, filters, size = "block3_conv3", 16, 128
     channels = list(range(filters))
     start = time.perf_counter()  # one step cold: layer calls learned, JAX compiles the step
     fmwidget.visualize_filter(model, layer, channels, steps=1, size=size, progress=False)
@@ -95,17 +105,20 @@ def bench_featurevis(smoke: bool) -> dict[str, Any]:
         model, layer, channels, steps=steps, size=size, progress=False, cache=False
     )
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    gains = [r.activation / r.start_activation for r in results if r.start_activation > 0]
+    unit, x = models.build(keras, "small" if smoke else "vgg16")
+    forward = median_time(lambda: keras.ops.convert_to_numpy(unit(x)), 3)
     return {
         "model": model.name,
         "layer": layer,
         "filters": filters,
-        "steps": steps,
         "size": list(results[0].image.shape[:2]),
-        "seconds": seconds,
-        "cpu_seconds": cpu,  # all threads: on a shared machine, cpu / cores estimates an idle run
+        "steps_timed": steps,
+        "step_s": seconds / steps,
+        "step_cpu_s": cpu / steps,  # all threads
+        "step_in_forward_passes": seconds / steps / forward,
+        "full_run_s": seconds / steps * FULL_STEPS,
+        "unit_forward_s": forward,
         "first_step_cold_s": first,
-        "median_activation_gain": float(np.median(gains)) if gains else None,
     }
 
 
@@ -113,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny model, few steps")
     parser.add_argument("--no-featurevis", action="store_true")
+    parser.add_argument("--featurevis-steps", type=int, default=8, help="steps timed")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     name = "small" if args.smoke else "vgg16"
@@ -123,7 +137,8 @@ def main() -> None:
         "gradients": bench_gradients(name, 1 if args.smoke else args.repeats),
     }
     if not args.no_featurevis:
-        results["featurevis"] = bench_featurevis(args.smoke)
+        steps = 2 if args.smoke else args.featurevis_steps
+        results["featurevis"] = bench_featurevis(args.smoke, steps)
     print(json.dumps(results))
 
 

@@ -136,8 +136,10 @@ def gradient_rows(backend: str, res: dict[str, Any]) -> list[tuple[str, str, str
     ]
     if "featurevis" in res:
         f = res["featurevis"]
-        label = f"feature vis {f['filters']} filters x {f['steps']} steps (s)"
-        rows.append((backend, f["model"][:6], label, f["seconds"], 0))
+        label = f"feature vis, {f['filters']} filters: 1 step / forward"
+        rows.append((backend, f["model"][:6], label, f["step_in_forward_passes"], 0))
+        label = f"feature vis, {f['filters']} filters x 256 steps (s)"
+        rows.append((backend, f["model"][:6], label, f["full_run_s"], 0))
     return rows
 
 
