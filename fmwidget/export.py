@@ -7,7 +7,7 @@ The page holds, all inline:
 - a JSON manifest: the widget's synced state, for every layer the exact ``layer_data`` header
   the kernel would send, and the geometry a trace needs;
 - one ``<script type="application/octet-stream">`` per payload: the bytes the kernel would
-  send (``FeatureMapWidget._layer_message`` as one wire message: float16, or
+  send (:func:`fmwidget.replies.layer_reply` as one wire message: float16, or
   ``float16_nonzero`` when its nonzero mask makes it smaller, see ``encode.layer_parts``),
   zlib-compressed when that is smaller, then base64.
 - when the widget has top examples (``w.examples``): under ``examples``, per layer and
@@ -39,6 +39,7 @@ import numpy as np
 
 from .encode import WireFormat, layer_parts
 from .maps import FeatureMaps, LayerInfo
+from .replies import layer_reply
 
 _BUNDLE = pathlib.Path(__file__).parent / "static" / "export.js"
 FORMAT = 1
@@ -171,7 +172,7 @@ def render_html(
         for pre in wanted:
             entry: dict[str, Any] = {"layer": info.name, "pre_activation": pre}
             try:
-                header, payload = widget._layer_message({"layer": info.name, "pre_activation": pre})
+                header, payload = layer_reply(widget, {"layer": info.name, "pre_activation": pre})
             except Exception as err:  # the kernel would answer this request with an error
                 entry["error"] = str(err)
             else:

@@ -12,7 +12,7 @@ import anywidget
 import traitlets
 
 from . import encode
-from .encode import encode_map, layer_parts
+from .encode import layer_parts
 from .example_wire import examples_message, examples_summary
 from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
@@ -29,6 +29,7 @@ from .messages import (
 )
 from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
 from .overview import thumbs_message
+from .replies import layer_reply
 from .trace import trace
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -169,11 +170,6 @@ class FeatureMapWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.model_name = str(self.model.name)
             self.layers = layers
-            maps = [d for d in self.layers[1:] if d["spatial"]]
-            self._global_range = (
-                min((d["min"] for d in maps), default=0.0),
-                max((d["max"] for d in maps), default=0.0),
-            )
             if self.layer not in fm:
                 self.layer = _default_layer(fm)
             self.hover = None
@@ -263,7 +259,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
         try:
             kind = check_request(content, buffers, self.data_version)
             if kind == "get_layer":
-                reply, payload = self._layer_message(content)
+                reply, payload = layer_reply(self, content)
                 first = content.get("first_channels")  # the grid's first screenful
                 for part, data in layer_parts(reply, payload, first):  # each <= 64 MiB
                     self.send(part, [data])
@@ -292,7 +288,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
         if not encode.WIRE.push_first or self.view != "grid":
             return  # the overview asks for thumbnails, not a layer
         with contextlib.suppress(Exception):  # no map to show, or no frontend: nothing lost
-            reply, payload = self._layer_message({"layer": self.layer})
+            reply, payload = layer_reply(self, {"layer": self.layer})
             part, data = next(layer_parts(reply, payload))
             self.send(part, [data])
 
@@ -337,24 +333,6 @@ class FeatureMapWidget(anywidget.AnyWidget):
         reply, payload = thumbs_message(self.fm, self.sample, names)
         reply.update(request_id=content.get("request_id"), version=self.data_version)
         return reply, [payload]
-
-    def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], memoryview]:
-        info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
-        pre = bool(content.get("pre_activation") or False)
-        arr = self.fm.pre_activation(info.name) if pre else self.fm[info.name]
-        tensor = None if pre else self.fm.backend_tensor(info.name)
-        sample = None if tensor is None else (lambda: tensor[self.sample])
-        header, payload = encode_map(arr[self.sample], info.data_format, sample)
-        header.update(
-            type="layer_data",
-            request_id=content.get("request_id"),
-            layer=info.name,
-            pre_activation=pre,
-            version=self.data_version,
-            global_min=self._global_range[0],
-            global_max=self._global_range[1],
-        )
-        return header, payload
 
 
 def _default_layer(fm: FeatureMaps) -> str:

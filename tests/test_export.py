@@ -16,6 +16,7 @@ from helpers import L
 
 import fmwidget
 from fmwidget import export
+from fmwidget.replies import layer_reply
 from fmwidget.widget import FeatureMapWidget
 
 # Keras refuses "/" in names (so no "</script>") and torch refuses "." in weight names;
@@ -139,8 +140,8 @@ def test_payloads_are_the_kernels_exact_messages(exported: Any, widget: FeatureM
     seen = set()
     for entry in manifest["maps"]:
         header, payload = export.one_message(
-            *widget._layer_message(
-                {"layer": entry["layer"], "pre_activation": entry["pre_activation"]}
+            *layer_reply(
+                widget, {"layer": entry["layer"], "pre_activation": entry["pre_activation"]}
             )
         )
         header.pop("request_id")
@@ -257,7 +258,7 @@ def test_bytes_per_value(tmp_path: Any) -> None:
     wanted = [(i.name, False) for i in w.fm.layers]
     wanted += [(i.name, True) for i in w.fm.layers if i.fused_activation]
     messages = [
-        export.one_message(*w._layer_message({"layer": name, "pre_activation": pre}))
+        export.one_message(*layer_reply(w, {"layer": name, "pre_activation": pre}))
         for name, pre in wanted
     ]
     assert raw.payload_bytes == sum(4 * -(-p.nbytes // 3) for _, p in messages)  # base64
