@@ -53,7 +53,7 @@ STATIC_NOTE = (
 
 @dataclass(frozen=True)
 class ExportReport:
-    """What :func:`save_html` wrote.
+    """What :func:`fmwidget.save_html` wrote.
 
     Attributes:
         path: The HTML file.
@@ -76,26 +76,22 @@ class ExportReport:
         return self.bytes / self.values if self.values else math.inf
 
 
-def save_html(
-    source: Any,
+def write_html(
+    widget: Any,
     path: str | os.PathLike[str],
-    x: Any = None,
     *,
-    layer: str | None = None,
-    sample: int = 0,
     pre_activation: bool = True,
     compress: bool = True,
     title: str | None = None,
 ) -> ExportReport:
-    """Write one self-contained HTML file showing the widget without a kernel.
+    """Write one self-contained HTML file showing ``widget`` without a kernel.
+
+    This is :func:`fmwidget.save_html` once it has a widget (the widget module builds one
+    for a model; this module never imports it).
 
     Args:
-        source: A :class:`~fmwidget.FeatureMapWidget`, or a Keras model (then ``x`` is
-            required and a widget is built for it).
+        widget: A :class:`~fmwidget.FeatureMapWidget`.
         path: Where to write the ``.html`` file.
-        x: The input, when ``source`` is a model.
-        layer: Layer shown first (model form only; a widget keeps its current layer).
-        sample: Sample of the batch to show (model form only).
         pre_activation: Also embed the pre-activation maps of layers with a fused activation
             (the "pre-activation" checkbox and the first step of a trace need them).
         compress: zlib-compress payloads when that makes them smaller (decoded in the page
@@ -107,19 +103,7 @@ def save_html(
 
     Raises:
         FileNotFoundError: the export bundle was not built (``npm run build``).
-        TypeError: ``source`` is a model but ``x`` is missing.
     """
-    from .widget import FeatureMapWidget
-
-    if isinstance(source, FeatureMapWidget):
-        widget = source
-    else:
-        if x is None:
-            raise TypeError(
-                "Expected save_html(widget, path) or save_html(model, path, x); received a "
-                f"{type(source).__name__} without x."
-            )
-        widget = FeatureMapWidget(source, x, layer=layer, sample=sample)
     if not _BUNDLE.is_file():
         raise FileNotFoundError(
             f"Expected the export bundle at {_BUNDLE}; build it with `npm run build`."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import pathlib
 import time
 from typing import Any
@@ -14,6 +15,7 @@ import traitlets
 from . import encode
 from .encode import layer_parts
 from .example_wire import examples_message, examples_summary
+from .export import ExportReport, write_html
 from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
@@ -203,18 +205,16 @@ class FeatureMapWidget(anywidget.AnyWidget):
         """
         self._load(x, sample)
 
-    def save_html(self, path: Any, **options: Any) -> Any:
+    def save_html(self, path: Any, **options: Any) -> ExportReport:
         """Write one self-contained HTML file of this widget that works without a kernel.
 
         See :func:`fmwidget.save_html` for ``options`` (``pre_activation``, ``compress``,
         ``title``).
 
         Returns:
-            An :class:`fmwidget.export.ExportReport` (file size, bytes per map value).
+            An :class:`~fmwidget.ExportReport` (file size, bytes per map value).
         """
-        from .export import save_html
-
-        return save_html(self, path, **options)
+        return write_html(self, path, **options)
 
     @traitlets.validate("status")
     def _valid_status(self, proposal: dict[str, Any]) -> dict[str, Any] | None:
@@ -341,3 +341,48 @@ def _default_layer(fm: FeatureMaps) -> str:
             return info.name
     spatial = [info for info in fm.layers[1:] if info.spatial]
     return spatial[0].name if spatial else fm.layers[0].name
+
+
+def save_html(
+    source: Any,
+    path: str | os.PathLike[str],
+    x: Any = None,
+    *,
+    layer: str | None = None,
+    sample: int = 0,
+    pre_activation: bool = True,
+    compress: bool = True,
+    title: str | None = None,
+) -> ExportReport:
+    """Write one self-contained HTML file showing the widget without a kernel.
+
+    Args:
+        source: A :class:`~fmwidget.FeatureMapWidget`, or a Keras model (then ``x`` is
+            required and a widget is built for it).
+        path: Where to write the ``.html`` file.
+        x: The input, when ``source`` is a model.
+        layer: Layer shown first (model form only; a widget keeps its current layer).
+        sample: Sample of the batch to show (model form only).
+        pre_activation: Also embed the pre-activation maps of layers with a fused activation
+            (the "pre-activation" checkbox and the first step of a trace need them).
+        compress: zlib-compress payloads when that makes them smaller (decoded in the page
+            with the browser's ``DecompressionStream``).
+        title: The page title (default: the model name).
+
+    Returns:
+        An :class:`~fmwidget.ExportReport` with the file size and bytes per feature-map value.
+
+    Raises:
+        FileNotFoundError: the export bundle was not built (``npm run build``).
+        TypeError: ``source`` is a model but ``x`` is missing.
+    """
+    if isinstance(source, FeatureMapWidget):
+        widget = source
+    else:
+        if x is None:
+            raise TypeError(
+                "Expected save_html(widget, path) or save_html(model, path, x); received a "
+                f"{type(source).__name__} without x."
+            )
+        widget = FeatureMapWidget(source, x, layer=layer, sample=sample)
+    return write_html(widget, path, pre_activation=pre_activation, compress=compress, title=title)
