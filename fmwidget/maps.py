@@ -11,11 +11,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import geometry
+from . import geometry, pooling
 from .encode import finite_range
 from .inputs import (
     as_batch,
-    check_index,
     check_model,
     check_position,
     uncast_hint,
@@ -23,16 +22,6 @@ from .inputs import (
 )
 from .introspect import Entry, capture, is_op
 from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
-
-_MAX_POOLS = (
-    keras.layers.MaxPooling1D,
-    keras.layers.MaxPooling2D,
-    keras.layers.MaxPooling3D,
-    keras.layers.GlobalMaxPooling1D,
-    keras.layers.GlobalMaxPooling2D,
-    keras.layers.GlobalMaxPooling3D,
-)
-
 
 #: Receptive-field masks kept per FeatureMaps (oldest dropped first).
 _FIELD_CACHE_SIZE = 1024
@@ -432,38 +421,18 @@ class FeatureMaps:
     def pool_window(self, name: str, position: Any) -> tuple[slice, ...]:
         """Slices of the pooling layer's *input* map that output ``position`` pools over.
 
-        Padding cells are excluded, so the window is clipped to the input map.
+        Padding cells are excluded, so the window is clipped to the input map (see
+        :func:`fmwidget.pooling.pool_window`).
         """
-        info = self._pool_info(name, max_only=False)
-        return tuple(
-            slice(int(ix[0]), int(ix[-1]) + 1) for ix in self._pool_indices(info, position)
-        )
-
-    def _pool_info(self, name: str, max_only: bool) -> LayerInfo:
-        info = self.info(name)
-        layer = self._entries[info.index].layer
-        if info.kind not in ("pooling", "global_pooling") or (
-            max_only and not isinstance(layer, _MAX_POOLS)
-        ):
-            wanted = "a MaxPooling layer" if max_only else "a pooling layer"
-            raise ValueError(f"Expected {wanted}, received {name!r} ({info.class_name}).")
-        return info
-
-    def _pool_indices(self, info: LayerInfo, position: Any) -> tuple[np.ndarray, ...]:
-        src = self.layers[self._entries[info.index].inputs[0]]
-        assert src.spatial_shape is not None
-        if info.kind == "global_pooling":
-            self._cell_mask(info, position)
-            return tuple(np.arange(n) for n in src.spatial_shape)
-        pos = check_position(position, info.spatial_shape or (), f"layer {info.name!r}")
-        return self._graph.window(info.index, pos)
+        return pooling.pool_window(self, name, position)
 
     def pool_source(
         self, name: str, position: Any, channel: int, sample: int = 0
     ) -> tuple[int, ...]:
         """Where in the pooling layer's input map the max of one pooled cell came from.
 
-        Computed on the float32 input map; ties go to the first cell in row-major order.
+        Computed on the float32 input map; ties go to the first cell in row-major order (see
+        :func:`fmwidget.pooling.pool_source`).
 
         Args:
             name: A MaxPooling (or GlobalMaxPooling) layer.
@@ -474,22 +443,7 @@ class FeatureMaps:
         Returns:
             The position in the pooling layer's input map.
         """
-        info = self._pool_info(name, max_only=True)
-        src = self.layers[self._entries[info.index].inputs[0]]
-        arr = self._array(src.index)
-        assert arr is not None and src.channels is not None
-        sample = check_index(sample, arr.shape[0], "sample")
-        channel = check_index(channel, src.channels, "channel")
-        idx = self._pool_indices(info, position)
-        fmap = (
-            arr[sample, channel]
-            if src.data_format == "channels_first"
-            else arr[sample, ..., channel]
-        )
-        window = fmap[np.ix_(*idx)]
-        flat = int(np.argmax(window))
-        local = np.unravel_index(flat, window.shape)
-        return tuple(int(ix[k]) for ix, k in zip(idx, local, strict=True))
+        return pooling.pool_source(self, name, position, channel, sample)
 
 
 def extract(model: Any, x: Any) -> FeatureMaps:
