@@ -5,9 +5,9 @@ from .explain import grad_cam, saliency
 from .export import ExportReport
 from .featurevis import FilterVisualization, visualize_filter
 from .geometry import GeometryError
-from .inputs import LayerNotFoundError
 from .maps import FeatureMaps, LayerInfo, extract
 from .topexamples import TopExamples
+from .validation import LayerNotFoundError
 
 __version__ = "0.1.0"
 

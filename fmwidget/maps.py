@@ -13,15 +13,15 @@ import numpy as np
 
 from . import geometry, pooling
 from .encode import finite_range
-from .inputs import (
+from .introspect import Entry, capture, is_op
+from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
+from .validation import (
     as_batch,
     check_model,
     check_position,
     uncast_hint,
     unknown_layer,
 )
-from .introspect import Entry, capture, is_op
-from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
 
 #: Receptive-field masks kept per FeatureMaps (oldest dropped first).
 _FIELD_CACHE_SIZE = 1024
@@ -452,7 +452,7 @@ def extract(model: Any, x: Any) -> FeatureMaps:
     Args:
         model: A Keras 3 model: Sequential (built or not), Functional, nested or subclassed.
         x: One sample (no batch axis) or a batch; numpy array or backend tensor of floats,
-            ints or bools, cast as ``model(x)`` casts it (:func:`fmwidget.inputs.as_batch`).
+            ints or bools, cast as ``model(x)`` casts it (:func:`fmwidget.validation.as_batch`).
 
     Returns:
         A :class:`FeatureMaps` with every layer call's output and its geometry.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from .inputs import check_index, check_position
+from .validation import check_index, check_position
 
 if TYPE_CHECKING:
     from .maps import FeatureMaps, LayerInfo

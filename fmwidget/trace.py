@@ -12,8 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from .inputs import check_index, check_position
 from .maps import FeatureMaps, LayerInfo
+from .validation import check_index, check_position
 
 # Kinds that keep channel index and cell position (at inference).
 _PASS = ("activation", "batch_norm", "dropout")

@@ -16,7 +16,6 @@ from . import encode
 from .encode import layer_parts
 from .example_wire import examples_message, examples_summary
 from .export import ExportReport, write_html
-from .inputs import LayerNotFoundError, check_index
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
 from .messages import (
@@ -33,6 +32,7 @@ from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
 from .overview import thumbs_message
 from .replies import layer_reply
 from .trace import trace
+from .validation import LayerNotFoundError, check_index
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
