@@ -32,7 +32,7 @@ import numpy as np
 
 import fmwidget
 from fmwidget.encode import WireFormat, encode_map, layer_parts
-from fmwidget.introspect import MAP_KINDS
+from fmwidget.kinds import MAP_KINDS
 from fmwidget.replies import layer_reply
 from fmwidget.widget import FeatureMapWidget
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from .batches import Chunk, chunks, sample_count
-from .introspect import MAP_KINDS
+from .kinds import MAP_KINDS
 from .maps import FeatureMaps, extract
 from .topexamples import TopExamples
 from .topk import EMPTY, ScoreStep, Slot, State

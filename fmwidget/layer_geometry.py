@@ -26,13 +26,12 @@ from typing import Any
 import keras
 
 from .geometry import ALL, IDENTITY, AxisMap, InputMap, Node, same_padding, unknown_node
-from .introspect import (
+from .introspect import Entry, Slot
+from .kinds import (
     DROPOUT_LAYERS,
     ELEMENTWISE_MERGE_LAYERS,
     OP_ACTIVATIONS,
     OP_MERGES,
-    Entry,
-    Slot,
     is_op,
     layer_kind,
 )

@@ -13,7 +13,8 @@ import numpy as np
 
 from . import geometry, pooling
 from .encode import finite_range
-from .introspect import Entry, capture, is_op
+from .introspect import Entry, capture
+from .kinds import is_op
 from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
 from .validation import (
     as_batch,
