@@ -13,6 +13,7 @@ import numpy as np
 
 from . import geometry, pooling
 from .encode import finite_range
+from .field_graph import FieldGraph
 from .introspect import Entry, capture
 from .kinds import is_op
 from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
@@ -190,7 +191,7 @@ class FeatureMaps:
             e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
 
     @functools.cached_property
-    def _graph(self) -> geometry.FieldGraph:
+    def _graph(self) -> FieldGraph:
         """The geometry graph, built on the first geometry question."""
         specs = [
             Spec(info.shape, info.data_format) if self._single[info.index] else None
@@ -201,7 +202,7 @@ class FeatureMaps:
             what = "operation" if info.kind != "input" and info.is_op else "layer"
             label = f"{what} {info.name!r} ({info.class_name})"
             nodes.append(node_for(e, specs, label))
-        return geometry.FieldGraph(nodes)
+        return FieldGraph(nodes)
 
     # -- mapping ---------------------------------------------------------------------------
     def info(self, name: str) -> LayerInfo:

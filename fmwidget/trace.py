@@ -43,7 +43,7 @@ def _value(arr: np.ndarray, info: LayerInfo, sample: int, channel: int, pos: tup
 
 
 class _LayerLinks:
-    """Who feeds whom among the layers (not geometry: see :class:`geometry.FieldGraph`)."""
+    """Who feeds whom among the layers (not geometry: see :class:`field_graph.FieldGraph`)."""
 
     def __init__(self, fm: FeatureMaps):
         self.fm = fm
