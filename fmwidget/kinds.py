@@ -160,3 +160,18 @@ def layer_kind(layer: Any) -> str:
         if isinstance(layer, classes):
             return kind
     return "other"
+
+
+#: Layers that act cell by cell (with broadcasting): each output cell reads the same cell.
+POINTWISE_LAYERS = (
+    L.ReLU,
+    L.LeakyReLU,
+    L.ELU,
+    L.PReLU,
+    L.BatchNormalization,
+    L.Normalization,  # fixed (adapted) statistics: each value scaled on its own
+    L.Rescaling,
+    L.Identity,
+    *DROPOUT_LAYERS,
+    *ELEMENTWISE_MERGE_LAYERS,
+)

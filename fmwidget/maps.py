@@ -12,11 +12,12 @@ import keras
 import numpy as np
 
 from . import geometry, pooling
+from .axis_rules import Spec, spatial_shape
 from .encode import finite_range
 from .field_graph import FieldGraph
 from .introspect import Entry, capture
 from .kinds import is_op
-from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
+from .layer_geometry import data_format_of, node_for
 from .validation import (
     as_batch,
     check_model,
