@@ -39,8 +39,9 @@ class FieldQueries:
     _single: list[bool]
     _field_cache: dict[tuple[int, tuple[int, ...]], np.ndarray]
 
-    def info(self, name: str) -> LayerInfo:  # provided by FeatureMaps
-        raise NotImplementedError
+    if TYPE_CHECKING:
+
+        def info(self, name: str) -> LayerInfo: ...  # provided by FeatureMaps
 
     @functools.cached_property
     def _graph(self) -> FieldGraph:
