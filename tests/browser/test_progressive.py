@@ -31,7 +31,7 @@ def big_widget() -> Any:
         name="wide_cnn",
     )
     x = np.random.default_rng(3).random((SIZE, SIZE, 1), dtype=np.float32)
-    return FeatureMapWidget(model, x, layer="conv")
+    return FeatureMapWidget(model, x, layer="conv", view="grid")
 
 
 def info(h: Any) -> dict[str, Any]:
