@@ -32,7 +32,8 @@ import numpy as np
 
 import fmwidget
 from fmwidget.encode import WireFormat, encode_map, layer_parts
-from fmwidget.introspect import MAP_KINDS
+from fmwidget.kinds import MAP_KINDS
+from fmwidget.replies import layer_reply
 from fmwidget.widget import FeatureMapWidget
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -141,8 +142,8 @@ def bench_model(name: str, repeats: int, wire_only: bool = False) -> dict[str, A
         ("bytes_before_first_paint", new),
         ("one_part_bytes_before_first_paint", old),
     ):
-        header, payload = widget._layer_message(
-            {"type": "get_layer", "layer": widget.layer, "request_id": 1}
+        header, payload = layer_reply(
+            widget, {"type": "get_layer", "layer": widget.layer, "request_id": 1}
         )
         part, data = next(layer_parts(header, payload, FIRST_CHANNELS, wire=wire))
         out[key] = state_bytes + len(json.dumps(part)) + data.nbytes

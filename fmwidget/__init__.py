@@ -2,12 +2,12 @@
 
 from .examples import top_examples
 from .explain import grad_cam, saliency
-from .export import ExportReport, save_html
+from .export import ExportReport
 from .featurevis import FilterVisualization, visualize_filter
 from .geometry import GeometryError
-from .inputs import LayerNotFoundError
 from .maps import FeatureMaps, LayerInfo, extract
 from .topexamples import TopExamples
+from .validation import LayerNotFoundError
 
 __version__ = "0.1.0"
 
@@ -32,8 +32,8 @@ __all__ = [
 
 def __getattr__(name: str):
     # The widget pulls in anywidget/ipywidgets: import it only when asked for.
-    if name == "FeatureMapWidget":
-        from .widget import FeatureMapWidget
+    if name in ("FeatureMapWidget", "save_html"):
+        from . import widget
 
-        return FeatureMapWidget
+        return getattr(widget, name)
     raise AttributeError(f"module 'fmwidget' has no attribute {name!r}")

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import check_index
 from .maps import FeatureMaps
 from .messages import json_safe
 from .topexamples import TopExamples
+from .validation import check_index
 
 
 def examples_summary(ex: TopExamples | None, fm: FeatureMaps) -> dict[str, Any] | None:

@@ -19,11 +19,11 @@ import keras
 import numpy as np
 
 from .batches import Chunk, chunks, sample_count
-from .inputs import check_model, expected_input_shape
-from .introspect import MAP_KINDS
+from .kinds import MAP_KINDS
 from .maps import FeatureMaps, extract
 from .topexamples import TopExamples
 from .topk import EMPTY, ScoreStep, Slot, State
+from .validation import check_model, expected_input_shape
 
 #: Kinds in the default layer set: every spatial map a filter can be said to "detect".
 DEFAULT_KINDS = frozenset(MAP_KINDS - {"input", "batch_norm", "global_pooling"})

@@ -32,9 +32,9 @@ import keras
 import numpy as np
 
 from .gradients import GradFn, value_and_grad
-from .inputs import as_batch, check_index, check_model, check_position
 from .maps import FeatureMaps
 from .probe import Layout, Tap, forward, layout_from, layout_of
+from .validation import as_batch, check_index, check_model, check_position
 
 ops = keras.ops
 

@@ -7,7 +7,7 @@ The page holds, all inline:
 - a JSON manifest: the widget's synced state, for every layer the exact ``layer_data`` header
   the kernel would send, and the geometry a trace needs;
 - one ``<script type="application/octet-stream">`` per payload: the bytes the kernel would
-  send (``FeatureMapWidget._layer_message`` as one wire message: float16, or
+  send (:func:`fmwidget.replies.layer_reply` as one wire message: float16, or
   ``float16_nonzero`` when its nonzero mask makes it smaller, see ``encode.layer_parts``),
   zlib-compressed when that is smaller, then base64.
 - when the widget has top examples (``w.examples``): under ``examples``, per layer and
@@ -37,11 +37,11 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .encode import WireFormat, layer_parts
 from .export_overlays import embedded_overlays
 from .maps import FeatureMaps, LayerInfo
+from .pooling import pool_tables
+from .replies import layer_reply
 
 _BUNDLE = pathlib.Path(__file__).parent / "static" / "export.js"
 FORMAT = 1
@@ -58,7 +58,7 @@ STATIC_NOTE = (
 
 @dataclass(frozen=True)
 class ExportReport:
-    """What :func:`save_html` wrote.
+    """What :func:`fmwidget.save_html` wrote.
 
     Attributes:
         path: The HTML file.
@@ -81,26 +81,22 @@ class ExportReport:
         return self.bytes / self.values if self.values else math.inf
 
 
-def save_html(
-    source: Any,
+def write_html(
+    widget: Any,
     path: str | os.PathLike[str],
-    x: Any = None,
     *,
-    layer: str | None = None,
-    sample: int = 0,
     pre_activation: bool = True,
     compress: bool = True,
     title: str | None = None,
 ) -> ExportReport:
-    """Write one self-contained HTML file showing the widget without a kernel.
+    """Write one self-contained HTML file showing ``widget`` without a kernel.
+
+    This is :func:`fmwidget.save_html` once it has a widget (the widget module builds one
+    for a model; this module never imports it).
 
     Args:
-        source: A :class:`~fmwidget.FeatureMapWidget`, or a Keras model (then ``x`` is
-            required and a widget is built for it).
+        widget: A :class:`~fmwidget.FeatureMapWidget`.
         path: Where to write the ``.html`` file.
-        x: The input, when ``source`` is a model.
-        layer: Layer shown first (model form only; a widget keeps its current layer).
-        sample: Sample of the batch to show (model form only).
         pre_activation: Also embed the pre-activation maps of layers with a fused activation
             (the "pre-activation" checkbox and the first step of a trace need them).
         compress: zlib-compress payloads when that makes them smaller (decoded in the page
@@ -112,19 +108,7 @@ def save_html(
 
     Raises:
         FileNotFoundError: the export bundle was not built (``npm run build``).
-        TypeError: ``source`` is a model but ``x`` is missing.
     """
-    from .widget import FeatureMapWidget
-
-    if isinstance(source, FeatureMapWidget):
-        widget = source
-    else:
-        if x is None:
-            raise TypeError(
-                "Expected save_html(widget, path) or save_html(model, path, x); received a "
-                f"{type(source).__name__} without x."
-            )
-        widget = FeatureMapWidget(source, x, layer=layer, sample=sample)
     if not _BUNDLE.is_file():
         raise FileNotFoundError(
             f"Expected the export bundle at {_BUNDLE}; build it with `npm run build`."
@@ -177,7 +161,7 @@ def render_html(
         for pre in wanted:
             entry: dict[str, Any] = {"layer": info.name, "pre_activation": pre}
             try:
-                header, payload = widget._layer_message({"layer": info.name, "pre_activation": pre})
+                header, payload = layer_reply(widget, {"layer": info.name, "pre_activation": pre})
             except Exception as err:  # the kernel would answer this request with an error
                 entry["error"] = str(err)
             else:
@@ -288,131 +272,7 @@ def _geometry(fm: FeatureMaps, info: LayerInfo, sample: int, blobs: _Blobs) -> d
     geo: dict[str, Any] = {"rank": len(info.spatial_shape)}
     if info.kind == "pooling" and len(info.spatial_shape) <= 2 and len(info.inputs) == 1:
         try:
-            geo["pool"] = pool_tables(fm, info.name, sample, blobs)
+            geo["pool"] = pool_tables(fm, info.name, sample, blobs.add)
         except ValueError as err:  # unknown geometry: a trace through it stops here
             geo["pool_error"] = str(err)
     return geo
-
-
-def pool_windows(fm: FeatureMaps, name: str) -> list[np.ndarray]:
-    """Per axis of pooling layer ``name``, the ``[start, stop)`` window of every output index.
-
-    Windows are in the pooling layer's input map, padding excluded (as
-    :meth:`FeatureMaps.pool_window`). 1D maps get a single-row ``rows`` table first.
-    """
-    info = fm.info(name)
-    assert info.spatial_shape is not None
-    rank = len(info.spatial_shape)
-    tables = []
-    for axis, n in enumerate(info.spatial_shape):
-        table = np.zeros((n, 2), np.int64)
-        for p in range(n):
-            pos = [0] * rank
-            pos[axis] = p
-            sl = fm.pool_window(name, tuple(pos))[axis]
-            table[p] = (sl.start, sl.stop)
-        tables.append(table)
-    if rank == 1:
-        tables.insert(0, np.array([[0, 1]], np.int64))
-    return tables
-
-
-def pool_argmax(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
-    """For max pooling ``name``: where each pooled cell's max came from, channel-major.
-
-    Returns ``(C, H_out, W_out)`` ints: the row-major index of the winning cell inside that
-    cell's (clipped) window, equal to :meth:`FeatureMaps.pool_source` (float32 values, ties
-    and NaN to the first cell, as ``np.argmax``).
-
-    Raises:
-        ValueError: ``name`` is not a MaxPooling layer.
-    """
-    return _pool_best(fm, name, sample)[0]
-
-
-def _pool_input(fm: FeatureMaps, name: str, sample: int) -> np.ndarray:
-    """The pooling layer's float32 input map, ``(H, W, C)`` (1D maps as one row)."""
-    src = fm.info(fm.info(name).inputs[0])
-    x = fm[src.name][sample]
-    if src.data_format == "channels_first":
-        x = np.moveaxis(x, 0, -1)
-    return x[None] if x.ndim == 2 else x
-
-
-def _pool_best(fm: FeatureMaps, name: str, sample: int) -> tuple[np.ndarray, np.ndarray]:
-    """``pool_argmax`` and the winners' float32 values, ``(H_out, W_out, C)``."""
-    info = fm.info(name)
-    assert info.spatial_shape is not None
-    # raises ValueError for average pooling, as pool_source does
-    fm.pool_source(name, (0,) * len(info.spatial_shape), 0, sample)
-    rows, cols = pool_windows(fm, name)
-    x = _pool_input(fm, name, sample)
-    h, w = x.shape[:2]
-    len_r, len_c = rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0]
-    best = x[np.ix_(rows[:, 0], cols[:, 0])]  # offset (0, 0) of each window
-    best_r = np.zeros(best.shape, np.int64)
-    best_c = np.zeros(best.shape, np.int64)
-    with np.errstate(invalid="ignore"):
-        for dr in range(int(len_r.max())):
-            for dc in range(int(len_c.max())):
-                if dr == 0 and dc == 0:
-                    continue
-                ri = np.minimum(rows[:, 0] + dr, h - 1)
-                ci = np.minimum(cols[:, 0] + dc, w - 1)
-                v = x[np.ix_(ri, ci)]
-                valid = ((dr < len_r)[:, None] & (dc < len_c)[None, :])[..., None]
-                better = valid & ~np.isnan(best) & (np.isnan(v) | (v > best))
-                best = np.where(better, v, best)
-                best_r = np.where(better, dr, best_r)
-                best_c = np.where(better, dc, best_c)
-    local = best_r * len_c[None, :, None] + best_c
-    return np.moveaxis(local, -1, 0), best
-
-
-def pool_ties(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
-    """For max pooling ``name``: which input cells equal the winner of their first window.
-
-    Returns ``(C, H_in, W_in)`` booleans over the pooling layer's input map: True where the
-    float32 value equals the value that won the first window holding the cell (row-major, as
-    :func:`fmwidget.trace.trace` picks it); False for cells in no window and for NaN. A trace
-    says "hold the same value" from this, never from float16 values (which would create
-    false ties).
-
-    Raises:
-        ValueError: ``name`` is not a MaxPooling layer.
-    """
-    return _ties(fm, name, sample, _pool_best(fm, name, sample)[1])
-
-
-def _ties(fm: FeatureMaps, name: str, sample: int, best: np.ndarray) -> np.ndarray:
-    rows, cols = pool_windows(fm, name)
-    x = _pool_input(fm, name, sample)
-    firsts = []
-    for table, n in ((rows, x.shape[0]), (cols, x.shape[1])):
-        held = (table[:, :1] <= np.arange(n)) & (np.arange(n) < table[:, 1:])  # (out, in)
-        firsts.append((held.argmax(axis=0), held.any(axis=0)))
-    (first_r, ok_r), (first_c, ok_c) = firsts
-    ties = (x == best[np.ix_(first_r, first_c)]) & (ok_r[:, None] & ok_c[None, :])[..., None]
-    return np.moveaxis(ties, -1, 0)
-
-
-def pool_tables(fm: FeatureMaps, name: str, sample: int, blobs: _Blobs) -> dict[str, Any]:
-    """The window tables of a pooling layer and, for max pooling, its argmax and tie blobs."""
-    rows, cols = pool_windows(fm, name)
-    out: dict[str, Any] = {"rows": rows.tolist(), "cols": cols.tolist(), "argmax": None}
-    try:
-        local, best = _pool_best(fm, name, sample)
-    except ValueError:  # average pooling: no single source cell
-        return out
-    window = int((rows[:, 1] - rows[:, 0]).max() * (cols[:, 1] - cols[:, 0]).max())
-    dtype = "uint8" if window <= 256 else "uint16" if window <= 65536 else "uint32"
-    data = np.ascontiguousarray(local, dtype=np.dtype(dtype).newbyteorder("<"))
-    out["argmax"] = {
-        "dtype": dtype,
-        "shape": list(local.shape),
-        **blobs.add(data.tobytes(), "table"),
-    }
-    ties = _ties(fm, name, sample, best)
-    bits = np.packbits(ties.ravel(), bitorder="little")
-    out["ties"] = {"shape": list(ties.shape), **blobs.add(bits.tobytes(), "table")}
-    return out

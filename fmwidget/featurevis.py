@@ -29,10 +29,10 @@ import keras
 import numpy as np
 
 from .gradients import value_and_grad
-from .inputs import check_index, check_model, expected_input_shape
 from .lucid import Adam, ImageParam
 from .maps import LayerInfo
 from .probe import Layout, forward, layout_of
+from .validation import check_index, check_model, expected_input_shape
 
 ops = keras.ops
 

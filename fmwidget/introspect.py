@@ -11,8 +11,8 @@ operation nodes of the graph: their ``call`` is wrapped too, so they get entries
 own and every layer after them stays linked to the input. Only the public,
 backend-neutral Keras 3 API is used, so JAX, TensorFlow and PyTorch behave the same.
 
-How each entry maps space (its receptive-field geometry) lives in
-:mod:`fmwidget.layer_geometry`.
+What kind each layer or operation is lives in :mod:`fmwidget.kinds`; how each entry maps
+space (its receptive-field geometry) in :mod:`fmwidget.layer_geometry`.
 """
 
 from __future__ import annotations
@@ -26,155 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-L = keras.layers
-
-_ACTIVATIONS = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)
-DROPOUT_LAYERS = (
-    L.Dropout,
-    L.SpatialDropout1D,
-    L.SpatialDropout2D,
-    L.SpatialDropout3D,
-    L.GaussianDropout,
-    L.GaussianNoise,
-    L.AlphaDropout,
-)
-ELEMENTWISE_MERGE_LAYERS = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
-
-# Kinds, in Keras's own vocabulary. Anything not matched below is "other".
-_KIND_CLASSES: list[tuple[str, tuple[type, ...]]] = [
-    ("conv_transpose", (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)),
-    ("depthwise_conv", (L.DepthwiseConv1D, L.DepthwiseConv2D)),
-    ("separable_conv", (L.SeparableConv1D, L.SeparableConv2D)),
-    ("conv", (L.Conv1D, L.Conv2D, L.Conv3D)),
-    (
-        "global_pooling",
-        (
-            L.GlobalMaxPooling1D,
-            L.GlobalMaxPooling2D,
-            L.GlobalMaxPooling3D,
-            L.GlobalAveragePooling1D,
-            L.GlobalAveragePooling2D,
-            L.GlobalAveragePooling3D,
-        ),
-    ),
-    (
-        "pooling",
-        (
-            L.MaxPooling1D,
-            L.MaxPooling2D,
-            L.MaxPooling3D,
-            L.AveragePooling1D,
-            L.AveragePooling2D,
-            L.AveragePooling3D,
-        ),
-    ),
-    ("activation", _ACTIVATIONS),
-    ("batch_norm", (L.BatchNormalization,)),
-    ("dropout", DROPOUT_LAYERS),
-    ("padding", (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)),
-    ("cropping", (L.Cropping1D, L.Cropping2D, L.Cropping3D)),
-    ("merge", (*ELEMENTWISE_MERGE_LAYERS, L.Concatenate)),
-]
-
-# Kinds whose output is a feature map worth showing (the widget's default set).
-MAP_KINDS = frozenset(
-    {
-        "input",
-        "conv",
-        "depthwise_conv",
-        "separable_conv",
-        "conv_transpose",
-        "pooling",
-        "global_pooling",
-        "activation",
-        "batch_norm",
-    }
-)
-
-
-#: Raw operations (``keras.ops`` classes) that act cell by cell, by kind.
-OP_ACTIVATIONS = frozenset(
-    [
-        "Relu",
-        "Relu6",
-        "Sigmoid",
-        "HardSigmoid",
-        "Silu",
-        "HardSilu",
-        "Gelu",
-        "Elu",
-        "Selu",
-        "Celu",
-        "LeakyRelu",
-        "Softplus",
-        "Softsign",
-        "LogSigmoid",
-        "Tanh",
-        "TanhShrink",
-        "HardTanh",
-        "SoftShrink",
-        "HardShrink",
-        "SparsePlus",
-        "SparseSigmoid",
-        "Squareplus",
-        "Threshold",
-    ]
-)
-OP_MERGES = frozenset(
-    [
-        "Add",
-        "Subtract",
-        "Multiply",
-        "Divide",
-        "TrueDivide",
-        "FloorDivide",
-        "DivideNoNan",
-        "Maximum",
-        "Minimum",
-        "Fmax",
-        "Fmin",
-        "Power",
-        "Mod",
-        "Fmod",
-        "Where",
-        "Hypot",
-        "Arctan2",
-        "Logaddexp",
-        "Logaddexp2",
-        "Heaviside",
-        "Concatenate",
-        "Average",
-    ]
-)
-
-
-def is_op(layer: Any) -> bool:
-    """Whether ``layer`` is a raw operation node (``keras.Operation``, not a layer)."""
-    return isinstance(layer, keras.Operation) and not isinstance(layer, keras.layers.Layer)
-
-
-def needs_template(layer: Any) -> bool:
-    """Whether ``layer``'s geometry is found by tracing its call (a custom or Lambda layer).
-
-    Keras's own layers are known by class; anything else is traced symbolically, so its
-    call's arguments are kept (as a template) when it is recorded.
-    """
-    if layer is None or is_op(layer):
-        return False
-    return isinstance(layer, L.Lambda) or not type(layer).__module__.startswith("keras.src.layers")
-
-
-def layer_kind(layer: Any) -> str:
-    """The fmwidget kind of a Keras layer or operation (``"conv"``, ..., or ``"other"``)."""
-    if is_op(layer):
-        name = type(layer).__name__
-        if name in OP_ACTIVATIONS:
-            return "activation"
-        return "merge" if name in OP_MERGES else "other"
-    for kind, classes in _KIND_CLASSES:
-        if isinstance(layer, classes):
-            return kind
-    return "other"
+from .kinds import is_op, layer_kind, needs_template
 
 
 @dataclass
@@ -440,7 +292,9 @@ def capture(model: Any, on_call: OnCall | None = None) -> Iterator[Recorder]:
     total = sum(
         1
         for layer in layers
-        if layer is not model and not is_container(layer) and not isinstance(layer, L.InputLayer)
+        if layer is not model
+        and not is_container(layer)
+        and not isinstance(layer, keras.layers.InputLayer)
     )
     rec = Recorder(model, on_call, total)
     if on_call is not None:

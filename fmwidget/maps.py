@@ -11,31 +11,19 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import geometry
+from . import pooling
+from .axis_rules import spatial_shape
 from .encode import finite_range
-from .inputs import (
+from .fields import FieldQueries
+from .introspect import Entry, capture
+from .kinds import is_op
+from .layer_geometry import data_format_of
+from .validation import (
     as_batch,
-    check_index,
     check_model,
-    check_position,
     uncast_hint,
     unknown_layer,
 )
-from .introspect import Entry, capture, is_op
-from .layer_geometry import Spec, data_format_of, node_for, spatial_shape
-
-_MAX_POOLS = (
-    keras.layers.MaxPooling1D,
-    keras.layers.MaxPooling2D,
-    keras.layers.MaxPooling3D,
-    keras.layers.GlobalMaxPooling1D,
-    keras.layers.GlobalMaxPooling2D,
-    keras.layers.GlobalMaxPooling3D,
-)
-
-
-#: Receptive-field masks kept per FeatureMaps (oldest dropped first).
-_FIELD_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -120,7 +108,7 @@ def _keep_policy() -> str:
     return {"jax": "view", "tensorflow": "lazy"}.get(keras.backend.backend(), "eager")
 
 
-class FeatureMaps:
+class FeatureMaps(FieldQueries):
     """The feature maps of one input, with the geometry that links them.
 
     Build with :func:`extract`. Index by layer name to get a float32 array (batch first,
@@ -198,20 +186,6 @@ class FeatureMaps:
         for e in entries:  # the entries' references are no longer needed
             e.output = None
             e.extra_inputs = [_to_numpy(t) for t in e.extra_inputs]
-
-    @functools.cached_property
-    def _graph(self) -> geometry.FieldGraph:
-        """The geometry graph, built on the first geometry question."""
-        specs = [
-            Spec(info.shape, info.data_format) if self._single[info.index] else None
-            for info in self.layers
-        ]
-        nodes = []
-        for info, e in zip(self.layers, self._entries, strict=True):
-            what = "operation" if info.kind != "input" and info.is_op else "layer"
-            label = f"{what} {info.name!r} ({info.class_name})"
-            nodes.append(node_for(e, specs, label))
-        return geometry.FieldGraph(nodes)
 
     # -- mapping ---------------------------------------------------------------------------
     def info(self, name: str) -> LayerInfo:
@@ -317,153 +291,21 @@ class FeatureMaps:
         """The Keras layer object behind entry ``name`` (None for the model input)."""
         return self.info(name).layer
 
-    # -- geometry --------------------------------------------------------------------------
-    def _cell_mask(self, info: LayerInfo, position: Any) -> np.ndarray:
-        if info.spatial_shape is None:
-            if position not in ((), None):
-                raise ValueError(
-                    f"Expected position () for {info.name!r}, which outputs a vector of "
-                    f"shape {info.shape}; received {position!r}."
-                )
-            return np.array(True)
-        pos = check_position(position, info.spatial_shape, f"layer {info.name!r}")
-        return geometry.point_mask(info.spatial_shape, pos)
-
-    def receptive_field_mask(self, name: str, position: Any) -> np.ndarray:
-        """Boolean mask over the input's spatial shape: the pixels that can change the cell.
-
-        Exact, including the holes dilation and strides leave.
-
-        Raises:
-            LayerNotFoundError: unknown layer.
-            ValueError: position outside the map, or a layer on the path with unknown
-                spatial behaviour (``geometry.GeometryError``).
-        """
-        info = self.info(name)
-        mask = self._cell_mask(info, position)
-        key = (info.index, tuple(int(v) for v in np.argwhere(mask).ravel()))
-        cached = self._field_cache.get(key)
-        if cached is None:
-            cached = self._graph.receptive_mask(info.index, mask)
-            cached.flags.writeable = False
-            if len(self._field_cache) >= _FIELD_CACHE_SIZE:
-                self._field_cache.pop(next(iter(self._field_cache)))
-            self._field_cache[key] = cached
-        return cached.copy()
-
-    def effective_receptive_field(
-        self, name: str, position: Any, channel: int | None = None, sample: int = 0
-    ) -> np.ndarray:
-        """``sum_c |d cell / d input_c|`` over the input grid: how much each pixel moves a cell.
-
-        Lies inside :meth:`receptive_field_mask`; see
-        :func:`fmwidget.explain.effective_receptive_field` (one backward pass).
-        """
-        from .explain import effective_receptive_field
-
-        return effective_receptive_field(self, name, position, channel, sample)
-
-    def receptive_field(self, name: str, position: Any) -> tuple[slice, ...]:
-        """Half-open slices into the input image bounding the receptive field of a cell.
-
-        Args:
-            name: Layer name.
-            position: Spatial position of the cell, e.g. ``(row, col)``.
-
-        Returns:
-            One ``slice`` per spatial axis, clipped to the image.
-        """
-        return geometry.bounding_slices(self.receptive_field_mask(name, position))
-
-    def receptive_field_table(self, name: str) -> tuple[np.ndarray, ...]:
-        """For each spatial axis, the receptive-field interval of every index of the map.
-
-        ``receptive_field(name, (r, c)) == (slice(*rows[r]), slice(*cols[c]))`` for every
-        cell: one table per axis instead of one query per cell.
-
-        Returns:
-            One ``(n, 2)`` int array of half-open ``[start, stop)`` per spatial axis.
-        """
-        info = self.info(name)
-        if info.spatial_shape is None:
-            raise ValueError(
-                f"Expected a layer with a spatial map, received {name!r} whose output is a "
-                f"vector of shape {info.shape}."
-            )
-        return self._graph.interval_tables(info.index)
-
-    def projective_field_mask(self, name: str, pixel: Any) -> np.ndarray:
-        """Boolean mask over layer ``name``'s map: the cells that input ``pixel`` can change."""
-        info = self.info(name)
-        in_shape = self.layers[0].spatial_shape
-        assert in_shape is not None
-        pos = check_position(pixel, in_shape, "the input image")
-        mask = self._graph.projective_mask(info.index, geometry.point_mask(in_shape, pos))
-        return mask
-
-    def projective_field(self, name: str, pixel: Any) -> tuple[slice, ...]:
-        """Half-open slices of layer ``name``'s map bounding the cells that see ``pixel``."""
-        info = self.info(name)
-        if info.spatial_shape is None:
-            raise ValueError(
-                f"Expected a layer with a spatial map, received {name!r} whose output is a "
-                f"vector of shape {info.shape}."
-            )
-        return geometry.bounding_slices(self.projective_field_mask(name, pixel))
-
-    def window_taps(self, name: str, position: Any) -> tuple[np.ndarray, ...]:
-        """Per spatial axis, the input index under each kernel tap of one output cell.
-
-        For convolution and pooling layers; taps that fall in the padding are ``-1``.
-        """
-        info = self.info(name)
-        pos = check_position(position, info.spatial_shape or (), f"layer {name!r}")
-        return self._graph.taps(info.index, pos)
-
-    def cells_reading(self, name: str, source_position: Any) -> np.ndarray:
-        """Mask over layer ``name``'s map: cells whose window holds one cell of its input."""
-        info = self.info(name)
-        if len(info.inputs) != 1:
-            raise ValueError(f"Expected a layer with one input, received {name!r}.")
-        src = self.info(info.inputs[0])
-        pos = check_position(source_position, src.spatial_shape or (), f"layer {src.name!r}")
-        return self._graph.readers(info.index, pos)
-
     def pool_window(self, name: str, position: Any) -> tuple[slice, ...]:
         """Slices of the pooling layer's *input* map that output ``position`` pools over.
 
-        Padding cells are excluded, so the window is clipped to the input map.
+        Padding cells are excluded, so the window is clipped to the input map (see
+        :func:`fmwidget.pooling.pool_window`).
         """
-        info = self._pool_info(name, max_only=False)
-        return tuple(
-            slice(int(ix[0]), int(ix[-1]) + 1) for ix in self._pool_indices(info, position)
-        )
-
-    def _pool_info(self, name: str, max_only: bool) -> LayerInfo:
-        info = self.info(name)
-        layer = self._entries[info.index].layer
-        if info.kind not in ("pooling", "global_pooling") or (
-            max_only and not isinstance(layer, _MAX_POOLS)
-        ):
-            wanted = "a MaxPooling layer" if max_only else "a pooling layer"
-            raise ValueError(f"Expected {wanted}, received {name!r} ({info.class_name}).")
-        return info
-
-    def _pool_indices(self, info: LayerInfo, position: Any) -> tuple[np.ndarray, ...]:
-        src = self.layers[self._entries[info.index].inputs[0]]
-        assert src.spatial_shape is not None
-        if info.kind == "global_pooling":
-            self._cell_mask(info, position)
-            return tuple(np.arange(n) for n in src.spatial_shape)
-        pos = check_position(position, info.spatial_shape or (), f"layer {info.name!r}")
-        return self._graph.window(info.index, pos)
+        return pooling.pool_window(self, name, position)
 
     def pool_source(
         self, name: str, position: Any, channel: int, sample: int = 0
     ) -> tuple[int, ...]:
         """Where in the pooling layer's input map the max of one pooled cell came from.
 
-        Computed on the float32 input map; ties go to the first cell in row-major order.
+        Computed on the float32 input map; ties go to the first cell in row-major order (see
+        :func:`fmwidget.pooling.pool_source`).
 
         Args:
             name: A MaxPooling (or GlobalMaxPooling) layer.
@@ -474,22 +316,7 @@ class FeatureMaps:
         Returns:
             The position in the pooling layer's input map.
         """
-        info = self._pool_info(name, max_only=True)
-        src = self.layers[self._entries[info.index].inputs[0]]
-        arr = self._array(src.index)
-        assert arr is not None and src.channels is not None
-        sample = check_index(sample, arr.shape[0], "sample")
-        channel = check_index(channel, src.channels, "channel")
-        idx = self._pool_indices(info, position)
-        fmap = (
-            arr[sample, channel]
-            if src.data_format == "channels_first"
-            else arr[sample, ..., channel]
-        )
-        window = fmap[np.ix_(*idx)]
-        flat = int(np.argmax(window))
-        local = np.unravel_index(flat, window.shape)
-        return tuple(int(ix[k]) for ix, k in zip(idx, local, strict=True))
+        return pooling.pool_source(self, name, position, channel, sample)
 
 
 def extract(model: Any, x: Any) -> FeatureMaps:
@@ -498,7 +325,7 @@ def extract(model: Any, x: Any) -> FeatureMaps:
     Args:
         model: A Keras 3 model: Sequential (built or not), Functional, nested or subclassed.
         x: One sample (no batch axis) or a batch; numpy array or backend tensor of floats,
-            ints or bools, cast as ``model(x)`` casts it (:func:`fmwidget.inputs.as_batch`).
+            ints or bools, cast as ``model(x)`` casts it (:func:`fmwidget.validation.as_batch`).
 
     Returns:
         A :class:`FeatureMaps` with every layer call's output and its geometry.

@@ -24,8 +24,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from .inputs import unknown_layer
 from .maps import FeatureMaps, LayerInfo, extract
+from .validation import unknown_layer
 
 # Kinds that only subsample or pass on the map before them: Grad-CAM's default layer skips
 # them (the map before a pooling layer holds the same features at a finer grid).

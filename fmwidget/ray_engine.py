@@ -148,7 +148,7 @@ def run_ray(
     import keras
 
     from .examples import Progress, build_result, plan
-    from .inputs import expected_input_shape
+    from .validation import expected_input_shape
 
     ray = import_ray()
     backend = keras.backend.backend()

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import check_index, unknown_layer
+from .validation import check_index, unknown_layer
 
 FORMAT = "fmwidget.top_examples"
 VERSION = 1

@@ -12,8 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from .inputs import check_index, check_position
 from .maps import FeatureMaps, LayerInfo
+from .validation import check_index, check_position
 
 # Kinds that keep channel index and cell position (at inference).
 _PASS = ("activation", "batch_norm", "dropout")
@@ -42,7 +42,9 @@ def _value(arr: np.ndarray, info: LayerInfo, sample: int, channel: int, pos: tup
     return float(arr[(sample, *pos, channel)])
 
 
-class _Graph:
+class _LayerLinks:
+    """Who feeds whom among the layers (not geometry: see :class:`field_graph.FieldGraph`)."""
+
     def __init__(self, fm: FeatureMaps):
         self.fm = fm
         self.consumers: dict[str, list[LayerInfo]] = {}
@@ -95,7 +97,7 @@ def trace(
     pos = check_position(position, info.spatial_shape, f"layer {layer!r}")
     channel = check_index(channel, info.channels, "filter")
     sample = check_index(sample, fm.input.shape[0], "sample")
-    graph = _Graph(fm)
+    graph = _LayerLinks(fm)
 
     chain = _walk_back(fm, graph, info, pos, channel, sample)
     note = None
@@ -140,7 +142,7 @@ Chain = list[tuple[LayerInfo, tuple[int, ...]]]
 
 def _walk_back(
     fm: FeatureMaps,
-    graph: _Graph,
+    graph: _LayerLinks,
     info: LayerInfo,
     pos: tuple[int, ...],
     channel: int,
@@ -165,7 +167,7 @@ def _walk_back(
 
 def _into_pool(
     fm: FeatureMaps,
-    graph: _Graph,
+    graph: _LayerLinks,
     chain: Chain,
     pool: LayerInfo,
     clicked: LayerInfo,

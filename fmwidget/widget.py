@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import pathlib
 import time
 from typing import Any
@@ -13,9 +14,9 @@ import traitlets
 
 from . import encode
 from .compare import compare_reply, run_compare
-from .encode import encode_map, layer_parts
+from .encode import layer_parts
 from .example_wire import examples_message, examples_summary
-from .inputs import LayerNotFoundError, check_index
+from .export import ExportReport, write_html
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
 from .messages import (
@@ -31,7 +32,9 @@ from .messages import (
 from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
 from .overview import thumbs_message
 from .render import Picture, save_png, save_svg
+from .replies import layer_reply
 from .trace import trace
+from .validation import LayerNotFoundError, check_index
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -178,11 +181,6 @@ class FeatureMapWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.model_name = str(self.model.name)
             self.layers = layers
-            maps = [d for d in self.layers[1:] if d["spatial"]]
-            self._global_range = (
-                min((d["min"] for d in maps), default=0.0),
-                max((d["max"] for d in maps), default=0.0),
-            )
             if self.layer not in fm:
                 self.layer = _default_layer(fm)
             self.hover = None
@@ -218,18 +216,16 @@ class FeatureMapWidget(anywidget.AnyWidget):
         """
         self._load(x, sample)
 
-    def save_html(self, path: Any, **options: Any) -> Any:
+    def save_html(self, path: Any, **options: Any) -> ExportReport:
         """Write one self-contained HTML file of this widget that works without a kernel.
 
         See :func:`fmwidget.save_html` for ``options`` (``pre_activation``, ``compress``,
         ``title``).
 
         Returns:
-            An :class:`fmwidget.export.ExportReport` (file size, bytes per map value).
+            An :class:`~fmwidget.ExportReport` (file size, bytes per map value).
         """
-        from .export import save_html
-
-        return save_html(self, path, **options)
+        return write_html(self, path, **options)
 
     @traitlets.validate("status")
     def _valid_status(self, proposal: dict[str, Any]) -> dict[str, Any] | None:
@@ -314,7 +310,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
         try:
             kind = check_request(content, buffers, self.data_version)
             if kind == "get_layer":
-                reply, payload = self._layer_message(content)
+                reply, payload = layer_reply(self, content)
                 first = content.get("first_channels")  # the grid's first screenful
                 for part, data in layer_parts(reply, payload, first):  # each <= 64 MiB
                     self.send(part, [data])
@@ -345,7 +341,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
         if not encode.WIRE.push_first or self.view != "grid":
             return  # the overview asks for thumbnails, not a layer
         with contextlib.suppress(Exception):  # no map to show, or no frontend: nothing lost
-            reply, payload = self._layer_message({"layer": self.layer})
+            reply, payload = layer_reply(self, {"layer": self.layer})
             part, data = next(layer_parts(reply, payload))
             self.send(part, [data])
 
@@ -391,24 +387,6 @@ class FeatureMapWidget(anywidget.AnyWidget):
         reply.update(request_id=content.get("request_id"), version=self.data_version)
         return reply, [payload]
 
-    def _layer_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], memoryview]:
-        info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
-        pre = bool(content.get("pre_activation") or False)
-        arr = self.fm.pre_activation(info.name) if pre else self.fm[info.name]
-        tensor = None if pre else self.fm.backend_tensor(info.name)
-        sample = None if tensor is None else (lambda: tensor[self.sample])
-        header, payload = encode_map(arr[self.sample], info.data_format, sample)
-        header.update(
-            type="layer_data",
-            request_id=content.get("request_id"),
-            layer=info.name,
-            pre_activation=pre,
-            version=self.data_version,
-            global_min=self._global_range[0],
-            global_max=self._global_range[1],
-        )
-        return header, payload
-
 
 def _default_layer(fm: FeatureMaps) -> str:
     for info in fm.layers:
@@ -416,3 +394,48 @@ def _default_layer(fm: FeatureMaps) -> str:
             return info.name
     spatial = [info for info in fm.layers[1:] if info.spatial]
     return spatial[0].name if spatial else fm.layers[0].name
+
+
+def save_html(
+    source: Any,
+    path: str | os.PathLike[str],
+    x: Any = None,
+    *,
+    layer: str | None = None,
+    sample: int = 0,
+    pre_activation: bool = True,
+    compress: bool = True,
+    title: str | None = None,
+) -> ExportReport:
+    """Write one self-contained HTML file showing the widget without a kernel.
+
+    Args:
+        source: A :class:`~fmwidget.FeatureMapWidget`, or a Keras model (then ``x`` is
+            required and a widget is built for it).
+        path: Where to write the ``.html`` file.
+        x: The input, when ``source`` is a model.
+        layer: Layer shown first (model form only; a widget keeps its current layer).
+        sample: Sample of the batch to show (model form only).
+        pre_activation: Also embed the pre-activation maps of layers with a fused activation
+            (the "pre-activation" checkbox and the first step of a trace need them).
+        compress: zlib-compress payloads when that makes them smaller (decoded in the page
+            with the browser's ``DecompressionStream``).
+        title: The page title (default: the model name).
+
+    Returns:
+        An :class:`~fmwidget.ExportReport` with the file size and bytes per feature-map value.
+
+    Raises:
+        FileNotFoundError: the export bundle was not built (``npm run build``).
+        TypeError: ``source`` is a model but ``x`` is missing.
+    """
+    if isinstance(source, FeatureMapWidget):
+        widget = source
+    else:
+        if x is None:
+            raise TypeError(
+                "Expected save_html(widget, path) or save_html(model, path, x); received a "
+                f"{type(source).__name__} without x."
+            )
+        widget = FeatureMapWidget(source, x, layer=layer, sample=sample)
+    return write_html(widget, path, pre_activation=pre_activation, compress=compress, title=title)

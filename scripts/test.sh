@@ -26,8 +26,8 @@ for backend in $backends; do
     echo "== TypeScript: typecheck, lint, unit tests"
     npm run -s check
     echo "== ruff"
-    "$py" -m ruff check fmwidget tests benchmarks scripts notebooks/build_notebooks.py
-    "$py" -m ruff format --check fmwidget tests benchmarks scripts notebooks/build_notebooks.py
+    "$py" -m ruff check fmwidget tests benchmarks scripts
+    "$py" -m ruff format --check fmwidget tests benchmarks scripts
     only=()
   else
     py=$(scripts/env.sh "$backend" test)

@@ -219,7 +219,7 @@ def test_widget_pushes_the_shown_layers_first_part_when_made(monkeypatch):
         lambda self, content, buffers=None: sent.append((content, buffers)),
     )
     monkeypatch.setattr(encode, "FIRST_PART_BYTES", 16 * 16 * 2 * 4)  # conv1: 4 of 6 maps
-    w = fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"))
+    w = fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"), view="grid")
     ((header, buffers),) = sent  # one message, unasked, before any request
     assert header["request_id"] is None and header["layer"] == w.layer == "conv1"
     assert (header["chunk"], header["chunks"], header["channel_stop"]) == (0, 2, 4)
@@ -229,5 +229,5 @@ def test_widget_pushes_the_shown_layers_first_part_when_made(monkeypatch):
     monkeypatch.setattr(
         encode, "WIRE", WireFormat(progressive=False, sparse=False, push_first=False)
     )
-    fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"))
+    fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"), view="grid")
     assert sent == []

@@ -16,7 +16,7 @@ import pytest
 from helpers import L
 
 import fmwidget
-from fmwidget.inputs import LayerNotFoundError
+from fmwidget.validation import LayerNotFoundError
 
 BACKEND = keras.backend.backend()
 #: Largest allowed |fmwidget - oracle| on maps in [0, 1] (float32 arithmetic vs float64).

@@ -16,6 +16,7 @@ from helpers import L
 
 import fmwidget
 from fmwidget import export
+from fmwidget.replies import layer_reply
 from fmwidget.widget import FeatureMapWidget
 
 # Keras refuses "/" in names (so no "</script>") and torch refuses "." in weight names;
@@ -139,8 +140,8 @@ def test_payloads_are_the_kernels_exact_messages(exported: Any, widget: FeatureM
     seen = set()
     for entry in manifest["maps"]:
         header, payload = export.one_message(
-            *widget._layer_message(
-                {"layer": entry["layer"], "pre_activation": entry["pre_activation"]}
+            *layer_reply(
+                widget, {"layer": entry["layer"], "pre_activation": entry["pre_activation"]}
             )
         )
         header.pop("request_id")
@@ -216,26 +217,6 @@ def test_tie_bits_say_which_cells_equal_their_first_windows_winner(
     assert counts[0] > 100 and counts[1] > 100  # ties (ReLU zeros, constant blocks) and not
 
 
-def test_pool_argmax_nan_and_ties_follow_numpy() -> None:
-    """NaN wins like np.argmax (first NaN); equal values go to the first cell (1D, clipped)."""
-    model = keras.Sequential(
-        [keras.Input((31, 2)), L.MaxPooling1D(3, strides=2, padding="same", name="p")]
-    )
-    x = np.ones((31, 2), "float32")
-    x[5:7, 1] = np.nan
-    x[20:, 0] = np.arange(11) % 3  # repeated maxima inside overlapping windows
-    fm = fmwidget.extract(model, x)
-    local = export.pool_argmax(fm, "p")
-    rows, cols = export.pool_windows(fm, "p")
-    assert rows.tolist() == [[0, 1]] and local.shape == (2, 1, 16)
-    for c in range(cols.shape[0]):
-        for ch in range(2):
-            k = int(local[ch, 0, c])
-            assert (cols[c, 0] + k,) == fm.pool_source("p", (c,), ch), (c, ch)
-    # windows [3, 6) and [5, 8) both hold NaN at 5 (and at 6): the first NaN wins
-    assert (cols[2, 0] + local[1, 0, 2], cols[3, 0] + local[1, 0, 3]) == (5, 5)
-
-
 def test_bytes_per_value(tmp_path: Any) -> None:
     """Plain base64 float16 is 2.67 bytes per value; the nonzero mask packing of ReLU maps and
     zlib compression only make it smaller."""
@@ -257,7 +238,7 @@ def test_bytes_per_value(tmp_path: Any) -> None:
     wanted = [(i.name, False) for i in w.fm.layers]
     wanted += [(i.name, True) for i in w.fm.layers if i.fused_activation]
     messages = [
-        export.one_message(*w._layer_message({"layer": name, "pre_activation": pre}))
+        export.one_message(*layer_reply(w, {"layer": name, "pre_activation": pre}))
         for name, pre in wanted
     ]
     assert raw.payload_bytes == sum(4 * -(-p.nbytes // 3) for _, p in messages)  # base64

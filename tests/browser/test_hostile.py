@@ -111,7 +111,7 @@ def test_hostile_model_name_and_error_text(harness_page: Any, hostile_widget: An
 
 # -- NaN and ±Inf ---------------------------------------------------------------------------------
 def _signs_widget(x: np.ndarray) -> Any:
-    """1x1 conv (channel 0 = x, channel 1 = -x) and a pooling layer, as in test_hardening_values."""
+    """1x1 conv (channel 0 = x, channel 1 = -x) and a pooling layer, as in test_widget_values."""
     import keras
 
     from fmwidget import FeatureMapWidget

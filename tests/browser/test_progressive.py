@@ -176,9 +176,10 @@ def test_a_pushed_first_part_paints_before_the_request_is_answered(
     """What the kernel sends right after making the widget (its shown layer's first part,
     unasked) is painted as the view renders, while its own request is still unanswered."""
     from fmwidget.encode import layer_parts
+    from fmwidget.replies import layer_reply
 
     h = harness_page
-    header, payload = big_widget._layer_message({"layer": "conv"})
+    header, payload = layer_reply(big_widget, {"layer": "conv"})
     push = next(layer_parts(header, payload))  # what _push_first_part sends
     assert push[0]["request_id"] is None and push[0]["chunks"] > 1
     kernel = KernelResponder(big_widget)

@@ -1,4 +1,8 @@
-"""Every notebook in notebooks/ runs top to bottom on the current backend, quickly."""
+"""Every notebook in notebooks/ runs top to bottom on the current backend, quickly.
+
+Each notebook's editable source is its paired jupytext percent script (``notebooks/NAME.py``);
+the committed ``.ipynb`` must hold the same cells (``jupytext --sync notebooks/NAME.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 import pathlib
 import time
 
+import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -26,6 +31,24 @@ print(f"demo: trained to {acc:.3f}")""",
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no .ipynb"
+
+
+def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in nb.cells]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_matches_its_source(path):
+    source = path.with_suffix(".py")
+    assert source.exists(), f"{path.name} has no paired source {source.name}"
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent", (
+        f"{path.name} is not paired with its .py (jupytext --set-formats ipynb,py:percent)"
+    )
+    expected = _cells(jupytext.read(source))
+    assert _cells(nb) == expected, (
+        f"{path.name} differs from {source.name}: run `jupytext --sync {source}`"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
