@@ -88,6 +88,7 @@ def write_html(
     pre_activation: bool = True,
     compress: bool = True,
     title: str | None = None,
+    overlays: bool = True,
 ) -> ExportReport:
     """Write one self-contained HTML file showing ``widget`` without a kernel.
 
@@ -102,6 +103,8 @@ def write_html(
         compress: zlib-compress payloads when that makes them smaller (decoded in the page
             with the browser's ``DecompressionStream``).
         title: The page title (default: the model name).
+        overlays: Embed Grad-CAM and saliency of the shown sample (two backward passes;
+            ``False`` exports faster, and the page then says those need the kernel).
 
     Returns:
         An :class:`ExportReport` with the file size and bytes per feature-map value.
@@ -114,7 +117,7 @@ def write_html(
             f"Expected the export bundle at {_BUNDLE}; build it with `npm run build`."
         )
     page, values, payload_bytes, table_bytes = render_html(
-        widget, pre_activation=pre_activation, compress=compress, title=title
+        widget, pre_activation=pre_activation, compress=compress, title=title, overlays=overlays
     )
     out = pathlib.Path(path)
     out.write_text(page, encoding="utf-8")
@@ -148,7 +151,12 @@ class _Blobs:
 
 
 def render_html(
-    widget: Any, *, pre_activation: bool = True, compress: bool = True, title: str | None = None
+    widget: Any,
+    *,
+    pre_activation: bool = True,
+    compress: bool = True,
+    title: str | None = None,
+    overlays: bool = True,
 ) -> tuple[str, int, int, int]:
     """The export page of ``widget``, the number of map values, map and table bytes."""
     bundle = _BUNDLE.read_text(encoding="utf-8")
@@ -184,7 +192,9 @@ def render_html(
     }
     if getattr(widget, "examples", None) is not None:
         manifest["examples"] = _examples(widget.examples, blobs)
-    manifest["overlays"] = embedded_overlays(widget, lambda b: blobs.add(b, "overlays"))
+    manifest["overlays"] = (
+        embedded_overlays(widget, lambda b: blobs.add(b, "overlays")) if overlays else []
+    )
     name = title if title is not None else f"{widget.model_name} — fmwidget"
     page = "\n".join(
         [

@@ -48,3 +48,16 @@ def test_a_model_without_class_scores_embeds_none() -> None:
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c")])
     w = FeatureMapWidget(model, np.zeros((1, 8, 8, 1), "float32"))
     assert embedded_overlays(w, lambda b: {}) == []
+
+
+def test_save_html_embeds_the_overlays_unless_asked_not_to(tmp_path) -> None:
+    from test_export import _manifest, _parse
+
+    x = np.random.default_rng(0).uniform(0, 1, (1, 10, 10, 1)).astype("float32")
+    w = FeatureMapWidget(classifier(), x)
+    full = w.save_html(tmp_path / "full.html")
+    lean = w.save_html(tmp_path / "lean.html", overlays=False)
+    modes = [e["header"]["mode"] for e in _manifest(_parse(full.path.read_text()))["overlays"]]
+    assert modes == ["grad_cam", "saliency"]
+    assert _manifest(_parse(lean.path.read_text()))["overlays"] == []
+    assert lean.bytes < full.bytes
