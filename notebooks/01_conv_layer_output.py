@@ -140,19 +140,54 @@ print("receptive field of conv2(14, 14):", fm.receptive_field("conv2", (14, 14))
 assert fm.receptive_field("conv2", (14, 14)) == (slice(12, 17), slice(12, 17))
 
 # %% [markdown]
+# ## The whole network at a glance: N filters, depth N
+#
+# Opened on a model, the widget first shows its **overview**: one column per layer, left
+# to right, each drawn as a **volume**. The front face grows with the map's size (rows ×
+# columns), the depth with the number of maps, and the label reads rows×cols×maps; under
+# it, the layer's first maps as thumbnails. Look at the three columns:
+#
+# * the input, 28×28×**1**: one grey map;
+# * `conv`, 28×28×**32**: 32 filters give 32 maps, so depth 32;
+# * `conv2`, 28×28×**16**: 16 filters, depth 16.
+#
+# All three faces are the same size (`same` padding keeps 28×28); only the depth changes,
+# and it is set by the number of filters, nothing else. Hover a cell of a `conv2`
+# thumbnail: the cells it reads light up in orange on *every* `conv` thumbnail (a
+# convolution reads all the maps of the volume before it) and on a 5×5 patch of the
+# input. Click a column to open its maps in the grid.
+
+# %%
+overview = fmwidget.FeatureMapWidget(model, x)
+assert overview.view == "overview"  # the default view
+columns = {layer["name"]: layer for layer in overview.layers}  # what the columns are drawn from
+for name, col in columns.items():
+    print(f"{name:>12}: {col['height']}x{col['width']}x{col['channels']}")
+for name in ["conv", "conv2"]:
+    n_filters = model.get_layer(name).filters
+    print(f"{name}: {n_filters} filters -> depth {columns[name]['channels']}")
+    assert columns[name]["channels"] == n_filters  # N filters -> depth N
+assert [(c["height"], c["width"], c["channels"]) for c in columns.values()] == [
+    (28, 28, 1), (28, 28, 32), (28, 28, 16)
+]
+overview
+
+# %% [markdown]
 # ## See them all, hover one
 #
-# The widget below shows every map of `conv` in a grid (32 tiles, 28×28 each).
+# The widget below opens the grid view (`view="grid"`) on `conv`: every map in a grid
+# (32 tiles, 28×28 each).
 #
 # * **Hover** a tile: the read-out gives the filter, the cell and its value, and the
 #   outline on the input image marks the 3×3 patch that produced it. Near the edge of the
 #   image the outline is clipped: the rest of the window was padding.
 # * The maps are **signed** (no activation yet), so the colour scale diverges around 0.
 # * **Click** a tile to enlarge it; shift/ctrl-click to compare several.
-# * The strip at the top lists the layers; pick `conv2` and compare.
+# * The strip at the top lists the layers; pick `conv2` and compare. The **overview**
+#   tab goes back to the whole network.
 
 # %%
-w = fmwidget.FeatureMapWidget(model, x, layer="conv")
+w = fmwidget.FeatureMapWidget(model, x, layer="conv", view="grid")
 w.selected_filters = [5]  # the map recomputed by hand above, shown large
 w
 

@@ -127,7 +127,7 @@ print("texture filter fires on", f"{(resp[3, :, :, 3] > 0).mean():.0%}", "of the
 # bright line in map 0: the outline on the input sits on the edge.
 
 # %%
-fmwidget.FeatureMapWidget(card_model, cards, layer="edges", sample=0)
+fmwidget.FeatureMapWidget(card_model, cards, layer="edges", sample=0, view="grid")
 
 # %% [markdown]
 # ## On real photos
@@ -160,7 +160,7 @@ for f, name in enumerate(NAMES):
 # check the outline on the photo.
 
 # %%
-w = fmwidget.FeatureMapWidget(model, x, layer="edges")
+w = fmwidget.FeatureMapWidget(model, x, layer="edges", view="grid")
 w
 
 # %% [markdown]
@@ -230,6 +230,54 @@ assert stats["pool"][0] < stats["edges"][0] and stats["pool2"][0] < stats["pool"
 assert stats["pool"][1] > stats["edges"][1] and stats["pool2"][1] > stats["pool"][1]
 
 # %% [markdown]
+# ## The same experiment in the widget: compare two inputs
+#
+# `w.compare(x2)` runs a second input B through the model and opens the widget's
+# **compare** view: one bar per layer with its relative change ‖B − A‖ / ‖A‖ (pooling
+# layers in blue), under them one sentence per pooling layer saying whether it changed
+# less than the layer it pools, and, for the layer you click, A, B and B − A side by side.
+# `w.compare(shift=(dy, dx))` makes B itself: this input moved `dy` pixels down and `dx`
+# right, with zeros coming in at the border. The "B = A shifted by dy, dx" control in the
+# view does the same from the browser: try other shifts.
+#
+# Below, B is first the photo moved one pixel to the **right** (zeros come in on the
+# left), then our photo moved one pixel to the left; the widget shows the second, whose
+# bars are exactly the relative changes printed above. Both tell the same story:
+#
+# * the raw pixels change by about 20%: neighbouring pixels of a photo are similar;
+# * the edge maps change **more than three times as much**: an edge map is made of
+#   thin lines, and a thin line moved by one pixel hardly overlaps where it was;
+# * each pooling layer changes **less than the layer it pools**;
+# * but even after two poolings the maps change more than the pixels did: pooling
+#   dampens the effect of a shift, it does not remove it.
+#
+# Click the `edges` bar and look at B − A: the edges show up as pairs of lines of
+# opposite sign (the two ends of the diverging scale), where a line left and where it
+# arrived. Nothing is created or lost, only moved: in each map the positive and negative
+# parts of B − A cancel to within 5% of its total.
+
+# %%
+w_cmp = fmwidget.FeatureMapWidget(model, x, layer="edges")
+right = {c["layer"]: c["change"] for c in w_cmp.compare(shift=(0, 1))}
+left = {c["layer"]: c["change"] for c in w_cmp.compare(x_shift, label="the photo moved left")}
+print("relative change   one pixel right   one pixel left")
+for name in left:
+    print(f"{name:>15}   {right[name]:15.1%}   {left[name]:14.1%}")
+for name in ["edges", "pool", "pool2"]:
+    assert abs(left[name] - stats[name][0]) < 1e-5  # the bars are the figures computed above
+for changes in (right, left):
+    assert 0.15 < changes["input"] < 0.25  # about 20%
+    assert changes["edges"] > 3 * changes["input"]  # the edge maps change most
+    assert changes["pool"] < changes["edges"] and changes["pool2"] < changes["pool"]
+    assert changes["pool2"] > changes["input"]  # still more than the pixels
+assert w_cmp.view == "compare" and w_cmp.comparison["label"] == "the photo moved left"
+d = fm_shift["edges"][0] - fm["edges"][0]  # B - A of the edges maps, as the view shows it
+balance = np.abs(d.sum(axis=(0, 1))) / np.abs(d).sum(axis=(0, 1))
+print("edges, |sum of B - A| / sum of |B - A| per map:", np.round(balance, 3))
+assert (balance < 0.05).all()  # as much arrives as leaves
+w_cmp
+
+# %% [markdown]
 # The numbers above are the honest picture: a single 2×2 pooling does not make the
 # maps shift-invariant, it makes them *less sensitive* to small shifts, and each further
 # pooling stage makes them less sensitive still. That is why CNNs stack several.
@@ -266,8 +314,8 @@ for label, maps in [("original", fm), ("shifted ", fm_shift)]:
 
 # %%
 target = {"layer": "pool", "filter": 0, "row": r, "col": c}
-w_orig = fmwidget.FeatureMapWidget(model, x, layer="pool")
-w_shift = fmwidget.FeatureMapWidget(model, x_shift, layer="pool")
+w_orig = fmwidget.FeatureMapWidget(model, x, layer="pool", view="grid")
+w_shift = fmwidget.FeatureMapWidget(model, x_shift, layer="pool", view="grid")
 w_orig.trace_target = target
 w_shift.trace_target = target
 display(w_orig, w_shift)

@@ -113,6 +113,56 @@ for name in ["conv1", "pool1", "conv2", "pool2"]:
 assert sizes == {"conv1": (3, 3), "pool1": (4, 4), "conv2": (8, 8), "pool2": (10, 10)}
 
 # %% [markdown]
+# ## The hierarchy at a glance
+#
+# The widget opens on the **overview** of the whole network: one column per layer, left
+# to right, each a volume whose face grows with the map's size and whose depth grows with
+# the number of maps. Read it left to right:
+#
+# * the faces **shrink** (24×24 → 12×12 → 6×6: each pooling halves them) while the
+#   volumes get **deeper** (1 → 8 → 16 maps): fewer positions, more kinds of pattern;
+# * `flatten` lays the 6×6×16 volume out as one vector of 576 values, and `classifier`
+#   is ten cells, the probabilities of the ten digits (the largest is the prediction);
+# * **hover** a cell of a `pool2` thumbnail: the cells it reads light up in orange in
+#   every column before it, a 10×10 patch of the digit on the input; hover a `conv1` cell
+#   and the patch is 3×3. Later layers see more of the digit. The blue cells are those
+#   that read the hovered one.
+#
+# The boxes the overview draws come from the same receptive fields as above (the table
+# below is what the widget sent to the browser).
+
+# %%
+overview = fmwidget.FeatureMapWidget(model, x)
+assert overview.view == "overview"  # the default view
+columns = {col["name"]: col for col in overview.layers}
+spatial = ["input", "conv1", "pool1", "conv2", "pool2"]
+seen = []
+for name in spatial:
+    col = columns[name]
+    rf = col["receptive_field"]  # per row and per column of the map: the input rows/cols read
+    r0, r1 = rf["rows"][col["height"] // 2]
+    c0, c1 = rf["cols"][col["width"] // 2]
+    seen.append(r1 - r0)
+    shape = f"{col['height']}x{col['width']}x{col['channels']}"
+    print(f"{name:>10}: {shape:<9} a middle cell sees {r1 - r0}x{c1 - c0} pixels")
+    if name in sizes:
+        assert (r1 - r0, c1 - c0) == sizes[name]  # the widget's boxes = fm.receptive_field
+for name in ["flatten", "classifier"]:
+    print(f"{name:>10}: a vector of {columns[name]['shape'][-1]}")
+heights = [columns[n]["height"] for n in spatial]
+depths = [columns[n]["channels"] for n in spatial]
+assert heights == [24, 24, 12, 12, 6] and depths == [1, 8, 8, 16, 16]
+assert all(a >= b for a, b in zip(heights, heights[1:]))  # the maps shrink ...
+assert all(a <= b for a, b in zip(depths, depths[1:]))  # ... and deepen
+assert seen == [1, 3, 4, 8, 10] and seen == sorted(set(seen))  # later layers see more
+assert columns["flatten"]["shape"][-1] == 6 * 6 * 16 and columns["classifier"]["shape"][-1] == 10
+probs = overview.fm["classifier"][0]
+print(f"classifier: predicts {int(np.argmax(probs))} with probability {probs.max():.2f};"
+      f" the label is {labels[1500]}")
+assert abs(probs.sum() - 1) < 1e-4  # softmax: probabilities
+overview
+
+# %% [markdown]
 # ## What do the filters respond to?
 #
 # A simple way to find out: over 200 test digits, collect the input patches that make
@@ -248,7 +298,7 @@ assert abs(v_out - v0) < 1e-5 and abs(v_in - v0) > 1e-3
 # `conv1`'s stroke maps next to `conv2`'s part maps.
 
 # %%
-w = fmwidget.FeatureMapWidget(model, x, layer="pool2")
+w = fmwidget.FeatureMapWidget(model, x, layer="pool2", view="grid")
 w.trace_target = {"layer": "pool2", "filter": f, "row": r, "col": c}
 w
 
