@@ -154,7 +154,7 @@ assert fields == sorted(fields) and fields[-1] == SIZE  # seeing more, finally e
 # halfway; hover a cell to see how much of the cat it sees.
 
 # %%
-w = fmwidget.FeatureMapWidget(model, x, layer="Conv1_relu" if "Conv1_relu" in fm else None)
+w = fmwidget.FeatureMapWidget(model, x, layer="Conv1_relu" if "Conv1_relu" in fm else None, view="grid")
 w
 
 # %% [markdown]
@@ -205,7 +205,7 @@ for name in ["stem", "branch_b", "add", "pool"]:
           fm_mine.receptive_field(name, (10, 10)))
 # the skip path sees 3x3 pixels; the branch path 11x11; the sum sees the union
 assert fm_mine.receptive_field("add", (10, 10)) == fm_mine.receptive_field("branch_b", (10, 10))
-fmwidget.FeatureMapWidget(mine, photo.astype("float32"), layer="add")
+fmwidget.FeatureMapWidget(mine, photo.astype("float32"), layer="add", view="grid")
 
 # %% [markdown]
 # **Takeaways.** The same ideas scale to real architectures: maps shrink, depth grows,

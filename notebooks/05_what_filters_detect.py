@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -189,8 +191,8 @@ print("values, positions and patches match extract()")
 # ## Keep them, and browse them in the widget
 #
 # `save` writes one portable `.npz` file (no pickle); `TopExamples.load` reads it back
-# without the model or the data. The widget takes them too (`examples=`); a browser
-# filter card will show them next to the input's map.
+# without the model or the data. The widget takes them too (`examples=`): click a map
+# below to open its filter card, the top patches of that filter next to this input's map.
 
 # %%
 with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +202,9 @@ with tempfile.TemporaryDirectory() as tmp:
     print(f"{os.path.getsize(path) / 1e3:.0f} kB on disk")
 assert np.array_equal(back.indices("conv2"), ex.indices("conv2"))
 
-w = fmwidget.FeatureMapWidget(model, images[1500], layer="conv2", examples=ex)
+w = fmwidget.FeatureMapWidget(
+    model, images[1500], layer="conv2", view="grid", examples=ex
+)
 assert set(w.examples_summary["layers"]) == set(ex.layers)
 w
 

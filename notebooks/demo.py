@@ -67,7 +67,7 @@ x = images[1500]  # a digit the network never trains on
 # field); click a cell to select its filter and trace it; switch layers in the strip.
 
 # %%
-w = fmwidget.FeatureMapWidget(model, x, layer="conv1")
+w = fmwidget.FeatureMapWidget(model, x, layer="conv1", view="grid")
 w
 
 # %% [markdown]
