@@ -421,7 +421,9 @@ class LabServer:
     env: dict[str, str]
 
     def lab_url(self, path: str = "") -> str:
-        return f"{self.url}lab/tree/{path}?token={self.token}"
+        # ``reset``: a fresh workspace, so a notebook an earlier test left open is not
+        # restored beside this one (it made the next module's first cell never paint).
+        return f"{self.url}lab/tree/{path}?reset&token={self.token}"
 
     def notebook_url(self, path: str) -> str:
         """The notebook in Notebook 7 (the ``notebook`` server extension of the same server)."""
