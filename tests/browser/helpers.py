@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -708,3 +708,22 @@ class LabNotebook:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.page.close()
+
+
+@contextlib.contextmanager
+def open_lab_notebook(
+    browser: Any, server: Any, name: str, cells: Sequence[str]
+) -> Iterator[LabNotebook]:
+    """``name`` written from ``cells``, open in Lab with cell 0 run (a failure there fails)."""
+    write_notebook(server.root_dir / name, cells)
+    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(60_000)
+    try:
+        nb = LabNotebook(ctx.new_page(), server, name)
+        nb.run_cell(0, timeout=120_000)
+        err = nb.error_text(0)
+        if err:
+            pytest.fail(f"cell 0 raised in the kernel:\n{err}", pytrace=False)
+        yield nb
+    finally:
+        ctx.close()

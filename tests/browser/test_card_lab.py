@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import LabNotebook, new_context, write_notebook
+from .helpers import LabNotebook, open_lab_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab, pytest.mark.slow]
 
@@ -47,18 +47,8 @@ print(json.dumps(w.examples_summary["layers"]))""",
 
 @pytest.fixture(scope="module")
 def lab(browser: Any, jupyterlab: Any) -> Iterator[LabNotebook]:
-    write_notebook(jupyterlab.root_dir / "card.ipynb", CELLS)
-    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(60_000)
-    try:
-        nb = LabNotebook(ctx.new_page(), jupyterlab, "card.ipynb")
-        nb.run_cell(0, timeout=120_000)
-        err = nb.error_text(0)
-        if err:
-            pytest.fail(f"cell 0 raised in the kernel:\n{err}", pytrace=False)
+    with open_lab_notebook(browser, jupyterlab, "card.ipynb", CELLS) as nb:
         yield nb
-    finally:
-        ctx.close()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, new_context, write_notebook
+from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, open_lab_notebook
 from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
@@ -48,18 +48,8 @@ READY = '.fmw-root[data-ready="1"]'
 def lab(browser: Any, jupyterlab: Any) -> Iterator[LabNotebook]:
     """tiny.ipynb open in Lab with cell 0 (model + widget) already run."""
     (jupyterlab.root_dir / "fmw_tiny.py").write_text(TINY_CNN_SOURCE)
-    write_notebook(jupyterlab.root_dir / "tiny.ipynb", CELLS)
-    ctx = new_context(browser, viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(60_000)
-    try:
-        nb = LabNotebook(ctx.new_page(), jupyterlab, "tiny.ipynb")
-        nb.run_cell(0, timeout=120_000)
-        err = nb.error_text(0)
-        if err:
-            pytest.fail(f"cell 0 raised in the kernel:\n{err}", pytrace=False)
+    with open_lab_notebook(browser, jupyterlab, "tiny.ipynb", CELLS) as nb:
         yield nb
-    finally:
-        ctx.close()
 
 
 @pytest.fixture(autouse=True)
