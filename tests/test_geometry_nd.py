@@ -12,7 +12,9 @@ import keras
 import numpy as np
 import pytest
 from helpers import L
-from test_geometry import check_fields
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_geometry import _build, check_fields
 from truth import check_against_truth, gradient_support, perturbation_fields, probe_pixels
 
 import fmwidget
@@ -164,3 +166,44 @@ def test_receptive_field_grows_across_slices():
     assert fm.receptive_field("c2", (1, 1, 1)) == (slice(1, 8), slice(1, 5), slice(1, 7))
     table = fm.receptive_field_table("c2")
     assert [t.shape for t in table] == [(2, 2), (4, 2), (3, 2)]
+
+
+conv3d_layer = st.tuples(
+    st.sampled_from(["conv", "conv", "max", "avg", "pad", "up"]),
+    st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),  # kernel / pool / size
+    st.integers(1, 2),  # stride
+    st.integers(1, 2),  # dilation (conv only; Keras needs stride 1 with it)
+    st.sampled_from(["valid", "same"]),
+)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(
+    size=st.tuples(*(st.integers(4, 7),) * 3), stack=st.lists(conv3d_layer, min_size=1, max_size=3)
+)
+def test_random_conv3d_stacks_match_keras(size, stack):
+    """Random Conv3D / pooling / padding / upsampling stacks, every cell and voxel exactly."""
+    layers = []
+    for i, (kind, kernel, stride, dilation, padding) in enumerate(stack):
+        name = f"{kind}{i}"
+        if kind == "conv":
+            stride = 1 if dilation > 1 else stride
+            layers.append(
+                L.Conv3D(
+                    2, kernel, strides=stride, dilation_rate=dilation, padding=padding, name=name
+                )
+            )
+        elif kind in ("max", "avg"):
+            cls = L.MaxPooling3D if kind == "max" else L.AveragePooling3D
+            layers.append(cls(kernel, strides=stride, padding=padding, name=name))
+        elif kind == "pad":
+            layers.append(L.ZeroPadding3D(tuple(k - 1 for k in kernel), name=name))
+        else:
+            layers.append(L.UpSampling3D(tuple(min(k, 2) for k in kernel), name=name))
+    model = _build(keras.Input((*size, 1)), layers)
+    check_fields(model, [layer.name for layer in layers])
