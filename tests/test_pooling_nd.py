@@ -183,3 +183,34 @@ def test_three_d_trace_words_name_depth_row_col():
             break
     else:
         pytest.fail("no cell lost its window")
+
+
+def test_channels_first_volumes():
+    """channels_first 3-D (TensorFlow's CPU runs it too): winners, argmax table and trace."""
+    inp = keras.Input((2, 5, 6, 4))
+    x = L.Conv3D(
+        3, 3, padding="same", activation="relu", name="conv", data_format="channels_first"
+    )(inp)
+    x = L.MaxPooling3D(2, padding="same", name="pool", data_format="channels_first")(x)
+    model = keras.Model(inp, x)
+    data = np.random.default_rng(9).random((1, 2, 5, 6, 4)).astype("float32") - 0.4
+    fm = fmwidget.extract(model, data)
+    conv = np.moveaxis(fm["conv"], 1, -1)  # channels last, for the oracle's indexing
+    pooled = np.moveaxis(keras.ops.convert_to_numpy(model(data)), 1, -1)
+    axes = [windows(n, 2, 2, "same") for n in (5, 6, 4)]
+    argmax = pooling.pool_argmax(fm, "pool")
+    assert argmax.shape == (3, 3, 3, 2)
+    for out in itertools.product(*(range(len(a)) for a in axes)):
+        rngs = [a[o] for a, o in zip(axes, out, strict=True)]
+        for ch in range(3):
+            window = conv[(0, *(slice(r.start, r.stop) for r in rngs), ch)]
+            src = fm.pool_source("pool", out, ch)
+            first = np.unravel_index(int(np.argmax(window)), window.shape)
+            assert src == tuple(r.start + f for r, f in zip(rngs, first, strict=True))
+            assert conv[(0, *src, ch)] == pooled[(0, *out, ch)]
+            assert int(argmax[(ch, *out)]) == int(np.argmax(window))
+            t = trace(fm, "pool", ch, out)
+            assert [s["kind"] for s in t["steps"]] == ["conv", "activation", "pooling"]
+            assert (
+                _pos(t["steps"][0], 3) == src and t["steps"][-1]["value"] == pooled[(0, *out, ch)]
+            )
