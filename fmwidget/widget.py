@@ -12,28 +12,20 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import encode
-from .compare import compare_reply, run_compare
-from .encode import layer_parts
-from .example_wire import examples_message, examples_summary
+from . import handlers
+from .compare import run_compare
+from .example_wire import examples_summary
 from .export import ExportReport, write_html
 from .introspect import report_calls
 from .maps import FeatureMaps, extract
 from .messages import (
     GRADIENT_PHASES,
-    MAX_ERROR_CHARS,
-    check_request,
     is_int,
-    json_safe,
     layer_dict,
-    request_id_of,
     short_repr,
 )
-from .overlays import GRADIENT_REQUESTS, OVERLAY_MODES, answer, class_count
-from .overview import thumbs_message
+from .overlays import OVERLAY_MODES, class_count
 from .render import Picture, save_png, save_svg
-from .replies import layer_reply
-from .trace import trace
 from .validation import LayerNotFoundError, check_index
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -128,7 +120,7 @@ class FeatureMapWidget(anywidget.AnyWidget):
             self.layer = layer
         self.examples = examples
         self.on_msg(self._on_msg)
-        self._push_first_part()
+        handlers.push_first_part(self)
 
     # -- top examples ----------------------------------------------------------------------
     @property
@@ -305,52 +297,11 @@ class FeatureMapWidget(anywidget.AnyWidget):
 
     # -- messages --------------------------------------------------------------------------
     def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
-        """Answers one browser request; anything malformed gets an ``error`` reply."""
-        request_id = request_id_of(content)
-        try:
-            kind = check_request(content, buffers, self.data_version)
-            if kind == "get_layer":
-                reply, payload = layer_reply(self, content)
-                first = content.get("first_channels")  # the grid's first screenful
-                for part, data in layer_parts(reply, payload, first):  # each <= 64 MiB
-                    self.send(part, [data])
-            elif kind == "get_examples":
-                reply, buffers = examples_message(
-                    self._examples, content["layer"], content["channel"]
-                )
-                reply.update(request_id=request_id, version=self.data_version)
-                self.send(reply, buffers)
-            elif kind in GRADIENT_REQUESTS:
-                header, data = answer(self, kind, content)
-                self.send(json_safe(header), [data])
-            elif kind == "get_thumbs":
-                self.send(*self._thumbs_message(content))
-            elif kind == "get_compare":
-                self.send(*compare_reply(self, content))
-            else:
-                self.send(self._trace_message(content))
-        except Exception as err:  # never let a browser message raise in the kernel
-            self._send_error(err, request_id)
-
-    def _push_first_part(self) -> None:
-        """Sends the shown layer's first message unasked (``request_id`` null), in the grid.
-
-        It reaches the browser right behind the widget's state, so the view paints it as it
-        renders, a round trip before its own request is answered (see encode.WireFormat).
-        """
-        if not encode.WIRE.push_first or self.view != "grid":
-            return  # the overview asks for thumbnails, not a layer
-        with contextlib.suppress(Exception):  # no map to show, or no frontend: nothing lost
-            reply, payload = layer_reply(self, {"layer": self.layer})
-            part, data = next(layer_parts(reply, payload))
-            self.send(part, [data])
+        """Answers one browser request (see :mod:`fmwidget.handlers`)."""
+        handlers.answer(self, content, buffers)
 
     def _send_error(self, err: BaseException | str, request_id: int | None = None) -> None:
-        text = str(err) or type(err).__name__
-        if len(text) > MAX_ERROR_CHARS:
-            text = text[: MAX_ERROR_CHARS - 1] + "\u2026"
-        with contextlib.suppress(Exception):  # e.g. the comm is gone: nothing left to tell
-            self.send({"type": "error", "request_id": request_id, "message": text})
+        handlers.send_error(self, err, request_id)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Trait changes from the browser; invalid ones are refused with an ``error`` message.
@@ -364,28 +315,6 @@ class FeatureMapWidget(anywidget.AnyWidget):
             keys = [k for k in sync_data if k in self.keys] if isinstance(sync_data, dict) else []
             with contextlib.suppress(Exception):
                 self.send_state(keys or None)
-
-    def _trace_message(self, content: dict[str, Any]) -> dict[str, Any]:
-        info = self.fm.info(content.get("layer"))  # type: ignore[arg-type]
-        row, col = content.get("row"), content.get("col")
-        rank = len(info.spatial_shape or ())
-        position = (col,) if rank == 1 else (row, col)
-        result = trace(self.fm, info.name, content.get("filter"), position, self.sample)
-        return json_safe(
-            {
-                "type": "trace",
-                "request_id": content.get("request_id"),
-                "version": self.data_version,
-                "layer": info.name,
-                **result,
-            }
-        )
-
-    def _thumbs_message(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-        names = [self.fm.info(n).name for n in content["layers"]]  # unknown names raise
-        reply, payload = thumbs_message(self.fm, self.sample, names)
-        reply.update(request_id=content.get("request_id"), version=self.data_version)
-        return reply, [payload]
 
 
 def _default_layer(fm: FeatureMaps) -> str:

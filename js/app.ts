@@ -1,179 +1,87 @@
 /**
- * One rendered view of the widget: builds the page and binds the traits and the store's
- * events to the views. What the view shows lives in a ViewState; painting (./views/paint),
- * the hover and its read-out (./views/hover), the grid's keys (./views/keys) and the bar of
- * controls (./views/controls) are their own modules. Every view of a model shares the
- * model's Store (and so its cache).
+ * One rendered view of the widget: the bar (title, the three view tabs, the kernel's status
+ * line), the error line, and the three pages — the network overview (./overview/panel), one
+ * layer's maps (./views/page) and the comparison of two inputs (./views/compare) — shown
+ * by the `view` trait. Every view of a model shares the model's Store (and so its cache).
  */
 import type { AnyModel } from "@anywidget/types";
-import { namedLut } from "./colormap";
 import { Disposer, h } from "./dom";
-import { openLayer, selectAndTrace, setView } from "./model/intent";
-import { StaleError, type Store } from "./model/store";
-import { layerSpecs, onTrait, rangeMode, selectedFilters, viewMode } from "./model/traits";
+import { openLayer, setView } from "./model/intent";
+import type { Store } from "./model/store";
+import { layerSpecs, onTrait, viewMode } from "./model/traits";
 import { OverviewPanel } from "./overview/panel";
 import type { OverviewCell } from "./overview/view";
-import { channelReady, isDead, type SortKey, sortOrder } from "./stats";
-import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "./types";
-import { FilterCard } from "./views/card";
+import type { Traits } from "./types";
 import { CompareView } from "./views/compare";
-import { Controls } from "./views/controls";
-import { DetailView } from "./views/detail";
-import { ExplainPanel } from "./views/explain";
-import { type GridCell, GridView } from "./views/grid";
-import { HoverView } from "./views/hover";
-import { InputView } from "./views/input";
-import { onGridKey } from "./views/keys";
-import { Legend } from "./views/legend";
-import { Painter, SEQUENTIAL_MAP } from "./views/paint";
-import { savePngButton } from "./views/savepng";
-import { ViewState } from "./views/state";
+import { GridPage } from "./views/page";
 import { showStatus } from "./views/status";
-import { LayerStrip } from "./views/strip";
 import { ViewTabs } from "./views/tabs";
-import { inputLayerName, TraceView } from "./views/trace";
 
 export class App {
   readonly root = h("div", "fmw-root");
   private readonly title = h("h3", "fmw-title");
   private readonly errorEl = h("div", "fmw-error");
   private readonly statusEl = h("div", "fmw-muted fmw-status");
-  private readonly center = h("div", "fmw-center");
-  private readonly gridView = h("div", "fmw-gridview");
   private readonly tabs = new ViewTabs((mode) => {
     setView(this.model, mode);
     this.onView();
   });
   private readonly overview: OverviewPanel;
+  private readonly page: GridPage;
   private readonly compare: CompareView;
-  private readonly controls: Controls;
-  private readonly strip: LayerStrip;
-  private readonly grid: GridView;
-  private readonly input = new InputView();
-  private readonly legend = new Legend();
-  private readonly detail: DetailView;
-  private readonly traceView: TraceView;
-  private readonly paint: Painter;
-  private readonly hover: HoverView;
-  /** The filter card (top dataset examples, feature visualisation) and the input overlays. */
-  private readonly card: FilterCard;
-  private readonly explain: ExplainPanel;
   private readonly d = new Disposer();
-
-  private readonly s = new ViewState();
-  private sortKey: SortKey = "index";
-  private loadToken = 0;
-  private traceToken = 0;
-  private inputToken = 0;
+  /** The last error of a message or a load ("" when none); shown with the `error` trait. */
   private msgError = "";
 
   constructor(
     private readonly model: AnyModel<Traits>,
     private readonly store: Store,
   ) {
-    this.strip = new LayerStrip((name) => this.userSelectLayer(name));
-    this.compare = new CompareView(model, store);
-    this.overview = new OverviewPanel(
-      model,
-      store,
-      (layer, cell) => this.open(layer, cell),
-      () => {
-        this.root.dataset.ready = "1";
-      },
-    );
-    const handlers = {
-      hover: (c: GridCell | null) => this.hover.set(c, true),
-      click: (c: GridCell, ev: MouseEvent) =>
-        this.activate(c, ev.shiftKey || ev.ctrlKey || ev.metaKey),
-      key: (ev: KeyboardEvent) => this.onGridKey(ev),
+    const ready = () => {
+      this.root.dataset.ready = "1";
     };
-    this.grid = new GridView(handlers);
-    this.detail = new DetailView(handlers);
-    this.traceView = new TraceView({
-      data: (layer, pre) => this.store.layer(layer, pre),
-      style: (d, f) => this.paint.styleFor(d, f),
-      inputOf: (layer) => inputLayerName(this.s.layers, layer),
-    });
-    this.controls = new Controls(
-      {
-        sort: (key) => {
-          this.sortKey = key;
-          this.reorder();
-          this.repaint();
-        },
-        range: (mode) => {
-          this.model.set("colormap_range", mode);
-          this.model.save_changes();
-        },
-        pre: (checked) => {
-          this.s.pre = checked;
-          this.load();
-        },
+    this.compare = new CompareView(model, store);
+    this.overview = new OverviewPanel(model, store, (layer, cell) => this.open(layer, cell), ready);
+    this.page = new GridPage(model, store, {
+      error: (message) => {
+        this.msgError = message;
+        this.showError();
       },
-      rangeMode(model),
-    );
-    const { grid, detail, legend, input, controls, center } = this;
-    this.paint = new Painter(model, store, this.s, {
-      grid,
-      detail,
-      legend,
-      input,
-      controls,
-      center,
+      ready,
     });
-    this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
-    this.card = new FilterCard(model, store, this.s, (d, f) => this.paint.styleFor(d, f));
-    this.explain = new ExplainPanel(model, store, input);
     this.build();
     this.bind();
     this.onLayers();
-    this.onTraceTarget();
+    this.page.onTraceTarget();
     this.showError();
   }
 
   private build(): void {
-    const side = h("div", "fmw-side");
-    side.append(this.input.el, this.explain.el, this.legend.el, this.hover.readout);
-    this.controls.el.append(
-      savePngButton(
-        () => this.center.querySelector<HTMLCanvasElement>("canvas.fmw-grid"),
-        () => this.s.spec?.name ?? "maps",
-      ),
-    );
-    this.center.append(this.controls.el, this.grid.el, this.detail.el);
-    const main = h("div", "fmw-main");
-    main.append(side, this.center, this.traceView.el, this.card.el); // the trace beside the grid
-    this.gridView.append(this.strip.el, main);
     this.statusEl.setAttribute("role", "status");
     const bar = h("div", "fmw-bar");
     bar.append(this.title, this.tabs.el, this.statusEl);
-    this.root.append(bar, this.errorEl, this.overview.el, this.gridView, this.compare.el);
+    this.root.append(bar, this.errorEl, this.overview.el, this.page.el, this.compare.el);
     this.onView();
   }
 
-  /** The `view` trait: show the network overview or the grid of one layer. */
+  /** The `view` trait: show the network overview, the grid of one layer, or the comparison. */
   private onView(): void {
     const mode = viewMode(this.model);
     this.root.dataset.view = mode;
     this.overview.el.hidden = mode !== "overview";
-    this.gridView.hidden = mode !== "grid";
+    this.page.el.hidden = mode !== "grid";
     this.compare.el.hidden = mode !== "compare";
     this.tabs.show(mode);
-    const d = this.s.data;
     if (mode === "overview") this.overview.view.render();
     else if (mode === "compare") this.compare.render();
-    else if (!d || d.layer !== this.s.spec?.name || d.preActivation !== this.s.pre) {
-      // the layer may have changed (from Python, or a click) while the grid was hidden
-      if (!d) this.loadInput();
-      this.load();
-    }
+    else this.page.shown();
   }
 
   /** A click in the overview: open the layer's grid (a cell: select its map and trace it). */
   private open(layer: string, cell: OverviewCell | null): void {
-    const spec = this.s.layers.find((l) => l.name === layer);
+    const spec = this.page.s.layers.find((l) => l.name === layer);
     openLayer(this.model, layer, cell, Boolean(spec?.spatial));
-    if (this.s.spec?.name !== layer) this.onLayerTrait();
+    if (this.page.s.spec?.name !== layer) this.page.onLayerTrait();
     this.onView();
   }
 
@@ -181,137 +89,36 @@ export class App {
     const on = (name: string, fn: () => void) => this.d.add(onTrait(this.model, name, fn));
     on("model_name", () => this.onTitle());
     on("layers", () => this.onLayers());
-    on("layer", () => this.onLayerTrait());
-    on("selected_filters", () => this.onSelection());
-    on("hover", () => this.hover.onTrait());
-    on("colormap_range", () => {
-      this.repaint();
-      this.overview.setMode();
-    });
+    on("colormap_range", () => this.overview.setMode());
     on("view", () => this.onView());
-    on("trace_target", () => this.onTraceTarget());
     on("error", () => this.showError());
     on("status", () => showStatus(this.statusEl, this.model.get("status")));
     showStatus(this.statusEl, this.model.get("status"));
-    this.d.add(this.store.on("invalidate", () => this.onInvalidate()));
-    this.d.add(
-      this.store.on("trace", (t) => {
-        this.traceToken++; // an unsolicited trace from the kernel wins over a pending one
-        this.showTrace(t);
-      }),
-    );
+    this.d.add(this.store.on("invalidate", () => this.overview.invalidate()));
     this.d.add(
       this.store.on("error", (e) => {
         this.msgError = e;
         this.showError();
       }),
     );
-    this.d.add(this.store.on("partial", (d) => this.onPartial(d)));
-    this.d.add(
-      this.store.on("progress", (p) => {
-        // a layer sent in parts (over 64 MiB): show how far it got
-        if (p.layer !== this.s.spec?.name || p.preActivation !== this.s.pre) return;
-        this.controls.progress(p.received, p.chunks);
-      }),
-    );
-    if (typeof ResizeObserver !== "undefined") {
-      const ro = new ResizeObserver(() => {
-        if (this.paint.resized()) this.repaint();
-      });
-      ro.observe(this.center);
-      this.d.add(() => ro.disconnect());
-    }
     this.d.add(() => {
-      this.hover.dispose();
+      this.page.dispose();
       this.compare.dispose();
-      this.controls.dispose();
-      this.grid.dispose();
-      this.detail.dispose();
-      this.strip.dispose();
       this.overview.dispose();
-      this.card.dispose();
-      this.explain.dispose();
     });
   }
 
-  // ---- traits → view ------------------------------------------------------------------------
-
   private onTitle(): void {
-    const n = this.s.layers.length;
+    const n = this.page.s.layers.length;
     this.title.textContent = `${String(this.model.get("model_name") ?? "")} — ${n} layer${n === 1 ? "" : "s"}`;
   }
 
   private onLayers(): void {
-    this.s.layers = layerSpecs(this.model);
+    const layers = layerSpecs(this.model);
+    this.page.setLayers(layers);
     this.onTitle();
-    this.strip.setLayers(this.s.layers);
-    this.overview.setLayers(this.s.layers);
-    if (viewMode(this.model) === "grid") this.loadInput();
-    this.onLayerTrait();
-    if (this.s.layers.length === 0) this.root.dataset.ready = "1";
-  }
-
-  private defaultLayer(): LayerSpec | undefined {
-    const layers = this.s.layers;
-    return (
-      layers.find((l) => l.kind !== "input" && l.spatial) ??
-      layers.find((l) => l.kind !== "input") ??
-      layers[0]
-    );
-  }
-
-  private onLayerTrait(): void {
-    const name = String(this.model.get("layer") ?? "");
-    const spec = this.s.layers.find((l) => l.name === name) ?? this.defaultLayer() ?? null;
-    const changed = spec?.name !== this.s.spec?.name;
-    this.s.spec = spec;
-    if (!spec) return;
-    this.strip.select(spec.name);
-    if (!changed && this.s.data) return;
-    if (!spec.fused_activation) this.s.pre = false;
-    this.controls.showPre(spec, this.s.pre);
-    this.s.hover = null;
-    this.load();
-  }
-
-  private onSelection(): void {
-    this.paint.paintOverlay();
-    this.paint.paintDetail();
-    const first = selectedFilters(this.model)[0];
-    if (first !== undefined) this.grid.reveal(first);
-  }
-
-  /** trace_target changed (a click here, or the notebook): ask the kernel for that trace. */
-  private onTraceTarget(): void {
-    const t = this.model.get("trace_target");
-    const token = ++this.traceToken;
-    if (!t) {
-      this.s.trace = null;
-      this.traceView.clear();
-      this.strip.markLinked(new Set());
-      this.paint.paintOverlay();
-      this.paint.outlineInput();
-      return;
-    }
-    const cell: Cell = { layer: t.layer, filter: t.filter, row: t.row, col: t.col };
-    this.traceView.pending(`tracing ${t.layer} · filter ${t.filter} · (${t.row}, ${t.col}) …`);
-    this.store.trace(cell).then(
-      (msg) => {
-        if (token === this.traceToken) this.showTrace(msg);
-      },
-      (e) => {
-        if (token !== this.traceToken || e instanceof StaleError) return;
-        this.traceView.failed(e instanceof Error ? e.message : String(e));
-      },
-    );
-  }
-
-  private showTrace(t: TraceMsg): void {
-    this.s.trace = t;
-    this.traceView.show(t);
-    this.strip.markLinked(new Set((t.steps ?? []).map((s) => s.layer)));
-    this.paint.paintOverlay();
-    this.paint.outlineInput();
+    this.overview.setLayers(layers);
+    if (layers.length === 0) this.root.dataset.ready = "1";
   }
 
   private showError(): void {
@@ -319,137 +126,7 @@ export class App {
     this.errorEl.textContent = parts.join("\n");
   }
 
-  private onInvalidate(): void {
-    this.hover.reset();
-    this.s.trace = null;
-    this.traceView.clear();
-    this.s.data = null;
-    this.s.hover = null;
-    this.overview.invalidate();
-    if (viewMode(this.model) !== "grid") return; // the grid loads when it is shown
-    this.loadInput();
-    this.load();
-  }
-
-  // ---- data ---------------------------------------------------------------------------------
-
-  private loadInput(): void {
-    const spec = this.s.layers.find((l) => l.kind === "input") ?? this.s.layers[0];
-    if (!spec) return;
-    const token = ++this.inputToken;
-    this.store.layer(spec.name, false).then(
-      (d) => {
-        if (token !== this.inputToken) return;
-        this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP));
-        this.paint.outlineInput();
-      },
-      (e) => this.fail(e),
-    );
-  }
-
-  private load(): void {
-    const spec = this.s.spec;
-    if (!spec || viewMode(this.model) !== "grid") return;
-    const token = ++this.loadToken;
-    const pre = this.s.pre;
-    this.controls.info.textContent = "loading…";
-    const asked = this.store.layer(spec.name, pre, this.paint.firstScreenful(spec));
-    const early = this.store.partial(spec.name, pre); // e.g. the part the kernel pushed
-    if (early) this.onPartial(early);
-    asked.then(
-      (d) => {
-        if (token !== this.loadToken) return;
-        const wasPartial = Boolean(this.s.data?.ready);
-        this.show(d);
-        if (wasPartial) this.hover.refresh();
-        this.hover.applyPending(spec.name);
-      },
-      (e) => {
-        if (token === this.loadToken) this.fail(e);
-      },
-    );
-  }
-
-  /** Part of the shown layer arrived (the rest is coming): paint the maps that are in. */
-  private onPartial(d: LayerData): void {
-    const spec = this.s.spec;
-    if (!spec || d.layer !== spec.name || d.preActivation !== this.s.pre) return;
-    const shown = this.s.data;
-    const same = shown?.layer === d.layer && shown.preActivation === d.preActivation;
-    if (same && !shown.ready) return; // the whole layer is shown already
-    this.show(d);
-  }
-
-  /** Shows `d` in the grid (a whole layer, or the part of it that arrived). */
-  private show(d: LayerData): void {
-    this.s.data = d;
-    this.msgError = "";
-    this.showError();
-    this.s.dead = new Set();
-    const cells = d.height * d.width;
-    for (let f = 0; f < d.channels; f++) {
-      if (channelReady(d, f) && isDead(d.stats, f, cells)) this.s.dead.add(f);
-    }
-    this.reorder();
-    this.repaint();
-    this.card.update();
-  }
-
-  private fail(e: unknown): void {
-    if (e instanceof StaleError) return;
-    this.msgError = e instanceof Error ? e.message : String(e);
-    this.showError();
-    this.controls.info.textContent = "";
-  }
-
-  private reorder(): void {
-    const d = this.s.data;
-    // statistics of maps still arriving are unknown: index order until the layer is in
-    const key = d?.ready ? "index" : this.sortKey;
-    this.s.order = d ? sortOrder(d.stats, d.channels, key) : [];
-  }
-
-  private repaint(): void {
-    const t0 = performance.now();
-    if (!this.paint.paintMaps()) return;
-    this.hover.updateReadout();
-    this.root.dataset.ready = "1";
-    performance.measure("fmw:repaint", { start: t0 }); // read by benchmarks/
-  }
-
-  // ---- view → traits ------------------------------------------------------------------------
-
-  /** Click / Enter on a cell: select its filter (toggle with modifiers) and trace it. */
-  private activate(cell: GridCell, toggle: boolean): void {
-    if (this.s.spec) selectAndTrace(this.model, this.s.spec.name, cell, toggle);
-  }
-
-  private userSelectLayer(name: string): void {
-    if (name === this.model.get("layer")) return;
-    this.model.set("layer", name);
-    this.model.save_changes();
-    if (this.s.spec?.name !== name) this.onLayerTrait();
-  }
-
-  private onGridKey(ev: KeyboardEvent): void {
-    const d = this.s.data;
-    const st = d && {
-      hover: this.s.hover,
-      selected: selectedFilters(this.model),
-      order: this.s.order,
-      height: d.height,
-      width: d.width,
-    };
-    onGridKey(ev, st, {
-      hover: (c) => this.hover.set(c, true),
-      reveal: (f) => this.grid.reveal(f),
-      activate: (c, toggle) => this.activate(c, toggle),
-    });
-  }
-
   dispose(): void {
     this.d.dispose();
-    this.loadToken++;
-    this.inputToken++;
   }
 }

@@ -18,28 +18,13 @@
  *   channels that are complete), so views paint the first channels while the rest arrive.
  *
  * Turning a message into values (buffers, scale, layout, statistics, NaN strings) is
- * ./decode.ts's job; this module keeps requests, the cache and the assembly of parts.
+ * ./decode.ts's job, reassembling parts ./assembly.ts's; this module keeps requests and the cache.
  */
 import type { AnyModel } from "@anywidget/types";
 import { GlobalRange } from "../stats";
-import type {
-  Cell,
-  ErrorMsg,
-  FilterStats,
-  LayerData,
-  LayerDataMsg,
-  TraceMsg,
-  Traits,
-} from "../types";
-import {
-  decodeLayer,
-  emptyStats,
-  layerFromValues,
-  partRange,
-  placePart,
-  reviveNumbers,
-  statsInto,
-} from "./decode";
+import type { Cell, ErrorMsg, LayerData, LayerDataMsg, TraceMsg, Traits } from "../types";
+import { Assembly } from "./assembly";
+import { decodeLayer, reviveNumbers } from "./decode";
 import { ByteLru } from "./lru";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
@@ -81,20 +66,6 @@ type Events = {
   progress: Progress;
   /** A layer sent in parts, so far (its `ready` marks the complete channels). */
   partial: LayerData;
-};
-
-/** A layer being reassembled from its channel-range (or row-range) parts. */
-type Assembly = {
-  msg: LayerDataMsg;
-  values: Float32Array;
-  got: Set<number>;
-  /** Rows received per channel; a channel is ready when it has all `height` rows. */
-  rows: Int32Array;
-  ready: Uint8Array;
-  /** Filled channel by channel as they complete. */
-  stats: FilterStats;
-  /** The layer so far, as last handed out in a "partial" event. */
-  latest?: LayerData;
 };
 
 export interface StoreOptions {
@@ -166,7 +137,7 @@ export class Store {
     for (const a of this.assembling.values()) {
       const d = a.latest;
       if (!d || d.layer !== layer || d.preActivation !== pre) continue;
-      const n = a.ready.reduce((x, y) => x + y, 0);
+      const n = a.readyCount;
       if (n > most) [best, most] = [d, n];
     }
     return best;
@@ -346,59 +317,29 @@ export class Store {
       return;
     }
     try {
-      const { height: h, width: w, channels: c } = msg;
-      const { chunk, chunks, c0, c1, r0, r1 } = partRange(msg);
       let a = this.assembling.get(key);
       if (!a && typeof msg.request_id === "number" && !this.pending.has(msg.request_id)) {
         return; // a late copy of a part of a request that was settled (or timed out)
       }
       if (!a) {
-        a = {
-          msg,
-          values: new Float32Array(c * h * w),
-          got: new Set(),
-          rows: new Int32Array(c),
-          ready: new Uint8Array(c),
-          stats: emptyStats(c),
-        };
+        a = new Assembly(msg);
         this.assembling.set(key, a);
-      } else if (
-        a.msg.chunks !== chunks ||
-        a.msg.channels !== c ||
-        a.msg.height !== h ||
-        a.msg.width !== w
-      ) {
-        throw new Error(`Part ${chunk} of ${JSON.stringify(msg.layer)} does not match part 0`);
       }
-      if (a.got.has(chunk)) return; // a repeated part changes nothing
-      placePart(a.values, msg, buffers[0]);
-      a.got.add(chunk);
-      for (let ch = c0; ch < c1; ch++) {
-        a.rows[ch] = (a.rows[ch] as number) + r1 - r0;
-        if (a.rows[ch] !== h) continue;
-        a.ready[ch] = 1;
-        statsInto(a.stats, a.values, h * w, ch, ch + 1);
-      }
+      if (!a.add(msg, buffers[0])) return; // a repeated part changes nothing
       this.emit("progress", {
         layer: msg.layer,
         preActivation: Boolean(msg.pre_activation),
         received: a.got.size,
-        chunks,
+        chunks: a.chunks,
       });
-      if (a.got.size < chunks) {
-        const partial = layerFromValues({ ...a.msg, stats: a.stats }, a.values);
-        partial.ready = a.ready;
+      if (!a.complete) {
+        const partial = a.partial();
         if (partial.globalMin !== undefined) this.global.add(partial); // exact: the kernel's
-        a.latest = partial;
         this.emit("partial", partial);
         return;
       }
       this.assembling.delete(key);
-      for (let ch = 0; ch < c; ch++) {
-        if (!a.ready[ch]) statsInto(a.stats, a.values, h * w, ch, ch + 1); // parts overlapped
-      }
-      const data = layerFromValues({ ...a.msg, stats: a.stats }, a.values);
-      this.accept(data, this.settle(msg.request_id));
+      this.accept(a.whole(), this.settle(msg.request_id));
     } catch (err) {
       fail(err instanceof Error ? err : new Error(String(err)));
     }

@@ -4,20 +4,20 @@
  * sum), then the bias and the activation; or the max-pool window one value at a time, then
  * the winner. Play / pause / step / speed. Numbers come from the kernel's trace.
  */
-import { type ColorRange, type Lut, mapToRgba } from "../colormap";
-import { ctx2d, h } from "../dom";
-import { fmt3 } from "../format";
+import type { ColorRange, Lut } from "../colormap";
+import { h } from "../dom";
 import type { ConvArithmetic, LayerData, TraceMsg, TraceStep } from "../types";
 import { activationAfter, convFrames, type Frame, poolFrames, slidePath, tapsAt } from "./frames";
 import {
-  kernelLegend,
-  kernelStyle,
-  labelled,
-  numbers,
-  type Style,
-  TAP,
-  WIN,
-} from "./stepper-parts";
+  convDetail,
+  ledgerRows,
+  paintMap,
+  paintPoolWindow,
+  paintTaps,
+  poolDetail,
+  slideDetail,
+} from "./stepper-draw";
+import { kernelStyle, type Style } from "./stepper-parts";
 
 export interface StepperDeps {
   data(layer: string, pre: boolean): Promise<LayerData>;
@@ -29,9 +29,6 @@ type Mode = "conv" | "pool";
 /** Milliseconds per frame at 1×. */
 export const FRAME_MS = 1100;
 const SPEEDS = [0.5, 1, 2, 4];
-/** Largest kernel edge shown as numbers. */
-const MAX_NUMBERS = 5;
-const STAGE = 120;
 
 /** The max-pool step of a trace with its input step (the map it pooled), if any. */
 function maxPool(
@@ -243,113 +240,22 @@ export class Stepper {
 
   /** The frames so far in aligned columns: what each adds, and the running sum / max. */
   private renderLedger(): void {
-    const conv = this.mode === "conv";
-    const head = h("tr");
-    head.append(
-      h("th", "", "step"),
-      h("th", "", conv ? "adds" : "value"),
-      h("th", "", conv ? "running sum" : "max so far"),
+    const activation = this.act?.activation ?? "activation";
+    this.ledger.replaceChildren(
+      ...ledgerRows(this.frames, this.i, this.mode === "conv", activation),
     );
-    const rows: HTMLElement[] = [head];
-    this.frames.forEach((f, k) => {
-      if (k > this.i) return;
-      const tr = h("tr");
-      tr.dataset.partial = String(f.partial);
-      tr.dataset.add = String(f.add);
-      if (f.channel !== undefined) tr.dataset.channel = String(f.channel);
-      tr.dataset.kind = f.kind;
-      if (k === this.i) tr.className = "fmw-step-now";
-      const what =
-        f.kind === "slide"
-          ? `window → (${f.cell?.row}, ${f.cell?.col})`
-          : f.kind === "term"
-            ? `map ${f.channel}`
-            : f.kind === "others"
-              ? "other maps"
-              : f.kind === "scan" || f.kind === "winner"
-                ? `(${f.cell?.row}, ${f.cell?.col})${f.kind === "winner" ? " wins" : ""}`
-                : f.kind;
-      const add =
-        f.kind === "slide"
-          ? ""
-          : f.kind === "activation"
-            ? (this.act?.activation ?? "activation")
-            : conv && f.add >= 0
-              ? `+${fmt3(f.add)}`
-              : fmt3(f.add);
-      tr.append(h("td", "", what), h("td", "fmw-num", add), h("td", "fmw-num", fmt3(f.partial)));
-      rows.push(tr);
-    });
-    this.ledger.replaceChildren(...rows);
   }
 
   private renderConv(conv: ConvArithmetic, f: Frame): void {
-    const term = f.term !== undefined ? conv.terms[f.term] : undefined;
-    const d = this.convData;
-    const nodes: HTMLElement[] = [];
     if (f.kind === "slide") {
-      const first = conv.terms[0];
-      const kernel = first?.kernel;
-      if (kernel && kernel.length <= MAX_NUMBERS && (kernel[0]?.length ?? 0) <= MAX_NUMBERS) {
-        nodes.push(
-          labelled(
-            `kernel for map ${first.channel}`,
-            numbers(kernel, "fmw-kernel", this.kernelStyle ?? undefined),
-          ),
-        );
-      }
-      nodes.push(
-        h("div", "fmw-muted", "the same weights at every position: one output cell per window"),
-      );
-      if (this.kernelStyle) nodes.push(kernelLegend(this.kernelStyle));
-      this.detail.replaceChildren(...nodes);
-      this.slide(conv, first?.channel ?? null);
+      this.detail.replaceChildren(...slideDetail(conv, this.kernelStyle));
+      this.slide(conv, conv.terms[0]?.channel ?? null);
       return;
     }
-    if (term?.window && term.kernel) {
-      const style = d ? this.deps.style(d, term.channel) : undefined;
-      const big = term.kernel.length > MAX_NUMBERS || (term.kernel[0]?.length ?? 0) > MAX_NUMBERS;
-      const products = term.window.map((r, a) => r.map((v, b) => v * (term.kernel?.[a]?.[b] ?? 0)));
-      const eq = h("div", "fmw-step-eq");
-      if (big) {
-        eq.append(
-          h(
-            "span",
-            "fmw-muted",
-            `${term.kernel.length}×${term.kernel[0]?.length} window × kernel: too many numbers to show`,
-          ),
-        );
-      } else {
-        eq.append(
-          labelled("window", numbers(term.window, "fmw-window", style)),
-          h("span", "fmw-op", "×"),
-          labelled("kernel", numbers(term.kernel, "fmw-kernel", this.kernelStyle ?? undefined)),
-          h("span", "fmw-op", "="),
-          labelled("products", numbers(products, "fmw-products")),
-        );
-      }
-      nodes.push(eq, h("div", "fmw-step-sum fmw-num", `Σ products = ${fmt3(term.contribution)}`));
-      if (this.kernelStyle) nodes.push(kernelLegend(this.kernelStyle));
-    } else if (f.kind === "others") {
-      nodes.push(
-        h(
-          "div",
-          "fmw-step-sum fmw-num",
-          `${fmt3(f.partial - f.add)} + ${fmt3(f.add)} = ${fmt3(f.partial)}`,
-        ),
-      );
-    } else if (f.kind === "bias") {
-      nodes.push(
-        h(
-          "div",
-          "fmw-step-sum fmw-num",
-          `${fmt3(f.partial - f.add)} + bias ${fmt3(f.add)} = ${fmt3(f.partial)}`,
-        ),
-      );
-    } else if (f.kind === "activation") {
-      nodes.push(h("div", "fmw-step-sum fmw-num", `${f.label} = ${fmt3(f.partial)}`));
-    }
-    this.detail.replaceChildren(...nodes);
+    const term = f.term !== undefined ? conv.terms[f.term] : undefined;
+    const d = this.convData;
+    const style = d && term ? this.deps.style(d, term.channel) : undefined;
+    this.detail.replaceChildren(...convDetail(conv, f, style, this.kernelStyle));
     this.paintConvStage(conv, term?.channel ?? null);
   }
 
@@ -393,85 +299,18 @@ export class Stepper {
     }
     this.stage.hidden = false;
     this.mapLabel.textContent = `${conv.source} · map ${channel} of ${d.channels}`;
-    const k = this.paintMap(d, channel);
-    const ctx = ctx2d(this.stage);
-    if (!ctx || !k) return;
-    ctx.strokeStyle = TAP;
-    ctx.lineWidth = Math.max(1, Math.min(2, k / 3));
-    for (const r of taps.rows) {
-      for (const c of taps.cols) {
-        if (r >= 0 && c >= 0 && r < d.height && c < d.width)
-          ctx.strokeRect(c * k + 0.5, r * k + 0.5, Math.max(1, k - 1), Math.max(1, k - 1));
-      }
-    }
+    const k = paintMap(this.stage, d, channel, this.deps.style(d, channel));
+    if (k) paintTaps(this.stage, k, d, taps);
     this.stage.title = `${conv.source} · map ${channel}: the kernel's taps (orange)`;
   }
 
   private renderPool(pool: TraceStep, f: Frame): void {
     const d = this.poolData;
-    const w = pool.window;
-    if (!d || !w) return;
+    if (!d || !pool.window) return;
     const style = this.deps.style(d, pool.filter);
-    const base = pool.filter * d.height * d.width;
-    const vals: number[][] = [];
-    for (let r = w.row0; r < w.row1; r++) {
-      const row: number[] = [];
-      for (let c = w.col0; c < w.col1; c++)
-        row.push(d.values[base + r * d.width + c] ?? Number.NaN);
-      vals.push(row);
-    }
-    const nodes: HTMLElement[] = [];
-    if (vals.length <= 7 && (vals[0]?.length ?? 0) <= 7) {
-      const grid = numbers(vals, "fmw-pool-values", style);
-      const cell = f.cell;
-      if (cell) {
-        const td = grid.rows[cell.row - w.row0]?.cells[cell.col - w.col0];
-        if (td) td.classList.add(f.kind === "winner" ? "fmw-step-winner" : "fmw-step-look");
-      }
-      nodes.push(labelled("the window's values", grid));
-    }
-    nodes.push(
-      h(
-        "div",
-        "fmw-step-sum fmw-num",
-        f.kind === "winner"
-          ? `pooled value = ${fmt3(pool.value)}`
-          : `max so far ${fmt3(f.partial)}`,
-      ),
-    );
-    this.detail.replaceChildren(...nodes);
-    const k = this.paintMap(d, pool.filter);
-    const ctx = ctx2d(this.stage);
+    this.detail.replaceChildren(...poolDetail(pool, f, d, style));
+    const k = paintMap(this.stage, d, pool.filter, style);
     this.stage.hidden = false;
-    if (!ctx || !k) return;
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = WIN;
-    ctx.strokeRect(w.col0 * k, w.row0 * k, (w.col1 - w.col0) * k, (w.row1 - w.row0) * k);
-    if (f.cell) {
-      ctx.strokeStyle = f.kind === "winner" ? WIN : TAP;
-      ctx.fillStyle = f.kind === "winner" ? "rgba(0,229,255,0.6)" : "rgba(0,0,0,0)";
-      ctx.fillRect(f.cell.col * k, f.cell.row * k, k, k);
-      ctx.strokeRect(f.cell.col * k + 1, f.cell.row * k + 1, k - 2, k - 2);
-    }
-  }
-
-  /** Paints one map into the stage canvas; returns its pixels per cell. */
-  private paintMap(d: LayerData, channel: number): number {
-    const { height: H, width: W } = d;
-    const k = Math.max(1, Math.floor(STAGE / Math.max(H, W)));
-    this.stage.width = W * k;
-    this.stage.height = H * k;
-    const ctx = ctx2d(this.stage);
-    if (!ctx) return 0;
-    const style = this.deps.style(d, channel);
-    const img = ctx.createImageData(W * k, H * k);
-    mapToRgba(d.values, channel * H * W, W, H, style.range, style.lut, {
-      out: img.data,
-      offset: 0,
-      stride: W * k * 4,
-      scale: k,
-    });
-    ctx.putImageData(img, 0, 0);
-    return k;
+    if (k) paintPoolWindow(this.stage, k, pool, f);
   }
 }

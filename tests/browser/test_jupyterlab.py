@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, open_lab_notebook
+from .helpers import TINY_CNN_SOURCE, hover_grid
 from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
+from .lab import LabNotebook, open_lab_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
@@ -20,6 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 # 4: the traits the host contract watches (hosts.py), as the kernel holds them.
 # 5: a second widget in the default view (the overview).  6: read its traits back.
 # 7: a third widget comparing its input with the input shifted.  8: its comparison.
+# 9: trace a cell of w2 from Python (the step-through's own set-up).
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
@@ -40,6 +42,9 @@ print(json.dumps({"status": w.status, "version": w.data_version}))""",
 w3.compare(shift=(0, 1))
 w3""",
     'print(json.dumps({"shift": w3.comparison["shift"], "view": w3.view}))',
+    """w2.view = "grid"
+w2.layer = "conv"
+w2.trace_target = {"layer": "conv", "filter": 2, "row": 20, "col": 10}""",
 ]
 READY = '.fmw-root[data-ready="1"]'
 
@@ -162,11 +167,15 @@ def test_overview_in_lab_links_cells_and_a_click_reaches_the_kernel(lab: LabNote
     }
 
 
-def test_step_through_and_compare_in_lab(lab: LabNotebook) -> None:
-    """The step-through of the trace shown in cell 5, and compare with a real kernel."""
+def test_step_through_in_lab(lab: LabNotebook) -> None:
+    """A trace set from Python (a fresh overview widget, cell 5) plays its step-through."""
+    lab.run_cell(5, timeout=120_000)
     out = lab.outputs(5)
+    out.locator('.fmw-overview[data-pending="0"]').wait_for(state="visible", timeout=60_000)
+    lab.run_cell(9, timeout=60_000)
     stepper = out.locator(".fmw-stepper")
-    stepper.wait_for(timeout=60_000)  # the overview test's click traced a cell there
+    stepper.wait_for(timeout=60_000)
+    assert out.locator(".fmw-root").get_attribute("data-view") == "grid"
     n = int(stepper.get_attribute("data-frames"))
     assert n >= 3
     stepper.locator(".fmw-step-speed").select_option("4")
@@ -176,6 +185,10 @@ def test_step_through_and_compare_in_lab(lab: LabNotebook) -> None:
         arg=stepper.element_handle(),
         timeout=20_000,
     )
+
+
+def test_compare_in_lab(lab: LabNotebook) -> None:
+    """compare(shift=...) from Python, then a new shift from the browser, with a real kernel."""
     lab.run_cell(7, timeout=120_000)
     out = lab.outputs(7)
     cmp = out.locator('.fmw-compare[data-state="ready"]')

@@ -180,7 +180,7 @@ def test_a_pushed_first_part_paints_before_the_request_is_answered(
 
     h = harness_page
     header, payload = layer_reply(big_widget, {"layer": "conv"})
-    push = next(layer_parts(header, payload))  # what _push_first_part sends
+    push = next(layer_parts(header, payload))  # what handlers.push_first_part sends
     assert push[0]["request_id"] is None and push[0]["chunks"] > 1
     kernel = KernelResponder(big_widget)
     held: list[tuple[dict[str, Any], list[bytes]]] = []
