@@ -19,6 +19,7 @@ expected and what was received, and the widget keeps its previous input.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +33,18 @@ if TYPE_CHECKING:
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 _DTYPES = {"float32": np.dtype("<f4"), "uint8": np.dtype("u1")}
 _FIELDS = {"type", "request_id", "version", "height", "width", "channels"}
-_FIELDS |= {"layout", "dtype", "range"}
+_FIELDS |= {"layout", "dtype", "range", "reset"}
+
+
+@dataclass
+class _Original:
+    """The input before the first drawing: ``batch`` as the model took it, and the sample."""
+
+    batch: np.ndarray
+    sample: int
+    #: ``data_version`` right after the last drawn input; another version means an input
+    #: set since (from Python) is the new original.
+    drawn_version: int
 
 
 def expected_image(w: FeatureMapWidget) -> tuple[int, int, int]:
@@ -128,11 +140,34 @@ def answer_set_input(w: FeatureMapWidget, content: dict[str, Any], buffers: Any)
         TypeError / ValueError: the message or the image was malformed (the caller turns it
             into an ``error`` reply); the widget keeps its previous input.
     """
+    if content.get("reset") is True:
+        _reset(w, content)
+        return
     size = sum(memoryview(b).nbytes for b in buffers or [])
     if size > MAX_INPUT_BYTES:
         raise ValueError(f"Expected at most {MAX_INPUT_BYTES} bytes of pixels, received {size}.")
     image = decode_image(w, content, buffers)
+    original: _Original | None = getattr(w, "_drawn_original", None)
+    if original is None or original.drawn_version != w.data_version:
+        original = _Original(w.fm.input, w.sample, -1)
     w.set_input(image)
+    original.drawn_version = w.data_version
+    w._drawn_original = original  # type: ignore[attr-defined]
+    _reply(w, content)
+
+
+def _reset(w: FeatureMapWidget, content: dict[str, Any]) -> None:
+    """Back to the input before the first drawing (exactly); nothing to do if none is drawn."""
+    if set(content) - {"type", "request_id", "version", "reset"}:
+        raise ValueError(f"Expected a reset with no pixels, received fields {sorted(content)}.")
+    original: _Original | None = getattr(w, "_drawn_original", None)
+    if original is not None and original.drawn_version == w.data_version:
+        w.set_input(original.batch, original.sample)
+    w._drawn_original = None  # type: ignore[attr-defined]
+    _reply(w, content)
+
+
+def _reply(w: FeatureMapWidget, content: dict[str, Any]) -> None:
     height, width, channels = expected_image(w)
     w.send(
         {

@@ -140,3 +140,21 @@ def test_nan_and_inf_are_refused(widget):
     text = one_error(ask(widget, message(), [img.tobytes()]))
     assert text == "Expected finite pixel values, received 1 NaN and 1 infinite values."
     assert_unchanged_and_working(widget, x_before, version)
+
+
+def test_reset_restores_the_original_input_exactly(widget):
+    x0, version = widget.input_array.copy(), widget.data_version
+    ask(widget, message(), [stroke().tobytes()])
+    ask(widget, message(), [np.ones((12, 10), np.float32).tobytes()])  # a second stroke
+    assert widget.data_version == version + 2
+    (reply, _), *_ = ask(widget, {"type": "set_input", "request_id": 7, "reset": True})
+    assert reply["type"] == "input_set" and reply["version"] == version + 3
+    np.testing.assert_array_equal(widget.input_array, x0)
+    # nothing drawn since: a reset changes nothing; an input from Python is the new original
+    ask(widget, {"type": "set_input", "request_id": 7, "reset": True})
+    assert widget.data_version == version + 3
+    x1 = np.full((12, 10, 1), 0.25, np.float32)
+    widget.set_input(x1)
+    ask(widget, message(), [stroke().tobytes()])
+    ask(widget, {"type": "set_input", "request_id": 7, "reset": True})
+    np.testing.assert_array_equal(widget.input_array, x1)

@@ -146,18 +146,24 @@ class KernelResponder:
     widget: Any
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(self, content: dict[str, Any]) -> list[Reply]:
+    def __call__(self, content: dict[str, Any], buffers: Sequence[bytes] = ()) -> list[Reply]:
         self.requests.append(content)
         out: list[Reply] = []
 
         def capture(msg: Any, buffers: Any = None) -> None:
             out.append((json.loads(json.dumps(msg)), [bytes(b) for b in buffers or []]))
 
+        syncs = content.get("type") == "set_input"  # it changes traits, as set_input does
+        before = synced_state(self.widget) if syncs else {}
         self.widget.send = capture
         try:
-            self.widget._handle_custom_msg(content, [])
+            self.widget._handle_custom_msg(content, list(buffers))
         finally:
             del self.widget.send
+        if syncs:  # the trait changes reach the browser before the reply, as over the comm
+            after = synced_state(self.widget)
+            changed = {k: v for k, v in after.items() if before.get(k) != v}
+            out.insert(0, ({"__state__": changed}, []))
         return out
 
 
@@ -203,12 +209,17 @@ class Harness:
         else:
             route.fulfill(status=404, content_type="text/plain", body="not found")
 
-    def _on_send(self, content: Any, _n_buffers: int) -> list[dict[str, Any]]:
+    def _on_send(
+        self, content: Any, _n_buffers: int, b64s: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
         if self.responder is None:
             return []
+        sent = [base64.b64decode(b) for b in b64s or []]
+        # only messages with binary buffers (set_input) pass them: other responders take one
+        answers = self.responder(content, sent) if sent else self.responder(content)  # type: ignore[call-arg]
         return [
             {"content": reply, "buffers": [base64.b64encode(b).decode("ascii") for b in bufs]}
-            for reply, bufs in self.responder(content) or []
+            for reply, bufs in answers or []
         ]
 
     # -- driving ------------------------------------------------------------------------------
@@ -271,6 +282,11 @@ class Harness:
 
     def sent(self) -> list[dict[str, Any]]:
         return self.page.evaluate("() => window.__fmwModel.sent")
+
+    def sent_buffers(self) -> list[list[bytes]]:
+        """The binary buffers of each message in :meth:`sent`, by index."""
+        b64s = self.page.evaluate("() => window.__fmwModel.sentBuffers")
+        return [[base64.b64decode(b) for b in bufs] for bufs in b64s]
 
     def sets(self) -> list[dict[str, Any]]:
         """Trait changes the widget made, in order: ``[{key, value}, ...]``."""
