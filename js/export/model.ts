@@ -66,7 +66,9 @@ export class StaticModel extends LocalModel<Traits> {
         const [head, buffers] = await answerOverlay(this.manifest.overlays, this.blobs, msg);
         return [{ ...head, request_id: rid, version: this.state.data_version }, buffers];
       }
-      if (msg.type === "get_filter_image") throw new Error(NEEDS_KERNEL);
+      if (msg.type === "get_filter_image" || msg.type === "set_input") {
+        throw new Error(NEEDS_KERNEL); // the pen and upload run the model
+      }
       throw new Error(
         `Expected message type 'get_layer', 'get_trace' or 'get_examples', received ${JSON.stringify(msg.type)}.`,
       );

@@ -192,12 +192,8 @@ export class Store {
    * `error` reply or a stale version, like the others. `timeoutMs`: for work the kernel
    * reports in `status` that may take minutes (a feature visualisation).
    */
-  ask(
-    build: (request_id: number) => object,
-    timeoutMs = this.timeoutMs,
-    buffers?: ArrayBuffer[],
-  ): Promise<Reply> {
-    return this.request<Reply>(build, timeoutMs, buffers);
+  ask(build: (request_id: number) => object, timeoutMs = this.timeoutMs): Promise<Reply> {
+    return this.request<Reply>(build, timeoutMs);
   }
 
   /** The request in flight under `key`, or a new one from `start` (forgotten once settled). */
@@ -211,11 +207,7 @@ export class Store {
     return p;
   }
 
-  private request<T>(
-    build: (id: number) => object,
-    timeoutMs = this.timeoutMs,
-    buffers?: ArrayBuffer[],
-  ): Promise<T> {
+  private request<T>(build: (id: number) => object, timeoutMs = this.timeoutMs): Promise<T> {
     if (this.disposed) return Promise.reject(new Error("fmwidget: the widget was closed"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -225,8 +217,7 @@ export class Store {
         }
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: never) => void, reject, timer });
-      if (buffers) this.model.send(build(id), undefined, buffers);
-      else this.model.send(build(id));
+      this.model.send(build(id));
     });
   }
 

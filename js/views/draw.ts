@@ -6,9 +6,10 @@
  * (float32, channel-major, in the value range of the original input; see ./brush), which
  * runs it like `w.set_input(x)`: every view updates through `data_version`.
  */
+
+import type { AnyModel } from "@anywidget/types";
 import { ctx2d, Disposer, h } from "../dom";
-import { StaleError, type Store } from "../model/store";
-import type { LayerData } from "../types";
+import type { LayerData, Traits } from "../types";
 import {
   BRUSH_SIZES,
   type BrushSize,
@@ -21,6 +22,9 @@ import {
 import { type InputView, imageRange } from "./input";
 
 /** How the page repaints the input panel (its colour tables live there). */
+/** How long a drawn input may take in the kernel before the tool stops waiting. */
+const REPLY_TIMEOUT_MS = 120_000;
+
 export type RepaintInput = (d: LayerData) => void;
 
 export class DrawTool {
@@ -43,11 +47,13 @@ export class DrawTool {
   private ownVersion = -1;
   private last: { x: number; y: number } | null = null;
   private erasing = false;
-  private sending = 0;
+  /** `set_input` requests in flight: id → whether it is a reset. */
+  private readonly inFlight = new Map<number, boolean>();
+  private lastId = 0;
 
   constructor(
     private readonly input: InputView,
-    private readonly store: Store,
+    private readonly model: AnyModel<Traits>,
     private readonly repaint: RepaintInput,
   ) {
     for (const [name] of Object.entries(BRUSH_SIZES)) {
@@ -72,6 +78,7 @@ export class DrawTool {
     this.el.hidden = true;
     this.bindButtons();
     this.bindPointer();
+    model.on("msg:custom", this.onMessage);
   }
 
   private bindButtons(): void {
@@ -176,7 +183,8 @@ export class DrawTool {
       this.input.range = null;
       return false;
     }
-    if (d.version === this.ownVersion && this.base && this.base.length === d.values.length) {
+    const ours = this.inFlight.size > 0 || d.version === this.ownVersion;
+    if (ours && this.base && this.base.length === d.values.length) {
       this.show(); // the kernel's copy went through float16; keep painting the exact one
       return true;
     }
@@ -203,54 +211,53 @@ export class DrawTool {
     if (!this.base) return;
     const { height, width, channels } = this.shape;
     const values = Float32Array.from(this.base);
-    const token = ++this.sending;
-    this.msg.textContent = "running the model…";
-    this.store
-      .ask(
-        (request_id) => ({
-          type: "set_input",
-          request_id,
-          height,
-          width,
-          channels,
-          layout: "chw",
-          dtype: "float32",
-        }),
-        undefined,
-        [values.buffer],
-      )
-      .then(
-        (r) => {
-          if (token !== this.sending) return;
-          this.ownVersion = Number((r.msg as { version?: unknown }).version);
-          this.msg.textContent = "";
-        },
-        (e) => this.failed(e, token),
-      );
+    const head = { type: "set_input", height, width, channels, layout: "chw", dtype: "float32" };
+    this.request(head, [values.buffer], false);
   }
 
   private reset(): void {
-    const token = ++this.sending;
-    this.store
-      .ask((request_id) => ({ type: "set_input", request_id, reset: true }))
-      .then(
-        () => {
-          if (token !== this.sending) return;
-          this.ownVersion = -1; // the next input from the kernel is the original
-          this.msg.textContent = "";
-          if (this.lastKernel) this.adopt(this.lastKernel);
-        },
-        (e) => this.failed(e, token),
-      );
+    this.request({ type: "set_input", reset: true }, [], true);
   }
 
-  private failed(e: unknown, token: number): void {
-    if (token !== this.sending || e instanceof StaleError) return;
-    this.msg.textContent = e instanceof Error ? e.message : String(e);
-    if (this.lastKernel) {
-      this.adopt(this.lastKernel); // the kernel kept its input: show that again
-      this.show();
+  /**
+   * Sends one `set_input` with an id of this tool's own (negative, so never one of the
+   * Store's) and waits for its `input_set` or `error` reply. Sends are answered in order;
+   * while any is in flight the working image stays what the page shows.
+   */
+  private request(head: object, buffers: ArrayBuffer[], reset: boolean): void {
+    const id = --this.lastId;
+    this.inFlight.set(id, reset);
+    this.msg.textContent = "running the model…";
+    setTimeout(() => this.settle(id, null, "no reply from the kernel"), REPLY_TIMEOUT_MS);
+    this.model.send({ ...head, request_id: id }, undefined, buffers);
+  }
+
+  private readonly onMessage = (msg: unknown): void => {
+    const m = (msg ?? {}) as { type?: unknown; request_id?: unknown; version?: unknown };
+    if (typeof m.request_id !== "number" || !this.inFlight.has(m.request_id)) return;
+    if (m.type === "input_set") this.settle(m.request_id, Number(m.version), null);
+    else if (m.type === "error") {
+      this.settle(m.request_id, null, String((msg as { message?: unknown }).message ?? "error"));
     }
+  };
+
+  private settle(id: number, version: number | null, error: string | null): void {
+    const reset = this.inFlight.get(id);
+    if (reset === undefined || !this.inFlight.delete(id)) return;
+    if (error !== null) {
+      this.msg.textContent = error;
+      // the kernel kept its input: show that again (unless more drawing is on its way)
+      if (this.inFlight.size === 0 && this.lastKernel) {
+        this.adopt(this.lastKernel);
+        this.show();
+      }
+      return;
+    }
+    if (this.inFlight.size === 0) this.msg.textContent = "";
+    if (reset) {
+      this.ownVersion = -1; // the next input from the kernel is the original
+      if (this.inFlight.size === 0 && this.lastKernel) this.adopt(this.lastKernel);
+    } else if (version !== null) this.ownVersion = version;
   }
 
   /** Decodes an image file, fits it to the input (centred crop, then resize) and sends it. */
@@ -287,6 +294,7 @@ export class DrawTool {
 
   dispose(): void {
     this.d.dispose();
-    this.sending++;
+    this.model.off("msg:custom", this.onMessage);
+    this.inFlight.clear();
   }
 }

@@ -110,7 +110,7 @@ export class GridPage {
     this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
     this.card = new FilterCard(model, store, this.s, (d, f) => this.paint.styleFor(d, f));
     this.explain = new ExplainPanel(model, store, input);
-    this.draw = new DrawTool(input, store, (d) => this.paintInput(d));
+    this.draw = new DrawTool(input, model, (d) => this.paintInput(d));
     this.build();
     this.bind();
   }

@@ -91,6 +91,9 @@ def test_pen_stroke_is_drawn_sent_and_run(harness_page: Harness, digits_widget: 
     assert during[3 * k, 12 * k, :3].max() < 8  # far from the stroke: unchanged
     h.page.mouse.up()
     wait_version(h, version + 1)
+    h.page.wait_for_function(  # "running the model…" goes once the kernel has answered
+        "() => document.querySelector('.fmw-draw-msg').textContent === ''"
+    )
 
     # (b) the message: the model's shape, the stroke's pixels at the right cells
     msg, values = last_set_input(h)
