@@ -85,7 +85,7 @@ def test_drawn_input_replaces_the_input_like_set_input(widget):
                      "height": 12, "width": 10, "channels": 1}  # fmt: skip
     assert widget.data_version == version + 1
     np.testing.assert_array_equal(widget.input_array, img[:, :, None])
-    want = np.asarray(widget.model(img[None, :, :, None]))  # Keras on the drawn image
+    want = keras.ops.convert_to_numpy(widget.model(img[None, :, :, None]))  # Keras on it
     np.testing.assert_allclose(widget.fm["pool"], want, rtol=1e-6, atol=1e-6)
 
 
