@@ -40,15 +40,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from benchmarks.draw_bench import draw_repaint  # noqa: E402
 from fmwidget import FeatureMapWidget  # noqa: E402
-from tests.browser.helpers import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    Harness,
-    LabNotebook,
-    new_context,
-    start_lab,
-    write_notebook,
-)
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, Harness, new_context  # noqa: E402
+from tests.browser.lab import LabNotebook, start_lab, write_notebook  # noqa: E402
 
 X = "\u00d7"  # the multiplication sign the widget's info line uses
 #: The model of the overview's linked-hover timing (keras.applications, random weights).

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, open_lab_notebook
+from .helpers import TINY_CNN_SOURCE, hover_grid
 from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
+from .lab import LabNotebook, open_lab_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
