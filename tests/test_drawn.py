@@ -81,9 +81,15 @@ def test_drawn_input_replaces_the_input_like_set_input(widget):
     img = stroke()
     (reply, _), *rest = ask(widget, message(), [img.tobytes()])
     assert not rest
-    assert reply == {"type": "input_set", "request_id": 7, "version": version + 1,
-                     "height": 12, "width": 10, "channels": 1,
-                     "prediction": None}  # fmt: skip  (the model outputs maps, not scores)
+    assert reply == {
+        "type": "input_set",
+        "request_id": 7,
+        "version": version + 1,
+        "height": 12,
+        "width": 10,
+        "channels": 1,
+        "prediction": None,
+    }  # fmt: skip  (the model outputs maps, not scores)
     assert widget.data_version == version + 1
     np.testing.assert_array_equal(widget.input_array, img[:, :, None])
     want = keras.ops.convert_to_numpy(widget.model(img[None, :, :, None]))  # Keras on it
