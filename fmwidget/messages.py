@@ -183,8 +183,10 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
         "class_name": info.class_name,
         "shape": list(info.shape),
         "spatial": sp is not None,
-        "height": int(sp[0]) if sp else None,
-        "width": int(sp[1]) if sp and len(sp) > 1 else (1 if sp else None),
+        "rank": len(sp) if sp else 0,
+        # 1-D maps travel and are drawn as one row of time steps (see encode._as_3d)
+        "height": (int(sp[0]) if len(sp) > 1 else 1) if sp else None,
+        "width": (int(sp[1]) if len(sp) > 1 else int(sp[0])) if sp else None,
         "channels": info.channels,
         "signed": signed,
         "min": lo,

@@ -32,6 +32,11 @@ export interface LayerSpec {
   class_name: string;
   shape: number[];
   spatial: boolean;
+  /**
+   * Spatial axes of the layer's maps: 1 (time series: drawn as strips under a line plot of
+   * the input), 2 (images), 3 (volumes, video); 0 for vectors. Absent: 2 when `spatial`.
+   */
+  rank?: number;
   height: number | null;
   width: number | null;
   channels: number | null;

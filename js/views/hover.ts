@@ -16,6 +16,7 @@ import type { DetailView } from "./detail";
 import type { GridCell, GridView } from "./grid";
 import type { InputView } from "./input";
 import type { Painter } from "./paint";
+import { rankOf } from "./series";
 import type { ViewState } from "./state";
 
 /** At most one `hover` trait update per this many ms (the last one is always sent). */
@@ -140,7 +141,8 @@ export class HoverView {
       return;
     }
     const pre = this.s.data?.preActivation ? " (pre-activation)" : "";
-    this.readout.textContent = `${hv.layer}${pre}\nfilter ${hv.filter} · row ${hv.row} · col ${hv.col}\nvalue ${fmt3(hv.value)}`;
+    const at = rankOf(this.s.spec) === 1 ? `step ${hv.col}` : `row ${hv.row} · col ${hv.col}`;
+    this.readout.textContent = `${hv.layer}${pre}\nfilter ${hv.filter} · ${at}\nvalue ${fmt3(hv.value)}`;
     ds.layer = hv.layer;
     ds.filter = String(hv.filter);
     ds.row = String(hv.row);

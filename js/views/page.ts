@@ -26,6 +26,7 @@ import { onGridKey } from "./keys";
 import { Legend } from "./legend";
 import { Painter, SEQUENTIAL_MAP } from "./paint";
 import { savePngButton } from "./savepng";
+import { rankOf } from "./series";
 import { ViewState } from "./state";
 import { LayerStrip } from "./strip";
 import { inputLayerName, TraceView } from "./trace";
@@ -270,7 +271,7 @@ export class GridPage {
     this.store.layer(spec.name, false).then(
       (d) => {
         if (token !== this.inputToken) return;
-        this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP));
+        this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP), rankOf(spec));
         this.paint.outlineInput();
       },
       (e) => this.fail(e),
