@@ -195,13 +195,14 @@ describe("stripLayout (1-D maps)", () => {
     const g = stripLayout(3, 20, 40, 300);
     expect(g.cols).toBe(1);
     expect(g.rows).toBe(3);
-    expect(g.tileW).toBe(40 * 7); // floor((300 - 4) / 40) = 7 px per input step
+    expect(g.tileW).toBe(296); // the pane's width less the borders
     expect(g.tileH).toBe(STRIP_HEIGHT);
     expect(g.height).toBe(2 + 3 * (STRIP_HEIGHT + 2));
-    // a layer of 20 cells over 40 steps: each cell covers 2 steps (14 px)
-    expect(hitTest(g, 2 + 13, 2 + 5)).toEqual({ slot: 0, row: 0, col: 0 });
-    expect(hitTest(g, 2 + 14, 2 + STRIP_HEIGHT + 2)).toEqual({ slot: 1, row: 0, col: 1 });
-    expect(hitTest(g, 2 + 280, 5)).toBeNull();
+    // 20 cells over 296 px: cell 0 is pixels 0..14, cell 1 starts at ceil(296 / 20) = 15
+    expect(hitTest(g, 2 + 14, 2 + 5)).toEqual({ slot: 0, row: 0, col: 0 });
+    expect(hitTest(g, 2 + 15, 2 + STRIP_HEIGHT + 2)).toEqual({ slot: 1, row: 0, col: 1 });
+    expect(hitTest(g, 2 + 296, 5)).toBeNull();
+    expect(stripLayout(3, 20, 4, 300).tileW).toBe(4 * 24); // at most 24 px per input step
   });
   it("never draws a cell narrower than a pixel", () => {
     const g = stripLayout(1, 500, 100, 200);

@@ -160,8 +160,8 @@ const MAX_STEP_PX = 24;
 
 /**
  * The layout of `n` 1-D maps of `length` cells, one strip per map stacked in one column: every
- * strip spans the same width, set by the input's `inputLength` time steps at an integer
- * number of pixels per step (up to the pane's width), so a strided or pooled layer's cell
+ * strip spans the same width (the pane's, at most MAX_STEP_PX per input time step, at least
+ * one pixel per step and per cell), so a strided or pooled layer's cell
  * covers its stride of the input's time axis. Cells may be of unequal integer widths: see
  * {@link cellStart} and {@link cellOf}.
  */
@@ -175,8 +175,7 @@ export function stripLayout(
   const w = Math.max(1, length | 0);
   const tIn = Math.max(1, inputLength | 0);
   const gap = 2;
-  const k = Math.max(1, Math.min(MAX_STEP_PX, Math.floor((availWidth - 2 * gap) / tIn)));
-  const tileW = Math.max(w, tIn * k);
+  const tileW = Math.max(w, tIn, Math.min(tIn * MAX_STEP_PX, Math.floor(availWidth - 2 * gap)));
   const tileH = STRIP_HEIGHT;
   return {
     n: count,

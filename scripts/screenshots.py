@@ -92,6 +92,41 @@ def resnet_and_photo():
     return keras.applications.ResNet50(weights=None), photo
 
 
+def ecg_model_and_signal():
+    """A Conv1D model with hand-made filters (rising/falling edge, peak, smoothing) on a
+    synthetic two-channel recording: an ECG-like trace (P, QRS, T waves) and breathing."""
+    t = np.arange(256, dtype="float32")
+    beat = np.zeros_like(t)
+    for c in range(12, 256, 52):  # heartbeats
+        beat += 0.15 * np.exp(-(((t - c + 10) / 3.0) ** 2))  # P
+        beat += 1.0 * np.exp(-(((t - c) / 1.2) ** 2)) - 0.25 * np.exp(-(((t - c - 3) / 1.5) ** 2))
+        beat += 0.3 * np.exp(-(((t - c - 16) / 5.0) ** 2))  # T
+    rng = np.random.default_rng(0)
+    ecg = beat + 0.02 * rng.normal(size=t.shape)
+    breath = 0.4 * np.sin(2 * np.pi * t / 120) + 0.1
+    x = np.stack([ecg, breath], axis=-1).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((256, 2)),
+            L.Conv1D(6, 9, activation="relu", name="conv1"),
+            L.MaxPooling1D(4, name="pool1"),
+            L.Conv1D(8, 5, activation="relu", name="conv2"),
+            L.GlobalAveragePooling1D(name="gap"),
+        ],
+        name="ecg_cnn",
+    )
+    k = np.zeros((9, 2, 6), "float32")
+    u = np.linspace(-1, 1, 9)
+    k[:, 0, 0] = np.sign(u) * (np.abs(u) > 0.1)  # rising edge
+    k[:, 0, 1] = -k[:, 0, 0]  # falling edge
+    k[:, 0, 2] = (1 - 4 * u**2) * np.exp(-2 * u**2)  # peak (Mexican hat)
+    k[:, 0, 3] = 1 / 9  # smoothing
+    k[:, 1, 4] = np.sign(u) * 0.5  # breathing in
+    k[:, 1, 5] = -np.sign(u) * 0.5  # breathing out
+    model.get_layer("conv1").set_weights([k, np.zeros(6, "float32")])
+    return model, x
+
+
 def overview_ready(harness: Harness) -> None:
     harness.ready(timeout=120_000)
     harness.page.wait_for_selector('.fmw-overview[data-pending="0"]', timeout=120_000)
@@ -309,6 +344,20 @@ def shot_compare(harness: Harness, m: Models, path: pathlib.Path) -> None:
     shoot(harness, path)
 
 
+def shot_series(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Conv1D: the input as a line plot, maps as strips on its time axis, a traced pool cell."""
+    model, x = m.get("ecg", ecg_model_and_signal)
+    p1 = fmwidget.extract(model, x)["pool1"][0]
+    col, f = (int(v) for v in np.unravel_index(np.argmax(p1[:, 2]), p1[:, 2:3].shape))
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, x, layer="pool1", view="grid"))
+    harness.ready()
+    harness.kernel_set("trace_target", {"layer": "pool1", "filter": 2, "row": 0, "col": col})
+    harness.root.locator(".fmw-trace-step").nth(2).wait_for()
+    harness.kernel_set("hover", {"layer": "pool1", "filter": 0, "row": 0, "col": 20, "value": 0})
+    harness.root.locator(".fmw-readout[data-value]").wait_for(state="attached")
+    shoot(harness, path)
+
+
 def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
     """w.save_png from Python (no browser): the digits CNN's conv1 maps and the input."""
     model, digit = m.digits
@@ -328,6 +377,7 @@ SHOTS = {
     "export": shot_export,
     "overview": shot_overview,
     "linked": shot_linked,
+    "series": shot_series,
 }
 # Shots at 1280 x 800 (the others at 1200 x 900, as before).
 WIDE = {"stepper", "stepper_pool", "compare", "overview", "linked"}

@@ -26,7 +26,7 @@ import { onGridKey } from "./keys";
 import { Legend } from "./legend";
 import { Painter, SEQUENTIAL_MAP } from "./paint";
 import { savePngButton } from "./savepng";
-import { rankOf } from "./series";
+import { rankOf, seriesLength } from "./series";
 import { ViewState } from "./state";
 import { LayerStrip } from "./strip";
 import { inputLayerName, TraceView } from "./trace";
@@ -245,6 +245,7 @@ export class GridPage {
 
   private showTrace(t: TraceMsg): void {
     this.s.trace = t;
+    this.traceView.series = seriesLength(this.s.layers) !== undefined;
     this.traceView.show(t);
     this.strip.markLinked(new Set((t.steps ?? []).map((s) => s.layer)));
     this.paint.paintOverlay();
