@@ -348,7 +348,7 @@ def shot_series(harness: Harness, m: Models, path: pathlib.Path) -> None:
     """Conv1D: the input as a line plot, maps as strips on its time axis, a traced pool cell."""
     model, x = m.get("ecg", ecg_model_and_signal)
     p1 = fmwidget.extract(model, x)["pool1"][0]
-    col, f = (int(v) for v in np.unravel_index(np.argmax(p1[:, 2]), p1[:, 2:3].shape))
+    col = int(np.argmax(p1[:, 2]))  # the strongest peak (filter 2) cell
     harness.mount_widget(fmwidget.FeatureMapWidget(model, x, layer="pool1", view="grid"))
     harness.ready()
     harness.kernel_set("trace_target", {"layer": "pool1", "filter": 2, "row": 0, "col": col})
