@@ -358,6 +358,14 @@ def shot_series(harness: Harness, m: Models, path: pathlib.Path) -> None:
     shoot(harness, path)
 
 
+def shot_series_overview(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The network overview of the Conv1D model: its layers' maps as strips."""
+    model, x = m.get("ecg", ecg_model_and_signal)
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, x))
+    overview_ready(harness)
+    shoot(harness, path)
+
+
 def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
     """w.save_png from Python (no browser): the digits CNN's conv1 maps and the input."""
     model, digit = m.digits
@@ -378,6 +386,7 @@ SHOTS = {
     "overview": shot_overview,
     "linked": shot_linked,
     "series": shot_series,
+    "series_overview": shot_series_overview,
 }
 # Shots at 1280 x 800 (the others at 1200 x 900, as before).
 WIDE = {"stepper", "stepper_pool", "compare", "overview", "linked"}
