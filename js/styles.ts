@@ -61,6 +61,10 @@ const CSS = `
 .fmw-center{flex:1 1 320px;min-width:0;display:flex;flex-direction:column;gap:4px}
 .fmw-controls{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px}
 .fmw-controls label{display:inline-flex;gap:4px;align-items:center}
+.fmw-slices{display:flex;gap:8px;align-items:center;font-size:12px;margin:4px 0}
+.fmw-slices[hidden]{display:none}
+.fmw-slice{width:220px}
+.fmw-slice-index{font-variant-numeric:tabular-nums;min-width:4em}
 .fmw-gridwrap{max-height:${GRID_PANE_HEIGHT}px;overflow:auto;border:1px solid var(--fmw-border);background:#6e7781}
 .fmw-grid{display:block;cursor:crosshair}
 .fmw-detail{display:flex;gap:8px;flex-wrap:wrap}

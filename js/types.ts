@@ -167,6 +167,8 @@ export interface LayerData {
   channels: number;
   /** Depth slices of a 3-D layer (absent: 1); slice z is rows [z·h, (z+1)·h), h = height / depth. */
   depth?: number;
+  /** A slice of a 3-D layer's maps (views/slices.ts `sliceOf`): its depth index. */
+  slice?: number;
   values: Float32Array;
   stats: FilterStats;
   layerMin: number;

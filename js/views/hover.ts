@@ -137,17 +137,22 @@ export class HoverView {
         : c // a map still arriving: no value until it is all in
           ? `${this.s.spec?.name ?? ""}\nfilter ${c.filter} · row ${c.row} · col ${c.col}\nloading…`
           : "hover a map for its values\nclick a cell to trace it";
-      for (const k of ["layer", "filter", "row", "col", "value"]) delete ds[k];
+      for (const k of ["layer", "filter", "row", "col", "value", "depth"]) delete ds[k];
       return;
     }
     const pre = this.s.data?.preActivation ? " (pre-activation)" : "";
-    const at = rankOf(this.s.spec) === 1 ? `step ${hv.col}` : `row ${hv.row} · col ${hv.col}`;
+    const z = this.s.data?.slice;
+    const depth = z === undefined ? "" : `depth ${z} · `;
+    const at =
+      rankOf(this.s.spec) === 1 ? `step ${hv.col}` : `${depth}row ${hv.row} · col ${hv.col}`;
     this.readout.textContent = `${hv.layer}${pre}\nfilter ${hv.filter} · ${at}\nvalue ${fmt3(hv.value)}`;
     ds.layer = hv.layer;
     ds.filter = String(hv.filter);
     ds.row = String(hv.row);
     ds.col = String(hv.col);
     ds.value = String(hv.value);
+    if (z === undefined) delete ds.depth;
+    else ds.depth = String(z);
   }
 
   /** The maps under the hovered cell changed (a layer's last part arrived): show its value. */

@@ -35,6 +35,8 @@ export interface PaintTargets {
   controls: Controls;
   /** The pane the grid fills: its width sets the zoom. */
   center: HTMLElement;
+  /** 3-D layers: the hovered field shown on the input slice it reaches (views/slices.ts). */
+  volume?: { field<T>(field: T | null): T | null };
 }
 
 export class Painter {
@@ -156,7 +158,8 @@ export class Painter {
 
   /** The hovered cell's receptive field and the trace's on the input image. */
   outlineInput(): void {
-    this.t.input.outline(this.s.hoverField, this.s.trace?.receptive_field ?? null);
+    const field = this.t.volume ? this.t.volume.field(this.s.hoverField) : this.s.hoverField;
+    this.t.input.outline(field, this.s.trace?.receptive_field ?? null);
   }
 
   private diverging(d: LayerData): boolean {
