@@ -13,6 +13,9 @@
 * linked hover in the network overview (``fmw:overview-hover``: the cell's receptive and
   projective fields in every layer, the marks and connections in view, the read-out) on
   DenseNet121 (429 entries), 95th percentile;
+* draw → repaint (``benchmarks/draw_bench.py``): pen released on the input to the grid
+  repainted with the drawn input's maps, notebook 3's digits CNN, beside its forward pass
+  and ``set_input`` in Python;
 
 Reuses the harness and JupyterLab helpers of tests/browser. Usage (a venv with playwright
 and jupyterlab): python benchmarks/browser_bench.py [--smoke] [--no-lab]
@@ -35,16 +38,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from benchmarks.draw_bench import draw_repaint  # noqa: E402
 from fmwidget import FeatureMapWidget  # noqa: E402
-from tests.browser.helpers import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    Harness,
-    LabNotebook,
-    new_context,
-    start_lab,
-    write_notebook,
-)
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, Harness, new_context  # noqa: E402
+from tests.browser.lab import LabNotebook, start_lab, write_notebook  # noqa: E402
 
 X = "\u00d7"  # the multiplication sign the widget's info line uses
 #: The model of the overview's linked-hover timing (keras.applications, random weights).
@@ -294,6 +291,8 @@ def main() -> None:
             out["overview_hover_events"] = len(ov["times"])
             out["overview_model"] = ov["model"]
             out["page_errors"] += ov["page_errors"]
+            out["draw"] = draw_repaint(browser, strokes=3 if args.smoke else 15)
+            out["page_errors"] += out["draw"].pop("page_errors")
         if not (args.smoke or args.no_lab):
             out["jupyterlab"] = lab_first_paint(browser, runs=args.lab_runs)
         browser.close()

@@ -243,6 +243,13 @@ def main() -> None:
             8 if not args.smoke else 0,
         )
     )
+    if "draw" in br:  # pen released -> grid repainted with the drawn input's maps
+        dr = br["draw"]
+        rows.append(("chromium", "digits_cnn", "draw -> repaint ms", dr["draw_to_repaint_ms"], 150))
+        rows.append(("chromium", "digits_cnn", "  / forward pass", dr["ratio_to_forward"], 0))
+        rows.append(
+            ("chromium", "digits_cnn", "  / set_input in Python", dr["ratio_to_set_input"], 0)
+        )
     if "jupyterlab" in br:
         lab = br["jupyterlab"]
         rows.append((backend0, "vgg16", "Lab first paint / forward", lab["parts"]["ratio"], 2))

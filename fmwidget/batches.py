@@ -69,9 +69,7 @@ def _as_batches(data: Any, batch_size: int) -> Iterator[Any]:
             yield data[i]
         return
     if hasattr(data, "iter_batches") and hasattr(data, "columns"):  # ray.data.Dataset
-        from .ray_engine import _sample_column
-
-        column = _sample_column(data)
+        column = sample_column(data)
         for batch in data.iter_batches(batch_size=batch_size, batch_format="numpy"):
             yield batch[column]
         return
@@ -183,3 +181,21 @@ def describe(data: Any) -> str:
     if isinstance(data, np.ndarray):
         return f"an array of shape {_fmt(data.shape)}"
     return type(data).__name__
+
+
+#: Name of the sample-index column added to a user's ``ray.data.Dataset``.
+INDEX = "__fmwidget_index"
+
+
+def sample_column(ds: Any) -> str:
+    """The column of a ``ray.data.Dataset`` that holds the samples (not our index column)."""
+    names = [c for c in ds.columns() if c != INDEX]
+    if len(names) == 1:
+        return names[0]
+    for name in ("image", "x", "data"):
+        if name in names:
+            return name
+    raise ValueError(
+        f"Expected a ray.data.Dataset with one column of samples (or one named 'image', 'x' "
+        f"or 'data'), received columns {names}."
+    )

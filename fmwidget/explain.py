@@ -1,4 +1,5 @@
-"""Why the network decided: Grad-CAM, saliency maps and the effective receptive field.
+"""Why the network decided: Grad-CAM and saliency maps (the effective receptive field,
+the third view of the same kind, is :mod:`fmwidget.erf`).
 
 Each function runs one differentiable forward pass (through :mod:`fmwidget.gradients`,
 the only module that knows the backend) and turns the gradients into a map on the input
@@ -19,22 +20,20 @@ Formulas (``S`` is the class score: the logit before a final softmax, see
 * ``"smoothgrad"`` (Smilkov et al. 2017): the same of the mean gradient over ``samples``
   copies of ``x`` with Gaussian noise of ``noise * (max(x) - min(x))``.
 * ``"input_x_gradient"`` (Shrikumar et al. 2016): ``|sum_c x_c dS/dx_c|``.
-* Effective receptive field (Luo et al. 2016): ``sum_c |d cell / dx_c|``.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from .gradients import GradFn, value_and_grad
-from .maps import FeatureMaps
-from .probe import Layout, Tap, forward, layout_from, layout_of
-from .validation import as_batch, check_index, check_model, check_position
+from .gradients import cached_value_and_grad, scaled_grads
+from .maps import extract
+from .probe import Layout, Tap, cached_layout, forward, layout_from
+from .validation import as_batch, check_index, check_model
 
 ops = keras.ops
 
@@ -42,12 +41,6 @@ CAM_METHODS = ("grad_cam", "hires_cam")
 SALIENCY_METHODS = ("gradient", "smoothgrad", "input_x_gradient")
 #: SmoothGrad copies differentiated in one pass (bounds memory on big models).
 SMOOTHGRAD_CHUNK = 16
-# Loss scales tried, in order, for models that compute in float16 (then unscaled).
-_FLOAT16_SCALES = (2.0**10, 1.0)
-# Gradient functions per model (compiled once on JAX): see _gradient_function.
-_FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], GradFn]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def grad_cam(
@@ -96,16 +89,16 @@ def grad_cam(
 
         return objective, (1,)
 
-    fn = _gradient_function(model, ("grad_cam", batch.shape[1:], info.name), make)
+    fn = cached_value_and_grad(model, ("grad_cam", batch.shape[1:], info.name), make)
     delta = np.zeros((batch.shape[0], *info.shape), np.float32)
-    acts, (grads,) = _grads(fn, [batch, delta, picks, use_top], layout)
+    acts, (grads,) = scaled_grads(fn, [batch, delta, picks, use_top], layout.float16)
     channel_axis = 1 if info.data_format == "channels_first" else -1
     acts = np.moveaxis(acts, channel_axis, -1)
     grads = np.moveaxis(grads, channel_axis, -1)
     if method == "grad_cam":
         grads = grads.mean(axis=tuple(range(1, acts.ndim - 1)), keepdims=True)
     cam = np.maximum((grads * acts).sum(axis=-1), 0.0)
-    cam = resize_linear(cam, _input_spatial(layout, info.name))
+    cam = resize_linear(cam, layout.input_spatial(info.name))
     return _finish(_normalize(cam), single)
 
 
@@ -154,65 +147,12 @@ def saliency(
     return _finish(_normalize(sal) if normalize else sal.astype(np.float32), single)
 
 
-def effective_receptive_field(
-    fm: FeatureMaps, name: str, position: Any, channel: int | None = None, sample: int = 0
-) -> np.ndarray:
-    """How much each input pixel moves one cell: ``sum_c |d cell / d x_c|``.
+def layout_of(model: Any, batch: np.ndarray) -> Layout:
+    """The :class:`Layout` of ``model`` for inputs shaped like ``batch[0]`` (cached).
 
-    Use it as ``fm.effective_receptive_field(name, position)``. Its support lies inside
-    the exact receptive field (``fm.receptive_field_mask``) and equals it when no ReLU on
-    the way is dead and no max-pool drops the path; its values show that a cell weighs the
-    centre of its field far more than the border.
-
-    Args:
-        fm: The extraction whose model and input to use.
-        name: Layer name.
-        position: The cell, e.g. ``(row, col)``; ``()`` for a layer that outputs a vector.
-        channel: One channel of the cell; default: the sum over the layer's channels.
-        sample: Which sample of ``fm``'s batch.
-
-    Returns:
-        float32 array with the input's spatial shape (not normalised).
+    The first call per model and input shape runs :func:`fmwidget.extract` on one sample.
     """
-    layout = layout_from(fm)
-    info = layout.info(name)
-    sample = check_index(sample, fm.input.shape[0], "sample")
-    if info.spatial_shape is None:
-        if tuple(position or ()) != ():
-            raise ValueError(
-                f"Expected position () for {name!r}, which outputs a vector of shape "
-                f"{info.shape}; received {position!r}."
-            )
-        pos: tuple[int, ...] = ()
-    else:
-        pos = check_position(position, info.spatial_shape, f"layer {name!r}")
-    if channel is not None:
-        channel = check_index(channel, info.channels or (info.shape or (1,))[-1], "channel")
-    in_shape = _input_spatial(layout, name)
-    if info.layer is None:  # the input itself: each pixel sees itself only
-        mask = np.zeros(in_shape, np.float32)
-        mask[pos] = 1.0
-        return mask
-    # The cell is picked by a weight mask passed in, not by indexing: one compiled pass
-    # serves every cell of the layer.
-    first = info.data_format == "channels_first" and info.spatial_shape is not None
-    index = (slice(None), *pos) if first else (*pos, slice(None))
-    if channel is not None:
-        index = (channel, *pos) if first else (*pos, channel)
-    weight = np.zeros((1, *info.shape), np.float32)
-    weight[(0, *index)] = 1.0
-
-    def make(ref: Any) -> Any:
-        def objective(xt: Any, weight: Any) -> tuple[Any, None]:
-            _, outs = forward(ref(), layout, xt, stop=info)
-            return ops.sum(ops.cast(outs[name], "float32") * weight), None
-
-        return objective, (0,)
-
-    fn = _gradient_function(fm.model, ("erf", fm.input.shape[1:], name), make, keep=True)
-    _, (grads,) = _grads(fn, [fm.input[sample : sample + 1], weight], layout)
-    channel_axis = 1 if layout.input.data_format == "channels_first" else -1
-    return np.abs(grads).sum(axis=channel_axis)[0].astype(np.float32)
+    return cached_layout(model, batch.shape[1:]) or layout_from(extract(model, batch[:1]))
 
 
 def resize_linear(maps: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -254,19 +194,6 @@ def _normalize(maps: np.ndarray) -> np.ndarray:
     peak = flat.max(axis=1) if flat.size else np.zeros(maps.shape[0])
     peak = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (maps.ndim - 1))
     return (maps / peak).astype(np.float32)
-
-
-def _input_spatial(layout: Layout, name: str) -> tuple[int, ...]:
-    shape = layout.input.spatial_shape
-    if shape is None:
-        raise ValueError(f"Expected a model with a spatial input, received {layout.input.shape}.")
-    own = layout.info(name).spatial_shape
-    if own is not None and len(own) != len(shape):
-        raise ValueError(
-            f"Expected layer {name!r} to have as many spatial axes as the input "
-            f"{shape}, received {own}."
-        )
-    return tuple(shape)
 
 
 def _n_classes(layout: Layout) -> int:
@@ -323,36 +250,6 @@ def _class_score(
     return ops.sum(logits * mask), outs
 
 
-def _gradient_function(
-    model: Any, key: tuple[Any, ...], make: Callable[[Any], Any], keep: bool = False
-) -> GradFn:
-    """The gradient function of ``make(model_ref) -> (objective, wrt)``.
-
-    With ``keep`` it is made once per model and ``key`` and reused (on JAX: compiled once,
-    so a subclassed model's Python control flow is not re-run; used where the same pass
-    runs many times, e.g. the ERF of every hovered cell). Without, it runs eagerly. The
-    objective reaches the model through the weak reference: the cache keeps no model alive.
-    """
-    if not keep:
-        return value_and_grad(*make(weakref.ref(model)))
-    functions = _FUNCTIONS.setdefault(model, {})
-    fn = functions.get(key)
-    if fn is None:
-        objective, wrt = make(weakref.ref(model))
-        fn = functions[key] = value_and_grad(objective, wrt, state=model.variables)
-    return fn
-
-
-def _grads(fn: GradFn, args: list[Any], layout: Layout) -> tuple[Any, list[np.ndarray]]:
-    """``(aux, grads)`` of ``fn``; loss-scaled for float16 models, retried on overflow."""
-    scales = _FLOAT16_SCALES if layout.float16 else (1.0,)
-    for scale in scales:
-        _, aux, grads = fn(*args, loss_scale=scale)
-        if all(np.isfinite(g).all() for g in grads):
-            break
-    return aux, grads
-
-
 def _input_gradient(
     model: Any, layout: Layout, batch: np.ndarray, picks: np.ndarray, use_top: Any
 ) -> np.ndarray:
@@ -362,8 +259,8 @@ def _input_gradient(
 
         return objective, (0,)
 
-    fn = _gradient_function(model, ("input", batch.shape[1:]), make)
-    return _grads(fn, [batch, picks, use_top], layout)[1][0]
+    fn = cached_value_and_grad(model, ("input", batch.shape[1:]), make)
+    return scaled_grads(fn, [batch, picks, use_top], layout.float16)[1][0]
 
 
 def _smoothgrad(

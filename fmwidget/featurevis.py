@@ -28,10 +28,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from .explain import layout_of
 from .gradients import value_and_grad
 from .lucid import Adam, ImageParam
 from .maps import LayerInfo
-from .probe import Layout, forward, layout_of
+from .probe import Layout, forward
 from .validation import check_index, check_model, expected_input_shape
 
 ops = keras.ops

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import geometry
 from .axis_rules import Spec
+from .erf import effective_receptive_field
 from .field_graph import FieldGraph
 from .layer_geometry import node_for
 from .validation import check_position
@@ -96,10 +97,8 @@ class FieldQueries:
         """``sum_c |d cell / d input_c|`` over the input grid: how much each pixel moves a cell.
 
         Lies inside :meth:`receptive_field_mask`; see
-        :func:`fmwidget.explain.effective_receptive_field` (one backward pass).
+        :func:`fmwidget.erf.effective_receptive_field` (one backward pass).
         """
-        from .explain import effective_receptive_field
-
         return effective_receptive_field(self, name, position, channel, sample)
 
     def receptive_field(self, name: str, position: Any) -> tuple[slice, ...]:

@@ -8,6 +8,7 @@ whatever the model's dtype policy.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,13 @@ import numpy as np
 Objective = Callable[..., tuple[Any, Any]]
 #: ``grad_fn(*arrays, loss_scale=1.0) -> (value, aux, grads)``.
 GradFn = Callable[..., tuple[float, Any, list[np.ndarray]]]
+
+# Loss scales tried, in order, for models that compute in float16 (then unscaled).
+_FLOAT16_SCALES = (2.0**10, 1.0)
+# Gradient functions per model (compiled once on JAX): see cached_value_and_grad.
+_FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], GradFn]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def value_and_grad(
@@ -153,3 +161,34 @@ def _numpy_tree(tree: Any) -> Any:
         return t
 
     return keras.tree.map_structure(convert, tree)
+
+
+def cached_value_and_grad(
+    model: Any, key: tuple[Any, ...], make: Callable[[Any], Any], keep: bool = False
+) -> GradFn:
+    """The gradient function of ``make(model_ref) -> (objective, wrt)``.
+
+    With ``keep`` it is made once per model and ``key`` and reused (on JAX: compiled once,
+    so a subclassed model's Python control flow is not re-run; used where the same pass
+    runs many times, e.g. the ERF of every hovered cell). Without, it runs eagerly. The
+    objective reaches the model through the weak reference: the cache keeps no model alive.
+    """
+    if not keep:
+        return value_and_grad(*make(weakref.ref(model)))
+    functions = _FUNCTIONS.setdefault(model, {})
+    fn = functions.get(key)
+    if fn is None:
+        objective, wrt = make(weakref.ref(model))
+        fn = functions[key] = value_and_grad(objective, wrt, state=model.variables)
+    return fn
+
+
+def scaled_grads(fn: GradFn, args: list[Any], float16: bool) -> tuple[Any, list[np.ndarray]]:
+    """``(aux, grads)`` of ``fn``; loss-scaled when the model computes in ``float16``,
+    retried unscaled on overflow."""
+    scales = _FLOAT16_SCALES if float16 else (1.0,)
+    for scale in scales:
+        _, aux, grads = fn(*args, loss_scale=scale)
+        if all(np.isfinite(g).all() for g in grads):
+            break
+    return aux, grads

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import encode
 from .compare import compare_reply
+from .drawn import answer_set_input
 from .encode import layer_parts
 from .example_wire import examples_message
 from .messages import MAX_ERROR_CHARS, check_request, json_safe, request_id_of
@@ -31,6 +32,9 @@ def answer(w: FeatureMapWidget, content: Any, buffers: Any) -> None:
     """Answers one browser request; anything malformed gets an ``error`` reply."""
     request_id = request_id_of(content)
     try:
+        if isinstance(content, dict) and content.get("type") == "set_input":
+            answer_set_input(w, content, buffers)  # the pen or an upload (binary pixels)
+            return
         kind = check_request(content, buffers, w.data_version)
         if kind == "get_layer":
             reply, payload = layer_reply(w, content)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .explain import CAM_METHODS, SALIENCY_METHODS, effective_receptive_field, grad_cam, saliency
+from .erf import effective_receptive_field
+from .explain import CAM_METHODS, SALIENCY_METHODS, grad_cam, saliency
 from .featurevis import visualize_filter
 from .messages import is_int, short_repr
 from .probe import layout_from

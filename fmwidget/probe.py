@@ -19,13 +19,14 @@ import contextlib
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
-import numpy as np
 
-from .maps import FeatureMaps, LayerInfo, extract
 from .validation import unknown_layer
+
+if TYPE_CHECKING:
+    from .maps import FeatureMaps, LayerInfo
 
 # Kinds that only subsample or pass on the map before them: Grad-CAM's default layer skips
 # them (the map before a pooling layer holds the same features at a finer grid).
@@ -65,6 +66,19 @@ class Layout:
     def call_index(self, info: LayerInfo) -> int:
         """Which call of its layer object ``info`` is (0 for the first; shared layers more)."""
         return sum(1 for other in self.layers[: info.index] if other.layer is info.layer)
+
+    def input_spatial(self, name: str) -> tuple[int, ...]:
+        """The input's spatial shape, checked to have as many axes as layer ``name``'s map."""
+        shape = self.input.spatial_shape
+        if shape is None:
+            raise ValueError(f"Expected a model with a spatial input, received {self.input.shape}.")
+        own = self.info(name).spatial_shape
+        if own is not None and len(own) != len(shape):
+            raise ValueError(
+                f"Expected layer {name!r} to have as many spatial axes as the input "
+                f"{shape}, received {own}."
+            )
+        return tuple(shape)
 
     def spatial_layer(self, name: str | None, what: str) -> LayerInfo:
         """A layer with a spatial map (``name``), or the default: the last one before the head.
@@ -130,17 +144,9 @@ _LAYOUTS: weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Layout]] = (
 )
 
 
-def layout_of(model: Any, batch: np.ndarray) -> Layout:
-    """The :class:`Layout` of ``model`` for inputs shaped like ``batch[0]`` (cached).
-
-    The first call per model and input shape runs :func:`fmwidget.extract` on one sample.
-    """
-    per_model = _LAYOUTS.setdefault(model, {})
-    key = tuple(batch.shape[1:])
-    layout = per_model.get(key)
-    if layout is None:
-        layout = per_model[key] = layout_from(extract(model, batch[:1]))
-    return layout
+def cached_layout(model: Any, input_shape: tuple[int, ...]) -> Layout | None:
+    """The :class:`Layout` of ``model`` for one input shape, if one was made already."""
+    return _LAYOUTS.get(model, {}).get(tuple(input_shape))
 
 
 def layout_from(fm: FeatureMaps) -> Layout:

@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from .topk import EMPTY, State
+from .batches import INDEX, chunks, sample_column, sample_count
+from .scan import Progress, SampleKeeper, build_result, plan
+from .topk import EMPTY, ScoreStep, State, merge
+from .validation import expected_input_shape
 
 INSTALL_HINT = 'engine="ray" needs Ray Data: pip install "fmwidget[ray]" (or "ray[data]").'
-#: Name of the sample-index column added to a user's ``ray.data.Dataset``.
-INDEX = "__fmwidget_index"
 
 
 def import_ray() -> Any:
@@ -63,9 +64,6 @@ class TopKActor:
 
     def __init__(self, model: Any, names: list[str], k: int, batch_size: int, backend: str):
         os.environ.setdefault("KERAS_BACKEND", backend)
-        from .examples import plan
-        from .topk import ScoreStep
-
         self.model, self.names, self.k, self.batch_size = model, names, k, batch_size
         self._plan, self._step_class = plan, ScoreStep
         self.step = self.slots = None
@@ -102,23 +100,8 @@ def _rows_of(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(batch[INDEX], np.int64), np.asarray(batch[column])
 
 
-def _sample_column(ds: Any) -> str:
-    names = [c for c in ds.columns() if c != INDEX]
-    if len(names) == 1:
-        return names[0]
-    for name in ("image", "x", "data"):
-        if name in names:
-            return name
-    raise ValueError(
-        f"Expected a ray.data.Dataset with one column of samples (or one named 'image', 'x' "
-        f"or 'data'), received columns {names}."
-    )
-
-
 def _from_local(data: Any, batch_size: int, shape: Any) -> tuple[Any, np.ndarray, int | None]:
     """A Ray dataset of our own fixed-size chunks (one row each), and the first sample."""
-    from .batches import chunks, sample_count
-
     ray = import_ray()
     items, first = [], None
     for chunk in chunks(data, batch_size, shape):
@@ -147,9 +130,6 @@ def run_ray(
     """See :func:`fmwidget.top_examples`; same result as ``engine="local"``."""
     import keras
 
-    from .examples import Progress, build_result, plan
-    from .validation import expected_input_shape
-
     ray = import_ray()
     backend = keras.backend.backend()
     if not ray.is_initialized():
@@ -160,7 +140,7 @@ def run_ray(
         )
     shape = expected_input_shape(model)
     if isinstance(data, ray.data.Dataset):
-        column = _sample_column(data)
+        column = sample_column(data)
         total = data.count()
         if total == 0:
             raise ValueError("Expected at least one sample, received an empty ray.data.Dataset.")
@@ -198,8 +178,6 @@ def run_ray(
 
 def merge_blobs(blobs: Iterable[bytes], rows: int, k: int, report: Any) -> tuple[State, Any]:
     """Merge actor blobs, in any order, into one state and the samples it refers to."""
-    from .examples import SampleKeeper
-    from .topk import merge
 
     state = State.empty(rows, k)
     keeper = SampleKeeper()

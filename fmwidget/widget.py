@@ -208,6 +208,15 @@ class FeatureMapWidget(anywidget.AnyWidget):
         """
         self._load(x, sample)
 
+    @property
+    def input_array(self) -> Any:
+        """The shown input sample as the model took it (float32, no batch axis).
+
+        After drawing or uploading in the browser this is the drawn image (see
+        :mod:`fmwidget.drawn`).
+        """
+        return self.fm.input[self.sample]
+
     def save_html(self, path: Any, **options: Any) -> ExportReport:
         """Write one self-contained HTML file of this widget that works without a kernel.
 

@@ -97,6 +97,12 @@ const CSS = `
 .fmw-conv td.fmw-num{white-space:nowrap}
 .fmw-kernel td{background:#eef6ff}
 .fmw-op{font-weight:600}
+.fmw-draw{display:flex;flex-direction:column;gap:2px;max-width:224px}
+.fmw-draw-bar{display:flex;gap:3px;flex-wrap:wrap;align-items:center}
+.fmw-draw-bar button,.fmw-draw-bar select{font:inherit;font-size:11px;padding:1px 5px}
+.fmw-draw-bar button[aria-pressed="true"]{background:#1f6feb;color:#fff;border-color:#1f6feb}
+.fmw-draw-msg:empty{display:none}
+.fmw-stack[data-pen="draw"],.fmw-stack[data-pen="erase"]{cursor:crosshair;touch-action:none}
 .fmw-heat{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none;image-rendering:pixelated}
 .fmw-explain{display:flex;flex-direction:column;gap:3px;width:224px;font-size:12px}
 .fmw-explain-bar{display:flex;gap:6px;align-items:center;flex-wrap:wrap}

@@ -375,6 +375,32 @@ def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
     print(f"wrote {path} and {path.with_suffix('.svg')} (w.save_png / w.save_svg)")
 
 
+def shot_draw(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The pen: a "7" drawn with the mouse on a blank input; the maps follow on mouse-up."""
+    model, digit = m.digits
+    widget = fmwidget.FeatureMapWidget(model, np.zeros_like(digit), layer="conv1", view="grid")
+    harness.mount_widget(widget)
+    harness.ready()
+    harness.page.wait_for_function("() => document.querySelector('.fmw-stack')?.dataset.pen")
+    box = harness.root.locator("canvas.fmw-input").bounding_box()
+    cell = box["width"] / digit.shape[1]
+    mouse = harness.page.mouse
+    for stroke in (((5, 6), (5, 18), (20, 10)),):  # (row, col) points of one stroke
+        version = widget.data_version
+        mouse.move(box["x"] + stroke[0][1] * cell, box["y"] + stroke[0][0] * cell)
+        mouse.down()
+        for r, c in stroke[1:]:
+            mouse.move(box["x"] + c * cell, box["y"] + r * cell, steps=12)
+        mouse.up()
+        harness.page.wait_for_function(
+            "(v) => window.__fmwModel.get('data_version') > v", arg=version
+        )
+    probs = np.asarray(model(widget.input_array[None]))[0]
+    print(f"drawn 7: predicted {int(probs.argmax())} ({probs.max():.2f})")
+    harness.ready()
+    shoot(harness, path)
+
+
 SHOTS = {
     "grid": shot_grid,
     "hover": shot_hover,
@@ -385,6 +411,7 @@ SHOTS = {
     "export": shot_export,
     "overview": shot_overview,
     "linked": shot_linked,
+    "draw": shot_draw,
     "series": shot_series,
     "series_overview": shot_series_overview,
 }

@@ -338,8 +338,8 @@ def test_ray_missing_says_how_to_install(seq, monkeypatch):
 def test_ray_actor_blocks_merged_in_any_order_equal_local(seq):
     """The Ray engine's actor and merge, run in-process on shuffled blocks (no cluster)."""
     from fmwidget.batches import chunks
-    from fmwidget.examples import Progress, build_result, plan
     from fmwidget.ray_engine import TopKActor, merge_blobs
+    from fmwidget.scan import Progress, build_result, plan
 
     model, x = seq
     want = fmwidget.top_examples(model, x, k=3, batch_size=16, progress=False)

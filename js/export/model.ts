@@ -17,6 +17,10 @@ function key(layer: string, pre: boolean): string {
   return `${pre ? 1 : 0}:${layer}`;
 }
 
+/** The pen and the upload run the model: the export has none. */
+const DRAW_NEEDS_KERNEL =
+  "This is a static export: a drawn or uploaded input runs the model in the kernel (open the notebook to draw).";
+
 export class StaticModel extends LocalModel<Traits> {
   /** Messages the views sent (for tests). */
   readonly sent: unknown[] = [];
@@ -67,6 +71,7 @@ export class StaticModel extends LocalModel<Traits> {
         return [{ ...head, request_id: rid, version: this.state.data_version }, buffers];
       }
       if (msg.type === "get_filter_image") throw new Error(NEEDS_KERNEL);
+      if (msg.type === "set_input") throw new Error(DRAW_NEEDS_KERNEL);
       throw new Error(
         `Expected message type 'get_layer', 'get_trace' or 'get_examples', received ${JSON.stringify(msg.type)}.`,
       );

@@ -25,6 +25,8 @@ export class InputView {
   private data: LayerData | null = null;
   /** A time series (1-D input): drawn as a line plot, fields as shaded spans. */
   private series = false;
+  /** The value range the image is shown in; null: from the image (`imageRange`). */
+  range: [number, number] | null = null;
 
   constructor() {
     this.canvas.setAttribute("aria-label", "model input");
@@ -70,7 +72,7 @@ export class InputView {
     const ctx = ctx2d(this.canvas);
     if (!ctx) return;
     const img = ctx.createImageData(W * k, H * k);
-    const [lo, hi] = imageRange(data.layerMin, data.layerMax);
+    const [lo, hi] = this.range ?? imageRange(data.layerMin, data.layerMax);
     const target = { out: img.data, offset: 0, stride: W * k * 4, scale: k };
     if (C === 3) {
       const out = img.data;

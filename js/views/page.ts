@@ -18,6 +18,7 @@ import type { Cell, LayerData, LayerSpec, TraceMsg, Traits } from "../types";
 import { FilterCard } from "./card";
 import { Controls } from "./controls";
 import { DetailView } from "./detail";
+import { DrawTool } from "./draw";
 import { ExplainPanel } from "./explain";
 import { type GridCell, GridView } from "./grid";
 import { HoverView } from "./hover";
@@ -54,6 +55,8 @@ export class GridPage {
   /** The filter card (top dataset examples, feature visualisation) and the input overlays. */
   private readonly card: FilterCard;
   private readonly explain: ExplainPanel;
+  /** The pen and image upload under the input image. */
+  private readonly draw: DrawTool;
   private readonly d = new Disposer();
   private sortKey: SortKey = "index";
   private loadToken = 0;
@@ -66,10 +69,7 @@ export class GridPage {
       this.repaint();
       this.hover.refresh();
     },
-    paintInput: (d) => {
-      const spec = this.s.layers.find((l) => l.kind === "input") ?? this.s.layers[0];
-      this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP), rankOf(spec));
-    },
+    paintInput: (d) => this.paintInput(d),
     geometry: () => this.s.spec?.receptive_field,
   });
 
@@ -123,13 +123,14 @@ export class GridPage {
     this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
     this.card = new FilterCard(model, store, this.s, (d, f) => this.paint.styleFor(d, f));
     this.explain = new ExplainPanel(model, store, input);
+    this.draw = new DrawTool(input, model, (d) => this.paintInput(d));
     this.build();
     this.bind();
   }
 
   private build(): void {
     const side = h("div", "fmw-side");
-    side.append(this.input.el, this.explain.el, this.legend.el, this.hover.readout);
+    side.append(this.input.el, this.draw.el, this.explain.el, this.legend.el, this.hover.readout);
     this.controls.el.append(
       savePngButton(
         () => this.center.querySelector<HTMLCanvasElement>("canvas.fmw-grid"),
@@ -179,6 +180,7 @@ export class GridPage {
       this.strip.dispose();
       this.card.dispose();
       this.explain.dispose();
+      this.draw.dispose();
     });
   }
 
@@ -287,11 +289,19 @@ export class GridPage {
     this.store.layer(spec.name, false).then(
       (d) => {
         if (token !== this.inputToken) return;
-        this.volume.setInput(d); // a volume: one slice at a time
+        if (rankOf(spec) !== 2) {
+          this.draw.el.hidden = true; // drawing is for images
+          this.volume.setInput(d); // a volume: one slice at a time
+        } else if (!this.draw.onInput(d)) this.volume.setInput(d);
         this.paint.outlineInput();
       },
       (e) => this.fail(e),
     );
+  }
+
+  private paintInput(d: LayerData): void {
+    const spec = this.s.layers.find((l) => l.kind === "input") ?? this.s.layers[0];
+    this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP), rankOf(spec));
   }
 
   private load(): void {

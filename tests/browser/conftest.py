@@ -36,12 +36,11 @@ from .helpers import (
     CHROMIUM_ARGS,
     REPO,
     Harness,
-    LabServer,
     new_context,
     save_artifacts,
-    start_lab,
     tiny_cnn_and_input,
 )
+from .lab import LabServer, start_lab
 
 # Keras writes keras.json into KERAS_HOME on first import: keep it out of ~/.keras.
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="fmw-keras-home-"))

@@ -15,11 +15,21 @@ function b64ToDataView(b64) {
   return new DataView(bytes.buffer);
 }
 
+function bufferToB64(b) {
+  const bytes = ArrayBuffer.isView(b)
+    ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    : new Uint8Array(b);
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return btoa(s);
+}
+
 export class FakeModel {
   constructor(state) {
     this.state = structuredClone(state ?? {});
     this.handlers = new Map();
     this.sent = [];
+    this.sentBuffers = [];
     this.sets = [];
     this.saves = 0;
     this.replies = 0;
@@ -69,11 +79,18 @@ export class FakeModel {
 
   send(content, _callbacks, buffers) {
     this.sent.push(structuredClone(content));
+    // binary buffers (the drawn input's pixels) as base64, by message index
+    const b64s = (buffers ?? []).map(bufferToB64);
+    this.sentBuffers.push(b64s);
     const respond = window.__fmwPySend;
     if (typeof respond !== "function") return;
-    respond(content, (buffers ?? []).length).then(
+    respond(content, b64s.length, b64s).then(
       (answers) => {
-        for (const a of answers ?? []) this.reply(a.content, a.buffers.map(b64ToDataView));
+        for (const a of answers ?? []) {
+          const state = a.content.__state__; // trait changes the kernel made (set_input)
+          if (state) for (const [k, v] of Object.entries(state)) this.kernelSet(k, v);
+          else this.reply(a.content, a.buffers.map(b64ToDataView));
+        }
       },
       (err) => {
         window.__fmwResponderErrors = (window.__fmwResponderErrors ?? 0) + 1;

@@ -20,15 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .helpers import (
-    GRID_POINTS,
-    READOUT,
-    TINY_CNN_SOURCE,
-    LabServer,
-    canvas_summary,
-    keras_env,
-    start_server,
-)
+from .helpers import GRID_POINTS, READOUT, TINY_CNN_SOURCE, canvas_summary, keras_env
+from .lab import LabServer, start_server
 
 READY = '.fmw-root[data-ready="1"]'
 WATCHED = ("hover", "trace_target", "selected_filters")

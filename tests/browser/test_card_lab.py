@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import LabNotebook, open_lab_notebook
+from .lab import LabNotebook, open_lab_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab, pytest.mark.slow]
 

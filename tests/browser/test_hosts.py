@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import TINY_CNN_SOURCE, LabNotebook, LabServer, new_context, write_notebook
+from .helpers import TINY_CNN_SOURCE, new_context
 from .hosts import (
     JUPYTER_CELL,
     assert_painted,
@@ -27,6 +27,7 @@ from .hosts import (
     start_marimo,
     wait_for_python,
 )
+from .lab import LabNotebook, LabServer, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.hosts]
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import TINY_CNN_SOURCE, LabNotebook, hover_grid, open_lab_notebook
+from .helpers import TINY_CNN_SOURCE, hover_grid
 from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
+from .lab import LabNotebook, open_lab_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 # 5: a second widget in the default view (the overview).  6: read its traits back.
 # 7: a third widget comparing its input with the input shifted.  8: its comparison.
 # 9: trace a cell of w2 from Python (the step-through's own set-up).
+# 10: w's input as the kernel holds it (after a pen stroke in the browser).
 CELLS = [
     """from fmw_tiny import *
 model = tiny_cnn()
@@ -44,6 +46,9 @@ w3""",
     """w2.view = "grid"
 w2.layer = "conv"
 w2.trace_target = {"layer": "conv", "filter": 2, "row": 20, "col": 10}""",
+    """x = w.input_array
+row = x[14, 8:20, 0].tolist()
+print(json.dumps({"version": w.data_version, "max": float(x.max()), "row": row}))""",
 ]
 READY = '.fmw-root[data-ready="1"]'
 
@@ -205,3 +210,35 @@ def test_compare_in_lab(lab: LabNotebook) -> None:
         timeout=60_000,
     )
     assert lab.run_json(8, mouse=False) == {"shift": [1, 0], "view": "compare"}
+
+
+GRID_DIGEST = """(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0; for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) | 0; return h; }"""
+
+
+def test_pen_stroke_reaches_the_kernel_and_the_maps_repaint(lab: LabNotebook) -> None:
+    """A stroke on the input image: real comm with a binary buffer, the kernel runs it."""
+    out = lab.outputs(0)
+    out.locator(READY).wait_for(state="visible", timeout=60_000)
+    out.locator('.fmw-stack[data-pen="draw"]').wait_for()
+    before = lab.run_json(10, mouse=False)
+    grid = out.locator("canvas.fmw-grid")
+    digest = grid.evaluate(GRID_DIGEST)
+    canvas = out.locator("canvas.fmw-input")
+    canvas.scroll_into_view_if_needed()  # running cell 10 scrolled the notebook down
+    box = canvas.bounding_box()
+    cell = box["width"] / 28
+    lab.page.mouse.move(box["x"] + 6.5 * cell, box["y"] + 14.5 * cell)
+    lab.page.mouse.down()
+    lab.page.mouse.move(box["x"] + 21.5 * cell, box["y"] + 14.5 * cell, steps=8)
+    lab.page.mouse.up()
+    lab.page.wait_for_function(  # the maps of the drawn input are painted
+        f"([c, d]) => ({GRID_DIGEST})(c) !== d",
+        arg=[grid.element_handle(), digest],
+        timeout=30_000,
+    )
+    after = lab.run_json(10, mouse=False)
+    assert after["version"] == before["version"] + 1
+    # the stroke is white ink: the top of the input's range, all along the row
+    assert after["row"] == [after["max"]] * 12, after
+    assert after["row"] != before["row"]
