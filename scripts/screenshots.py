@@ -127,6 +127,35 @@ def ecg_model_and_signal():
     return model, x
 
 
+def volume_model_and_scan():
+    """A Conv3D model with hand-made filters (edges along depth, rows and columns, a blob
+    detector, smoothing) on a synthetic scan: a bright ball and a tube through the volume."""
+    z, y, x = np.mgrid[:16, :32, :32].astype("float32")
+    ball = np.exp(-(((z - 8) ** 2 + (y - 12) ** 2 + (x - 18) ** 2) / 18.0))
+    tube = np.exp(-(((y - 24 + 0.4 * z) ** 2 + (x - 8) ** 2) / 4.0))
+    rng = np.random.default_rng(1)
+    scan = (0.9 * ball + 0.6 * tube + 0.03 * rng.normal(size=z.shape)).clip(0, 1)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 32, 32, 1)),
+            L.Conv3D(5, 3, padding="same", activation="relu", name="conv1"),
+            L.MaxPooling3D(2, name="pool1"),
+            L.Conv3D(8, 3, activation="relu", name="conv2"),
+        ],
+        name="scan_cnn",
+    )
+    k = np.zeros((3, 3, 3, 1, 5), "float32")
+    d = np.array([-1.0, 0.0, 1.0], "float32")
+    k[:, 1, 1, 0, 0] = d  # edge along depth
+    k[1, :, 1, 0, 1] = d  # edge along rows
+    k[1, 1, :, 0, 2] = d  # edge along columns
+    k[:, :, :, 0, 3] = -1 / 26
+    k[1, 1, 1, 0, 3] = 1.0  # blob (centre minus surround)
+    k[:, :, :, 0, 4] = 1 / 27  # smoothing
+    model.get_layer("conv1").set_weights([k * 2, np.zeros(5, "float32")])
+    return model, scan[..., None].astype("float32")
+
+
 def overview_ready(harness: Harness) -> None:
     harness.ready(timeout=120_000)
     harness.page.wait_for_selector('.fmw-overview[data-pending="0"]', timeout=120_000)
@@ -366,6 +395,19 @@ def shot_series_overview(harness: Harness, m: Models, path: pathlib.Path) -> Non
     shoot(harness, path)
 
 
+def shot_volume(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Conv3D: one depth slice of every map, the slice scrubber, the hovered cell's field box
+    on the input slice it reaches."""
+    model, scan = m.get("scan", volume_model_and_scan)
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, scan, layer="pool1", view="grid"))
+    harness.ready()
+    harness.root.locator("input.fmw-slice").fill("4")
+    harness.root.locator(".fmw-slices[data-slice='4']").wait_for()
+    harness.kernel_set("hover", {"layer": "pool1", "filter": 3, "row": 6, "col": 9, "value": 0})
+    harness.root.locator(".fmw-readout[data-value]").wait_for(state="attached")
+    shoot(harness, path)
+
+
 def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
     """w.save_png from Python (no browser): the digits CNN's conv1 maps and the input."""
     model, digit = m.digits
@@ -414,6 +456,7 @@ SHOTS = {
     "draw": shot_draw,
     "series": shot_series,
     "series_overview": shot_series_overview,
+    "volume": shot_volume,
 }
 # Shots at 1280 x 800 (the others at 1200 x 900, as before).
 WIDE = {"stepper", "stepper_pool", "compare", "overview", "linked"}

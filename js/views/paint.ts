@@ -78,7 +78,13 @@ export class Painter {
     const size = g ? ` · zoom ×${g.scale}` : "";
     const part = d.ready ? `${d.ready.reduce((a, b) => a + b, 0)} of ` : "";
     const loading = d.ready ? " · loading…" : "";
-    const shape = steps !== undefined ? `${d.width} steps` : `${d.height}×${d.width}`;
+    const depth = this.s.spec?.depth ?? 1;
+    const shape =
+      steps !== undefined
+        ? `${d.width} steps`
+        : d.slice !== undefined
+          ? `${depth}×${d.height}×${d.width} (depth slice ${d.slice})`
+          : `${d.height}×${d.width}`;
     this.t.controls.info.textContent = `${part}${d.channels} maps of ${shape}${size}${deadText}${loading}`;
     this.paintOverlay();
     this.paintDetail();

@@ -83,7 +83,7 @@ export class SliceBar {
     this.el.hidden = depth <= 1;
     this.range.max = String(Math.max(0, depth - 1));
     this.range.value = String(z);
-    this.label.textContent = `${z + 1} / ${depth}`;
+    this.label.textContent = `${z} of 0–${depth - 1}`;
     this.el.dataset.slice = String(z);
     this.el.dataset.depth = String(depth);
   }
@@ -97,8 +97,8 @@ export class SliceBar {
       return;
     }
     ds.field = `${f[0]},${f[1]}`;
-    const slices = f[1] - f[0] === 1 ? `slice ${f[0] + 1}` : `slices ${f[0] + 1}–${f[1]}`;
-    this.field.textContent = ` · field: input ${slices} of ${inputDepth} (input shows ${shown + 1})`;
+    const slices = f[1] - f[0] === 1 ? `slice ${f[0]}` : `slices ${f[0]}–${f[1] - 1}`;
+    this.field.textContent = `field: input ${slices} of ${inputDepth}; the input shows slice ${shown}`;
   }
 }
 

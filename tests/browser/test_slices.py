@@ -96,13 +96,14 @@ def test_the_scrubber_and_keys_change_the_slice_shown(harness_page: Harness, vol
     bar = h.root.locator(".fmw-slices")
     assert bar.is_visible()
     assert (bar.get_attribute("data-depth"), bar.get_attribute("data-slice")) == ("4", "2")
-    assert "6\u00d76" in h.root.locator(".fmw-info").inner_text()  # maps of one slice
+    info = h.root.locator(".fmw-info").inner_text()
+    assert "4\u00d76\u00d76 (depth slice 2)" in info  # maps of one slice
     np.testing.assert_array_equal(slice_colors(h), expected(h, w, 2))
     h.root.locator(".fmw-gridwrap").focus()
     h.page.keyboard.press(".")
     h.root.locator(".fmw-slices[data-slice='3']").wait_for()
     np.testing.assert_array_equal(slice_colors(h), expected(h, w, 3))
-    assert h.root.locator(".fmw-slice-index").inner_text() == "4 / 4"
+    assert h.root.locator(".fmw-slice-index").inner_text() == "3 of 0\u20133"
     h.page.keyboard.press(".")  # past the last slice: stays
     h.page.keyboard.press(",")
     h.page.keyboard.press(",")
