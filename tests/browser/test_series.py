@@ -148,3 +148,18 @@ def test_hover_shades_the_exact_receptive_field_on_the_input(
     shaded = np.flatnonzero(over[over.shape[0] // 2, :, 3] > 0)
     assert (shaded.min(), shaded.max() + 1) == (start * k, stop * k)
     assert h.page_errors == []
+
+
+def test_overview_draws_a_1d_layers_thumbnails_as_strips(
+    harness_page: Harness, series: Any
+) -> None:
+    _, w, _ = series
+    h = harness_page
+    h.mount_widget(w, view="overview")
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    for layer in ("c", "p"):
+        r = h.page.evaluate(
+            "(l) => document.querySelector('.fmw-overview').fmwOverview.clientRect(l, 0)", layer
+        )
+        assert r["w"] >= 4 * r["h"] > 2, r  # a strip, not a square or a 1-px line
+    assert h.page_errors == []

@@ -151,3 +151,16 @@ def test_hover_outlines_the_field_box_on_the_input_slice_it_reaches(
     ys, xs = np.nonzero(over[:, :, 3])
     assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (r0 * k, r1 * k, c0 * k, c1 * k)
     assert h.page_errors == []
+
+
+def test_overview_of_a_volume_model_paints_every_column(harness_page: Harness, volume: Any) -> None:
+    _, w, _ = volume
+    h = harness_page
+    h.mount_widget(w, view="overview")
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    assert h.root.locator(".fmw-ov-col").count() == 3
+    r = h.page.evaluate(
+        "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('c', 0)"
+    )
+    assert r["w"] == pytest.approx(r["h"]) and r["w"] > 0  # a 6x6 slice: square
+    assert h.page_errors == []
