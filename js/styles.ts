@@ -77,7 +77,7 @@ const CSS = `
 .fmw-trace-steps{display:flex;gap:6px;flex-wrap:wrap;align-items:flex-start}
 .fmw-trace-step{display:flex;flex-direction:column;gap:2px;background:var(--fmw-bg);border:1px solid var(--fmw-border);border-radius:3px;padding:3px 5px;max-width:220px}
 .fmw-trace-arrow{align-self:center;color:var(--fmw-muted)}
-.fmw-trace-map{align-self:flex-start;image-rendering:pixelated}
+.fmw-trace-map{align-self:flex-start;image-rendering:pixelated;max-width:100%}
 .fmw-trace-scale{display:flex;flex-direction:column;gap:1px;font-size:10px;color:var(--fmw-muted)}
 .fmw-trace-scale canvas{width:100%;height:6px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
 .fmw-trace-scale .fmw-legend-ticks{width:100%}

@@ -261,6 +261,7 @@ export class TraceView {
     const k = Math.max(1, Math.floor(MINI / Math.max(H, W)));
     canvas.width = W * k;
     canvas.height = H * k;
+    if (H === 1 && W > 1) canvas.style.height = "12px"; // a time series' map: a strip
     const ctx = ctx2d(canvas);
     if (!ctx) return;
     const img = ctx.createImageData(W * k, H * k);
