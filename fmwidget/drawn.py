@@ -12,7 +12,9 @@ bytes 0..255 into the original input's value range); ``uint8`` values ``b`` beco
 input's height, width and channels; it is put into the input's ``data_format`` and runs the
 same path as :meth:`fmwidget.FeatureMapWidget.set_input`, so every view updates through
 ``data_version``. The answer is ``{"type": "input_set", "request_id", "version",
-"height", "width", "channels"}``; anything else gets an ``error`` reply naming what was
+"height", "width", "channels", "prediction"}`` (``prediction``: the model's top class for the
+new input, ``{"index", "label", "score"}``, or ``None`` when the model does not output a
+vector of scores); anything else gets an ``error`` reply naming what was
 expected and what was received, and the widget keeps its previous input.
 """
 
@@ -177,5 +179,24 @@ def _reply(w: FeatureMapWidget, content: dict[str, Any]) -> None:
             "height": height,
             "width": width,
             "channels": channels,
+            "prediction": prediction(w),
         }
     )
+
+
+def prediction(w: FeatureMapWidget) -> dict[str, Any] | None:
+    """The top class of the shown sample from the forward pass already made: its index, its
+    name from ``class_labels`` ("" when there is none) and its output value; ``None`` when
+    the model's output is not a vector of scores."""
+    last = w.fm.layers[-1]
+    if last.spatial_shape is not None or len(last.shape or ()) != 1:
+        return None
+    scores = w.fm[last.name][w.sample]
+    index = int(np.argmax(scores))
+    labels = w.class_labels
+    score = float(scores[index])
+    return {
+        "index": index,
+        "label": labels[index] if index < len(labels) else "",
+        "score": score if math.isfinite(score) else None,
+    }

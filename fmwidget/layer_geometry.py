@@ -157,6 +157,16 @@ def _same_rank(out: Spec, src: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return out.spatial, src.spatial
 
 
+def _padding_before(padding: str, n_in: int, kernel: int, stride: int, dilation: int) -> int:
+    """Padding cells Keras puts before index 0 of an axis: ``same`` splits the padding (the
+    extra cell after), ``causal`` (Conv1D) puts all of it before, ``valid`` none."""
+    if padding == "same":
+        return same_padding(n_in, kernel, stride, dilation)
+    if padding == "causal":
+        return dilation * (kernel - 1)
+    return 0
+
+
 def _single_maps(layer: Any, kind: str, out: Spec, src: Spec) -> tuple[AxisMap, ...]:
     """Convolution, pooling, transposed convolution, padding, cropping, upsampling."""
     out_sp, in_sp = _same_rank(out, src)
@@ -165,14 +175,14 @@ def _single_maps(layer: Any, kind: str, out: Spec, src: Spec) -> tuple[AxisMap, 
         kernel = _tuple(getattr(layer, "kernel_size", None) or layer.pool_size, rank)
         strides = _tuple(layer.strides, rank)
         dilation = _tuple(getattr(layer, "dilation_rate", 1), rank)
-        same = layer.padding.lower() == "same"
+        padding = layer.padding.lower()
         return tuple(
             AxisMap(
                 "window",
                 kernel[a],
                 strides[a],
                 dilation[a],
-                -same_padding(in_sp[a], kernel[a], strides[a], dilation[a]) if same else 0,
+                -_padding_before(padding, in_sp[a], kernel[a], strides[a], dilation[a]),
             )
             for a in range(rank)
         )

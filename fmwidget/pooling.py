@@ -8,6 +8,7 @@ and, for the static export, both as compact tables for a whole layer.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -118,9 +119,10 @@ def pool_windows(fm: FeatureMaps, name: str) -> list[np.ndarray]:
 def pool_argmax(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
     """For max pooling ``name``: where each pooled cell's max came from, channel-major.
 
-    Returns ``(C, H_out, W_out)`` ints: the row-major index of the winning cell inside that
-    cell's (clipped) window, equal to :func:`pool_source` (float32 values, ties
-    and NaN to the first cell, as ``np.argmax``).
+    Returns ``(C, *spatial_out)`` ints (``(C, 1, W_out)`` for 1D maps, shown as one row;
+    ``(C, D_out, H_out, W_out)`` for 3D): the row-major index of the winning cell inside
+    that cell's (clipped) window, equal to :func:`pool_source` (float32 values, ties and
+    NaN to the first cell, as ``np.argmax``).
 
     Raises:
         ValueError: ``name`` is not a MaxPooling layer.
@@ -129,7 +131,7 @@ def pool_argmax(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
 
 
 def _pool_input(fm: FeatureMaps, name: str, sample: int) -> np.ndarray:
-    """The pooling layer's float32 input map, ``(H, W, C)`` (1D maps as one row)."""
+    """The pooling layer's float32 input map, ``(*spatial, C)`` (1D maps as one row)."""
     src = fm.info(fm.info(name).inputs[0])
     x = fm[src.name][sample]
     if src.data_format == "channels_first":
@@ -137,44 +139,56 @@ def _pool_input(fm: FeatureMaps, name: str, sample: int) -> np.ndarray:
     return x[None] if x.ndim == 2 else x
 
 
+def _axis_vector(values: np.ndarray, axis: int, rank: int) -> np.ndarray:
+    """``values`` shaped to broadcast along ``axis`` of a ``(*spatial, C)`` array."""
+    shape = [1] * (rank + 1)
+    shape[axis] = len(values)
+    return values.reshape(shape)
+
+
 def _pool_best(fm: FeatureMaps, name: str, sample: int) -> tuple[np.ndarray, np.ndarray]:
-    """``pool_argmax`` and the winners' float32 values, ``(H_out, W_out, C)``."""
+    """``pool_argmax`` and the winners' float32 values, ``(*spatial_out, C)``.
+
+    Scans the window offsets in row-major order and keeps a value only when it is strictly
+    larger (or the first NaN), so ties go to the first cell as ``np.argmax`` does.
+    """
     info = fm.info(name)
     assert info.spatial_shape is not None
     # raises ValueError for average pooling, as pool_source does
     pool_source(fm, name, (0,) * len(info.spatial_shape), 0, sample)
-    rows, cols = pool_windows(fm, name)
+    tables = pool_windows(fm, name)
     x = _pool_input(fm, name, sample)
-    h, w = x.shape[:2]
-    len_r, len_c = rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0]
-    best = x[np.ix_(rows[:, 0], cols[:, 0])]  # offset (0, 0) of each window
-    best_r = np.zeros(best.shape, np.int64)
-    best_c = np.zeros(best.shape, np.int64)
+    rank = len(tables)
+    starts = [t[:, 0] for t in tables]
+    lens = [t[:, 1] - t[:, 0] for t in tables]
+    best = x[np.ix_(*starts)]  # offset (0, ..., 0) of each window
+    local = np.zeros(best.shape, np.int64)
     with np.errstate(invalid="ignore"):
-        for dr in range(int(len_r.max())):
-            for dc in range(int(len_c.max())):
-                if dr == 0 and dc == 0:
-                    continue
-                ri = np.minimum(rows[:, 0] + dr, h - 1)
-                ci = np.minimum(cols[:, 0] + dc, w - 1)
-                v = x[np.ix_(ri, ci)]
-                valid = ((dr < len_r)[:, None] & (dc < len_c)[None, :])[..., None]
-                better = valid & ~np.isnan(best) & (np.isnan(v) | (v > best))
-                best = np.where(better, v, best)
-                best_r = np.where(better, dr, best_r)
-                best_c = np.where(better, dc, best_c)
-    local = best_r * len_c[None, :, None] + best_c
+        for offsets in itertools.product(*(range(int(n.max())) for n in lens)):
+            if not any(offsets):
+                continue
+            sizes = zip(starts, offsets, x.shape[:rank], strict=True)
+            index = [np.minimum(s + o, n - 1) for s, o, n in sizes]
+            v = x[np.ix_(*index)]
+            valid = np.ones((1,) * (rank + 1), bool)
+            flat = np.zeros((1,) * (rank + 1), np.int64)
+            for axis, (o, n) in enumerate(zip(offsets, lens, strict=True)):
+                valid = valid & _axis_vector(o < n, axis, rank)
+                flat = flat * _axis_vector(n, axis, rank) + o  # row-major index in the window
+            better = valid & ~np.isnan(best) & (np.isnan(v) | (v > best))
+            best = np.where(better, v, best)
+            local = np.where(better, flat, local)
     return np.moveaxis(local, -1, 0), best
 
 
 def pool_ties(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
     """For max pooling ``name``: which input cells equal the winner of their first window.
 
-    Returns ``(C, H_in, W_in)`` booleans over the pooling layer's input map: True where the
-    float32 value equals the value that won the first window holding the cell (row-major, as
-    :func:`fmwidget.trace.trace` picks it); False for cells in no window and for NaN. A trace
-    says "hold the same value" from this, never from float16 values (which would create
-    false ties).
+    Returns ``(C, *spatial_in)`` booleans over the pooling layer's input map (1D maps as
+    one row): True where the float32 value equals the value that won the first window
+    holding the cell (row-major, as :func:`fmwidget.trace.trace` picks it); False for cells
+    in no window and for NaN. A trace says "hold the same value" from this, never from
+    float16 values (which would create false ties).
 
     Raises:
         ValueError: ``name`` is not a MaxPooling layer.
@@ -183,14 +197,15 @@ def pool_ties(fm: FeatureMaps, name: str, sample: int = 0) -> np.ndarray:
 
 
 def _ties(fm: FeatureMaps, name: str, sample: int, best: np.ndarray) -> np.ndarray:
-    rows, cols = pool_windows(fm, name)
+    tables = pool_windows(fm, name)
     x = _pool_input(fm, name, sample)
-    firsts = []
-    for table, n in ((rows, x.shape[0]), (cols, x.shape[1])):
+    rank = len(tables)
+    firsts, held_any = [], np.ones((1,) * (rank + 1), bool)
+    for axis, (table, n) in enumerate(zip(tables, x.shape, strict=False)):
         held = (table[:, :1] <= np.arange(n)) & (np.arange(n) < table[:, 1:])  # (out, in)
-        firsts.append((held.argmax(axis=0), held.any(axis=0)))
-    (first_r, ok_r), (first_c, ok_c) = firsts
-    ties = (x == best[np.ix_(first_r, first_c)]) & (ok_r[:, None] & ok_c[None, :])[..., None]
+        firsts.append(held.argmax(axis=0))
+        held_any = held_any & _axis_vector(held.any(axis=0), axis, rank)
+    ties = (x == best[np.ix_(*firsts)]) & held_any
     return np.moveaxis(ties, -1, 0)
 
 
@@ -207,17 +222,21 @@ def pool_tables(
             about it (the static export's blob writer).
 
     Returns:
-        ``rows`` and ``cols`` window tables (:func:`pool_windows`); for max pooling the
+        ``rows`` and ``cols`` window tables (:func:`pool_windows`; 3D maps also ``depths``,
+        their first axis); for max pooling the
         ``argmax`` table (:func:`pool_argmax`, uint8/16/32) and the packed ``ties`` bits
         (:func:`pool_ties`), each described by ``add``; ``argmax`` is None for average pooling.
     """
-    rows, cols = pool_windows(fm, name)
+    tables = pool_windows(fm, name)
+    rows, cols = tables[-2:]
     out: dict[str, Any] = {"rows": rows.tolist(), "cols": cols.tolist(), "argmax": None}
+    if len(tables) == 3:
+        out["depths"] = tables[0].tolist()
     try:
         local, best = _pool_best(fm, name, sample)
     except ValueError:  # average pooling: no single source cell
         return out
-    window = int((rows[:, 1] - rows[:, 0]).max() * (cols[:, 1] - cols[:, 0]).max())
+    window = int(np.prod([(t[:, 1] - t[:, 0]).max() for t in tables]))
     dtype = "uint8" if window <= 256 else "uint16" if window <= 65536 else "uint32"
     data = np.ascontiguousarray(local, dtype=np.dtype(dtype).newbyteorder("<"))
     out["argmax"] = {

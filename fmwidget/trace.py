@@ -23,16 +23,24 @@ _MAX_POOLS = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers
 
 
 def _box(slices: tuple[slice, ...]) -> dict[str, int]:
-    rows = slices[0]
-    cols = slices[1] if len(slices) > 1 else slice(0, 1)
+    """A box as the widget draws it: rows and columns (1D maps are one row); the first
+    axis of a 3D map (depth, or time in a video) as ``depth0``/``depth1``."""
     if len(slices) == 1:  # 1D maps are shown as one row
         rows, cols = slice(0, 1), slices[0]
-    return {"row0": rows.start, "row1": rows.stop, "col0": cols.start, "col1": cols.stop}
+    else:
+        rows, cols = slices[-2], slices[-1]
+    box = {"row0": rows.start, "row1": rows.stop, "col0": cols.start, "col1": cols.stop}
+    if len(slices) == 3:
+        box = {"depth0": slices[0].start, "depth1": slices[0].stop, **box}
+    return box
 
 
 def _cell(pos: tuple[int, ...]) -> dict[str, int]:
+    """A cell as the widget shows it: ``row``, ``col`` (and ``depth`` first for 3D maps)."""
     if len(pos) == 1:
         return {"row": 0, "col": pos[0]}
+    if len(pos) == 3:
+        return {"depth": pos[0], "row": pos[1], "col": pos[2]}
     return {"row": pos[0], "col": pos[1]}
 
 
@@ -242,9 +250,8 @@ def _average_note(pool: LayerInfo, cell: tuple[int, ...]) -> str:
 
 
 def _at(pos: tuple[int, ...]) -> str:
-    """A cell as the widget shows it, (row, col); 1D maps are one row."""
-    cell = _cell(pos)
-    return f"({cell['row']}, {cell['col']})"
+    """A cell as the widget shows it, (row, col); 1D maps are one row; 3D (depth, row, col)."""
+    return "(" + ", ".join(str(v) for v in _cell(pos).values()) + ")"
 
 
 def _steps(

@@ -67,6 +67,68 @@ def expected_input_rank(model: Any) -> int | None:
     return getattr(spec, "ndim", None) or getattr(spec, "min_ndim", None)
 
 
+#: How a sample of a 1-D or 3-D model is called, and its axes (channels_last, channels_first).
+_SAMPLE_WORDS = {
+    1: ("sequence", ("time steps", "channels"), ("channels", "time steps")),
+    3: (
+        "volume",
+        ("depth", "rows", "cols", "channels"),
+        ("channels", "depth", "rows", "cols"),
+    ),
+}
+
+
+def _data_format(model: Any) -> str:
+    """The ``data_format`` of the model's first layer that has one (``channels_last``)."""
+    for layer in getattr(model, "layers", None) or []:
+        fmt = getattr(layer, "data_format", None)
+        if fmt in ("channels_last", "channels_first"):
+            return fmt
+        if isinstance(layer, keras.Model):
+            return _data_format(layer)
+    return "channels_last"
+
+
+def sample_noun(model: Any) -> str:
+    """``"sequence"`` (1-D models), ``"volume"`` (3-D) or ``"image"``, for error messages."""
+    rank = _sample_rank(model)
+    return _SAMPLE_WORDS[rank - 1][0] if rank is not None and rank - 1 in _SAMPLE_WORDS else "image"
+
+
+def _sample_rank(model: Any) -> int | None:
+    shape = expected_input_shape(model)
+    if shape is not None:
+        return len(shape) - 1
+    rank = expected_input_rank(model)
+    return rank - 1 if rank is not None else None
+
+
+def _axes(model: Any, spatial_rank: int) -> tuple[str, tuple[str, ...]] | None:
+    """The noun and axis names of one sample of a 1-D or 3-D model; None for images."""
+    words = _SAMPLE_WORDS.get(spatial_rank)
+    if words is None:
+        return None
+    noun, last, first = words
+    return noun, first if _data_format(model) == "channels_first" else last
+
+
+def _described(model: Any, sample: tuple[int | None, ...]) -> tuple[str, str, str] | None:
+    """``("a sequence of shape (time steps, channels) = (None, 3)", "(batch, time steps,
+    channels)", "sequence")`` for 1-D and 3-D models; None for images (their messages stay
+    as they were)."""
+    words = _axes(model, len(sample) - 1)
+    if words is None:
+        return None
+    noun, axes = words
+    values = ", ".join("None" if d is None else str(d) for d in sample)
+    one = f"a {noun} of shape ({', '.join(axes)}) = ({values})"
+    return one, f"({', '.join(('batch', *axes))})", noun
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
 def _fmt(shape: Sequence[int | None]) -> str:
     inner = ", ".join("N" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
@@ -110,31 +172,47 @@ def as_batch(model: Any, x: Any) -> np.ndarray:
     if keras.ops.is_tensor(x):
         x = keras.ops.convert_to_numpy(x)
     if isinstance(x, (str, bytes, dict, set)) or x is None:
-        raise TypeError(f"Expected an image array (numpy or tensor), received {type(x).__name__}.")
+        raise TypeError(
+            f"Expected {_article(sample_noun(model))} array (numpy or tensor), received "
+            f"{type(x).__name__}."
+        )
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as err:
         raise TypeError(
-            f"Expected an image array, received {type(x).__name__} that numpy cannot read "
-            f"as an array ({err})."
+            f"Expected {_article(sample_noun(model))} array, received {type(x).__name__} that "
+            f"numpy cannot read as an array ({err})."
         ) from None
     if arr.dtype.kind not in "biuf" and arr.dtype.name != "bfloat16":
         raise TypeError(
-            "Expected a real-valued image (floating-point, integer or bool, as keras.Model "
-            f"takes), received dtype {arr.dtype} (from {type(x).__name__})."
+            f"Expected a real-valued {sample_noun(model)} (floating-point, integer or bool, as "
+            f"keras.Model takes), received dtype {arr.dtype} (from {type(x).__name__})."
         )
 
     shape = expected_input_shape(model)
     if shape is not None:
         sample = shape[1:]
+        described = _described(model, sample)
+        given = arr.shape
         if arr.ndim == len(shape) - 1:
             arr = arr[None]
         elif arr.ndim != len(shape):
+            if described is not None:
+                raise ValueError(
+                    f"Expected {described[0]} (one sample) or a batch of them "
+                    f"{described[1]}, received {_fmt(arr.shape)}."
+                )
             raise ValueError(
                 f"Expected input of shape {_fmt(sample)} (one sample) or "
                 f"{_fmt(shape)} (a batch), received {_fmt(arr.shape)}."
             )
         if any(e is not None and e != g for e, g in zip(sample, arr.shape[1:], strict=True)):
+            if described is not None:
+                got = _fmt(arr.shape[1:])
+                if given == arr.shape:  # read as a batch: say so (an image is 28 sequences)
+                    many = f"{given[0]} {described[2]}s"
+                    got = f"{_fmt(given)}, read as a batch of {many} of shape {got}"
+                raise ValueError(f"Expected {described[0]}, received {got}.")
             raise ValueError(
                 f"Expected input of shape {_fmt(sample)}, received {_fmt(arr.shape[1:])}."
             )
@@ -144,9 +222,12 @@ def as_batch(model: Any, x: Any) -> np.ndarray:
             if arr.ndim == rank - 1:
                 arr = arr[None]
             elif arr.ndim != rank:
+                words = _axes(model, rank - 2)
+                hint = f" (one {words[0]} is ({', '.join(words[1])}))" if words else ""
                 raise ValueError(
                     f"Expected input of rank {rank - 1} (one sample) or {rank} (a batch) "
-                    f"for the first layer of {model.name!r}, received shape {_fmt(arr.shape)}."
+                    f"for the first layer of {model.name!r}, received shape "
+                    f"{_fmt(arr.shape)}{hint}."
                 )
     if arr.shape[0] == 0:
         raise ValueError(f"Expected at least one sample, received an empty batch {arr.shape}.")

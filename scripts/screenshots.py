@@ -28,14 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fmwidget  # noqa: E402
-from tests.browser.helpers import (  # noqa: E402
-    BUNDLE,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    Harness,
-    hover_grid,
-    new_context,
-)
+from tests.browser.helpers import BUNDLE, CHROMIUM, CHROMIUM_ARGS, Harness, new_context  # noqa: E402
+from tests.browser.probes import hover_grid  # noqa: E402
 
 L = keras.layers
 MAX_BYTES = 300_000

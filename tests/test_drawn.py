@@ -81,8 +81,15 @@ def test_drawn_input_replaces_the_input_like_set_input(widget):
     img = stroke()
     (reply, _), *rest = ask(widget, message(), [img.tobytes()])
     assert not rest
-    assert reply == {"type": "input_set", "request_id": 7, "version": version + 1,
-                     "height": 12, "width": 10, "channels": 1}  # fmt: skip
+    assert reply == {
+        "type": "input_set",
+        "request_id": 7,
+        "version": version + 1,
+        "height": 12,
+        "width": 10,
+        "channels": 1,
+        "prediction": None,
+    }  # fmt: skip  (the model outputs maps, not scores)
     assert widget.data_version == version + 1
     np.testing.assert_array_equal(widget.input_array, img[:, :, None])
     want = keras.ops.convert_to_numpy(widget.model(img[None, :, :, None]))  # Keras on it
@@ -158,3 +165,27 @@ def test_reset_restores_the_original_input_exactly(widget):
     ask(widget, message(), [stroke().tobytes()])
     ask(widget, {"type": "set_input", "request_id": 7, "reset": True})
     np.testing.assert_array_equal(widget.input_array, x1)
+
+
+def test_the_reply_names_the_new_inputs_top_class():
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(2, 3, name="c"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax", name="scores"),
+        ]
+    )
+    labels = ["zero", "<b>one</b>", "two"]
+    w = fmwidget.FeatureMapWidget(model, np.zeros((6, 6, 1), np.float32), class_labels=labels)
+    sent = []
+    w.send = lambda content, buffers=None: sent.append(content)
+    img = np.random.default_rng(3).random((6, 6), dtype=np.float32)
+    head = {"type": "set_input", "request_id": 7, "version": w.data_version, "height": 6,
+            "width": 6, "channels": 1, "layout": "chw", "dtype": "float32"}  # fmt: skip
+    w._handle_custom_msg(head, [img.tobytes()])
+    scores = keras.ops.convert_to_numpy(model(img[None, :, :, None]))[0]  # Keras on it
+    got = sent[-1]["prediction"]
+    assert got["index"] == int(np.argmax(scores))
+    assert got["label"] == labels[got["index"]]
+    np.testing.assert_allclose(got["score"], scores.max(), rtol=1e-6)

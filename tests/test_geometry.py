@@ -21,16 +21,24 @@ from fmwidget.geometry import bounding_slices, same_padding
 BACKEND = keras.backend.backend()
 
 
+AVERAGE_OF = {
+    L.MaxPooling1D: L.AveragePooling1D,
+    L.MaxPooling2D: L.AveragePooling2D,
+    L.MaxPooling3D: L.AveragePooling3D,
+    L.GlobalMaxPooling1D: L.GlobalAveragePooling1D,
+    L.GlobalMaxPooling2D: L.GlobalAveragePooling2D,
+    L.GlobalMaxPooling3D: L.GlobalAveragePooling3D,
+}
+
+
 def linear_copy(model: keras.Model) -> keras.Model:
     """Clone with linear activations, average pooling, positive weights, zero biases."""
 
     def clone(layer):
         config = layer.get_config()
-        if isinstance(layer, (L.MaxPooling1D, L.MaxPooling2D)):
-            cls = L.AveragePooling1D if isinstance(layer, L.MaxPooling1D) else L.AveragePooling2D
-            return cls.from_config(config)
-        if isinstance(layer, (L.GlobalMaxPooling2D,)):
-            return L.GlobalAveragePooling2D.from_config(config)
+        for max_pool, average in AVERAGE_OF.items():
+            if type(layer) is max_pool:
+                return average.from_config(config)
         if isinstance(layer, (L.ReLU, L.LeakyReLU, L.Activation)):
             return L.Identity(name=layer.name)
         if "activation" in config:

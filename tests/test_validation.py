@@ -234,3 +234,62 @@ def test_a_batch_where_one_sample_is_expected_and_the_reverse(model):
     # an unbuilt model takes one sample too (the batch axis is added)
     u = fmwidget.FeatureMapWidget(unbuilt(), np.random.rand(9, 9, 1).astype(f32))
     assert u.fm["input"].shape == (1, 9, 9, 1)
+
+
+def _seq(length=None):
+    return keras.Sequential([keras.Input((length, 3)), L.Conv1D(2, 3)], name="seq")
+
+
+def _vol(data_format="channels_last"):
+    shape = (8, 8, 8, 1) if data_format == "channels_last" else (1, 8, 8, 8)
+    return keras.Sequential(
+        [keras.Input(shape), L.Conv3D(2, 3, data_format=data_format)], name="vol"
+    )
+
+
+# 1-D and 3-D models: the messages name the axes (2-D messages stay as above)
+ND_INPUTS = [
+    ("image to a Conv1D model", _seq, np.zeros((28, 28, 1), f32), ValueError,
+     r"^Expected a sequence of shape \(time steps, channels\) = \(None, 3\), received "
+     r"\(28, 28, 1\), read as a batch of 28 sequences of shape \(28, 1\)\.$"),
+    ("one time step too few axes", _seq, np.zeros(3, f32), ValueError,
+     r"^Expected a sequence of shape \(time steps, channels\) = \(None, 3\) \(one sample\) or a "
+     r"batch of them \(batch, time steps, channels\), received \(3,\)\.$"),
+    ("other channel count", lambda: _seq(100), np.zeros((100, 4), f32), ValueError,
+     r"^Expected a sequence of shape \(time steps, channels\) = \(100, 3\), received "
+     r"\(100, 4\)\.$"),
+    ("slice to a Conv3D model", _vol, np.zeros((8, 8, 1), f32), ValueError,
+     r"^Expected a volume of shape \(depth, rows, cols, channels\) = \(8, 8, 8, 1\) \(one "
+     r"sample\) or a batch of them \(batch, depth, rows, cols, channels\), received "
+     r"\(8, 8, 1\)\.$"),
+    ("other depth", _vol, np.zeros((6, 8, 8, 1), f32), ValueError,
+     r"^Expected a volume of shape \(depth, rows, cols, channels\) = \(8, 8, 8, 1\), received "
+     r"\(6, 8, 8, 1\)\.$"),
+    ("channels_first volume", lambda: _vol("channels_first"), np.zeros((8, 8, 8, 1), f32),
+     ValueError,
+     r"^Expected a volume of shape \(channels, depth, rows, cols\) = \(1, 8, 8, 8\), received "
+     r"\(8, 8, 8, 1\)\.$"),
+    ("unbuilt Conv1D, wrong rank", lambda: keras.Sequential([L.Conv1D(2, 3)], name="u1"),
+     np.zeros((4, 28, 28, 1), f32), ValueError,
+     r"^Expected input of rank 2 \(one sample\) or 3 \(a batch\) for the first layer of 'u1', "
+     r"received shape \(4, 28, 28, 1\) \(one sequence is \(time steps, channels\)\)\.$"),
+    ("text to a Conv1D model", _seq, "ECG", TypeError,
+     r"^Expected a sequence array \(numpy or tensor\), received str\.$"),
+    ("strings to a Conv3D model", _vol, np.array(["a"]), TypeError,
+     r"^Expected a real-valued volume \(floating-point, integer or bool"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "x", "error", "message"),
+    [case[1:] for case in ND_INPUTS],
+    ids=[case[0] for case in ND_INPUTS],
+)
+def test_sequence_and_volume_inputs_name_their_axes(build, x, error, message):
+    model = build()
+    with pytest.raises(error, match=message):
+        fmwidget.extract(model, x)
+    if isinstance(model.layers[0], L.Conv1D) and not model.built:
+        return
+    ok = np.zeros(tuple(d or 5 for d in model.inputs[0].shape[1:]), f32)
+    assert fmwidget.extract(model, ok)["input"].shape == (1, *ok.shape)  # still takes a right one

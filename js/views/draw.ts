@@ -9,6 +9,7 @@
 
 import type { AnyModel } from "@anywidget/types";
 import { ctx2d, Disposer, h } from "../dom";
+import { fmt3 } from "../format";
 import type { LayerData, Traits } from "../types";
 import {
   BRUSH_SIZES,
@@ -235,8 +236,10 @@ export class DrawTool {
   private readonly onMessage = (msg: unknown): void => {
     const m = (msg ?? {}) as { type?: unknown; request_id?: unknown; version?: unknown };
     if (typeof m.request_id !== "number" || !this.inFlight.has(m.request_id)) return;
-    if (m.type === "input_set") this.settle(m.request_id, Number(m.version), null);
-    else if (m.type === "error") {
+    if (m.type === "input_set") {
+      this.settle(m.request_id, Number(m.version), null);
+      if (this.inFlight.size === 0) this.msg.textContent = predictionText(msg);
+    } else if (m.type === "error") {
       this.settle(m.request_id, null, String((msg as { message?: unknown }).message ?? "error"));
     }
   };
@@ -297,4 +300,16 @@ export class DrawTool {
     this.model.off("msg:custom", this.onMessage);
     this.inFlight.clear();
   }
+}
+
+/** What the network now predicts, from an `input_set` reply ("" when it outputs no scores). */
+export function predictionText(msg: unknown): string {
+  const p = (msg as { prediction?: unknown }).prediction as
+    | { index?: unknown; label?: unknown; score?: unknown }
+    | null
+    | undefined;
+  if (!p || typeof p.index !== "number") return "";
+  const name = typeof p.label === "string" && p.label ? p.label : `class ${p.index}`;
+  const score = typeof p.score === "number" ? ` (output ${fmt3(p.score)})` : "";
+  return `the network says: ${name}${score}`;
 }

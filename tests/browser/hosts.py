@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .helpers import GRID_POINTS, READOUT, TINY_CNN_SOURCE, canvas_summary, keras_env
+from .helpers import TINY_CNN_SOURCE, keras_env
 from .lab import LabServer, start_server
+from .probes import GRID_POINTS, READOUT, canvas_summary
 
 READY = '.fmw-root[data-ready="1"]'
 WATCHED = ("hover", "trace_target", "selected_filters")

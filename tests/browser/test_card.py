@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from .helpers import READOUT, hover_grid
+from .probes import READOUT, hover_grid
 
 pytestmark = pytest.mark.browser
 
@@ -345,7 +345,8 @@ def test_export_filter_card_works_offline(
 def test_examples_computed_later_fill_the_open_card_and_labels_stay_text(
     harness_page: Any, classifier: Any, examples: Any
 ) -> None:
-    from .helpers import HOSTILE, assert_no_script_ran
+    from .helpers import HOSTILE
+    from .probes import assert_no_script_ran
 
     h = harness_page
     w = make_widget(classifier, None)

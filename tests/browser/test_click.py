@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import READOUT
+from .probes import READOUT
 
 pytestmark = pytest.mark.browser
 

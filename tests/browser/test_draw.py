@@ -31,12 +31,15 @@ def digits_widget() -> Any:
             keras.Input((SIZE, SIZE, 1)),
             keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
             keras.layers.MaxPooling2D(2, name="pool"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax", name="scores"),
         ],
         name="digits_like",
     )
     x = np.zeros((SIZE, SIZE, 1), np.float32)
     x[0, 0] = 1.0  # the input is shown in [0, 1]: ink 1.0 is white
-    return fmwidget.FeatureMapWidget(model, x, view="grid")
+    labels = ["zero", "<b>one</b>", "two"]  # shown as text, never as HTML
+    return fmwidget.FeatureMapWidget(model, x, view="grid", class_labels=labels)
 
 
 def pixels(h: Harness, selector: str) -> np.ndarray:
@@ -92,8 +95,13 @@ def test_pen_stroke_is_drawn_sent_and_run(harness_page: Harness, digits_widget: 
     h.page.mouse.up()
     wait_version(h, version + 1)
     h.page.wait_for_function(  # "running the model…" goes once the kernel has answered
-        "() => document.querySelector('.fmw-draw-msg').textContent === ''"
+        "() => document.querySelector('.fmw-draw-msg').textContent.startsWith('the network')"
     )
+    scores = digits_widget.fm["scores"][0]  # the kernel's forward pass on the drawing
+    top = int(np.argmax(scores))
+    said = h.root.locator(".fmw-draw-msg").text_content()
+    assert said.startswith(f"the network says: {digits_widget.class_labels[top]} (output ")
+    assert h.root.locator(".fmw-draw-msg b").count() == 0
 
     # (b) the message: the model's shape, the stroke's pixels at the right cells
     msg, values = last_set_input(h)

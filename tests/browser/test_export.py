@@ -20,17 +20,15 @@ import numpy as np
 import pytest
 from test_export import pools_cnn, tie_image
 
-from .helpers import (
-    HOSTILE,
+from .helpers import HOSTILE, new_context, tiny_cnn_and_input
+from .hosts import assert_painted, hover_and_trace, python_matches
+from .probes import (
     assert_no_script_ran,
     canvas_summary,
     click_a_losing_cell,
     count_color,
     hover_grid,
-    new_context,
-    tiny_cnn_and_input,
 )
-from .hosts import assert_painted, hover_and_trace, python_matches
 
 pytestmark = pytest.mark.browser
 

@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    HOSTILE,
+from .helpers import HOSTILE, tiny_cnn_and_input
+from .probes import (
     assert_no_script_ran,
     canvas_summary,
     click_a_losing_cell,
     count_color,
     hover_grid,
-    tiny_cnn_and_input,
 )
 
 pytestmark = pytest.mark.browser

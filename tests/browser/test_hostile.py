@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .helpers import assert_no_script_ran
+from .probes import assert_no_script_ran
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from .helpers import KernelResponder, hover_grid, synced_state
+from .helpers import KernelResponder, synced_state
+from .probes import hover_grid
 
 pytestmark = pytest.mark.browser
 

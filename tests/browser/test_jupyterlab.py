@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from .helpers import TINY_CNN_SOURCE, hover_grid
+from .helpers import TINY_CNN_SOURCE
 from .hosts import WATCHED, assert_painted, hover_and_trace, wait_for_python
 from .lab import LabNotebook, open_lab_notebook
+from .probes import hover_grid
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab]
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from .helpers import KernelResponder, canvas_summary, synced_state
+from .helpers import KernelResponder, synced_state
+from .probes import canvas_summary
 
 pytestmark = pytest.mark.browser
 
