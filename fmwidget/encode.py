@@ -26,17 +26,27 @@ import keras
 import numpy as np
 
 
-def _as_3d(sample: np.ndarray, data_format: str) -> tuple[np.ndarray, str]:
-    """One sample's map as a 3D array and its layout (``hwc`` or ``chw``)."""
+def _as_3d(sample: np.ndarray, data_format: str) -> tuple[np.ndarray, str, int]:
+    """One sample's map as a 3D array, its layout (``hwc`` or ``chw``) and its depth.
+
+    A 3-D map (``D, H, W`` spatial axes) travels with its depth slices stacked along the
+    rows (``D·H`` rows: a free reshape in either layout) and ``depth`` ``D``.
+    """
     if sample.ndim == 1:  # a vector: C channels of one cell
-        return sample.reshape(1, 1, -1), "hwc"
+        return sample.reshape(1, 1, -1), "hwc", 1
     if sample.ndim == 2:  # 1D maps are shown as one row
         if data_format == "channels_first":
-            return sample[:, None, :], "chw"
-        return sample[None], "hwc"
+            return sample[:, None, :], "chw", 1
+        return sample[None], "hwc", 1
     if sample.ndim == 3:
-        return sample, "chw" if data_format == "channels_first" else "hwc"
-    raise ValueError(f"Expected a map with at most 2 spatial axes, received shape {sample.shape}.")
+        return sample, "chw" if data_format == "channels_first" else "hwc", 1
+    if sample.ndim == 4:  # volumes, video: depth slices stacked along the rows
+        if data_format == "channels_first":
+            c, d, h, w = sample.shape
+            return sample.reshape(c, d * h, w), "chw", d
+        d, h, w, c = sample.shape
+        return sample.reshape(d * h, w, c), "hwc", d
+    raise ValueError(f"Expected a map with at most 3 spatial axes, received shape {sample.shape}.")
 
 
 def finite_range(values: np.ndarray) -> tuple[float, float]:
@@ -100,13 +110,15 @@ def encode_map(
     Returns:
         ``(header, payload)``: header with ``height``, ``width``, ``channels``, ``layout``,
         ``encoding`` (``"float16"``), ``scale`` (value = float16 * scale) and the finite
-        ``min``/``max``; payload the float16 bytes (a view: no copy).
+        ``min``/``max`` (and ``depth`` for 3-D maps, whose slices are stacked along the
+        rows: ``height`` is one slice's); payload the float16 bytes (a view: no copy).
     """
-    values, layout = _as_3d(np.asarray(sample, dtype=np.float32), data_format)
+    values, layout, depth = _as_3d(np.asarray(sample, dtype=np.float32), data_format)
     if layout == "chw":
         channels, height, width = values.shape
     else:
         height, width, channels = values.shape
+    height //= depth  # rows of one depth slice
     lo, hi = finite_range(values)
     scale = scale_for(max(abs(lo), abs(hi)))
     half = to_float16(values, scale, tensor)
@@ -120,6 +132,8 @@ def encode_map(
         "min": lo,
         "max": hi,
     }
+    if depth > 1:
+        header["depth"] = int(depth)
     return header, memoryview(half).cast("B")
 
 
@@ -237,7 +251,8 @@ def layer_parts(
     otherwise each part's header is the layer's plus ``chunk`` (0-based), ``chunks``,
     ``channel_start``/``channel_stop`` and ``row_start``/``row_stop``, and its payload holds
     the block ``[row_start, row_stop)`` x all columns x ``[channel_start, channel_stop)``
-    in the layer's ``layout``. A part that :func:`pack_nonzero` makes smaller travels as
+    in the layer's ``layout`` (rows of a 3-D map count over its stacked depth slices,
+    ``depth`` x ``height``). A part that :func:`pack_nonzero` makes smaller travels as
     ``encoding`` ``"float16_nonzero"`` with its ``nonzero`` count. Parts are cut (and
     packed) one at a time as they are sent, so the first leaves before the last is made.
 
@@ -254,7 +269,8 @@ def layer_parts(
     """
     wire = WIRE if wire is None else wire
     max_bytes = MAX_MESSAGE_BYTES if max_bytes is None else max_bytes
-    c, h, w = header["channels"], header["height"], header["width"]
+    c, w = header["channels"], header["width"]
+    h = header["height"] * header.get("depth", 1)  # rows: depth slices stacked
     blocks = part_blocks(c, h, w, first_channels, max_bytes, wire.progressive)
     half = np.frombuffer(payload, dtype="<f2")
     grid = half.reshape(c, h, w) if header["layout"] == "chw" else half.reshape(h, w, c)
@@ -318,12 +334,14 @@ def unpack_nonzero(payload: bytes | memoryview, count: int, nonzero: int) -> np.
 
 
 def decode_map(header: dict[str, Any], payload: bytes) -> np.ndarray:
-    """Inverse of :func:`encode_map`, as channel-major ``(C, H, W)`` float32 (tests, export).
+    """Inverse of :func:`encode_map`, as channel-major ``(C, H, W)`` float32 (tests, export);
+    a whole 3-D layer as ``(C, D, H, W)``.
 
     For one part of :func:`layer_parts`, ``C`` is that part's channel range and ``H``
     its row range. Both encodings (``float16`` and ``float16_nonzero``) are read.
     """
-    h = header.get("row_stop", header["height"]) - header.get("row_start", 0)
+    depth = header.get("depth", 1)
+    h = header.get("row_stop", header["height"] * depth) - header.get("row_start", 0)
     w = header["width"]
     c = header.get("channel_stop", header["channels"]) - header.get("channel_start", 0)
     if header["encoding"] == "float16_nonzero":
@@ -331,6 +349,11 @@ def decode_map(header: dict[str, Any], payload: bytes) -> np.ndarray:
     else:
         half = np.frombuffer(payload, dtype="<f2")
     values = half.astype(np.float32) * np.float32(header["scale"])
-    if header["layout"] == "chw":
-        return values.reshape(c, h, w)
-    return np.moveaxis(values.reshape(h, w, c), -1, 0)
+    out = (
+        values.reshape(c, h, w)
+        if header["layout"] == "chw"
+        else (np.moveaxis(values.reshape(h, w, c), -1, 0))
+    )
+    if depth > 1 and "row_stop" not in header:  # a whole 3-D layer: (C, D, H, W)
+        return out.reshape(c, depth, h // depth, w)
+    return out

@@ -183,8 +183,12 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
         "class_name": info.class_name,
         "shape": list(info.shape),
         "spatial": sp is not None,
-        "height": int(sp[0]) if sp else None,
-        "width": int(sp[1]) if sp and len(sp) > 1 else (1 if sp else None),
+        "rank": len(sp) if sp else 0,
+        # 1-D maps travel and are drawn as one row of time steps (see encode._as_3d)
+        "height": (int(sp[-2]) if len(sp) > 1 else 1) if sp else None,
+        "width": (int(sp[-1]) if len(sp) > 1 else int(sp[0])) if sp else None,
+        # 3-D maps (volumes, video): depth slices of height x width
+        "depth": int(sp[0]) if sp and len(sp) == 3 else 1,
         "channels": info.channels,
         "signed": signed,
         "min": lo,
@@ -198,8 +202,9 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
 
 
 def rf_table(info: LayerInfo, fm: FeatureMaps) -> dict[str, list[list[int]]] | None:
-    """Receptive-field intervals per row and per column, so hover outlines them locally."""
-    if info.spatial_shape is None or len(info.spatial_shape) > 2:
+    """Receptive-field intervals per row and per column (and per depth slice for 3-D maps),
+    so hover outlines them locally."""
+    if info.spatial_shape is None or len(info.spatial_shape) > 3:
         return None
     try:
         table = fm.receptive_field_table(info.name)
@@ -207,4 +212,6 @@ def rf_table(info: LayerInfo, fm: FeatureMaps) -> dict[str, list[list[int]]] | N
         return None
     if len(table) == 1:  # 1D maps are drawn as one row
         return {"rows": [[0, 1]], "cols": table[0].tolist()}
+    if len(table) == 3:  # 3D maps: intervals per depth slice too
+        return {"depth": table[0].tolist(), "rows": table[1].tolist(), "cols": table[2].tolist()}
     return {"rows": table[0].tolist(), "cols": table[1].tolist()}

@@ -61,8 +61,11 @@ def _thumb(
     fm: FeatureMaps, info: LayerInfo, sample: int, edge: int, channels: int
 ) -> tuple[dict[str, Any], np.ndarray]:
     arr = fm[info.name][sample]
-    values, layout = _as_3d(np.asarray(arr, dtype=np.float32), info.data_format)
+    values, layout, depth = _as_3d(np.asarray(arr, dtype=np.float32), info.data_format)
     maps = values if layout == "chw" else np.moveaxis(values, -1, 0)
+    if depth > 1:  # a 3-D map: the thumbnail shows its middle depth slice
+        rows = maps.shape[1] // depth
+        maps = maps[:, (depth // 2) * rows : (depth // 2 + 1) * rows]
     total, height, width = maps.shape
     lo, hi = finite_range(maps)
     header: dict[str, Any] = {"layer": info.name, "min": lo, "max": hi, "total": int(total)}

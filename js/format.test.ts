@@ -66,3 +66,14 @@ describe("shapeLabel", () => {
     expect(shapeLabel(spec({ shape: [], spatial: false, channels: null }))).toBe("?");
   });
 });
+
+describe("shapeLabel of time series and volumes", () => {
+  it("says the time steps of a 1-D layer and the depth of a 3-D one", () => {
+    const base = { spatial: true, channels: 4 } as const;
+    const spec = (o: object) => ({ ...base, ...o }) as Parameters<typeof shapeLabel>[0];
+    expect(shapeLabel(spec({ shape: [40, 4], height: 1, width: 40 }))).toBe("40×4");
+    expect(shapeLabel(spec({ shape: [6, 8, 9, 4], depth: 6, height: 8, width: 9 }))).toBe(
+      "6×8×9×4",
+    );
+  });
+});

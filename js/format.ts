@@ -44,7 +44,13 @@ export function pathParts(name: string): { prefix: string; leaf: string } {
 /** The shape as a reader says it: "24×24×8" (rows × cols × channels); a vector: "576". */
 export function shapeLabel(spec: LayerSpec): string {
   if (spec.spatial && spec.height && spec.width && spec.channels) {
-    const sp = spec.shape.length === 2 ? `${spec.shape[0]}` : `${spec.height}×${spec.width}`;
+    const hw = `${spec.height}×${spec.width}`;
+    const sp =
+      spec.shape.length === 2
+        ? `${spec.shape[0]}`
+        : spec.depth && spec.depth > 1
+          ? `${spec.depth}×${hw}`
+          : hw;
     return `${sp}×${spec.channels}`;
   }
   const dims = (spec.shape ?? []).filter((d) => typeof d === "number");

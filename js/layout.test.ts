@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   cellAt,
+  cellOf,
+  cellStart,
   coverage,
   firstScreenful,
   gridLayout,
@@ -9,7 +11,9 @@ import {
   MIN_FIT_TILE,
   moveCell,
   receptiveField,
+  STRIP_HEIGHT,
   slotOrigin,
+  stripLayout,
 } from "./layout";
 
 describe("gridLayout", () => {
@@ -183,5 +187,47 @@ describe("cellAt / moveCell / receptiveField", () => {
     expect(receptiveField(geo, 2, 1)).toEqual({ row0: 1, row1: 4, col0: 2, col1: 6 });
     expect(receptiveField(geo, 0, 0)).toBeNull(); // a padding column reads no pixel
     expect(receptiveField(geo, 3, 1)).toBeNull(); // outside the table
+  });
+});
+
+describe("stripLayout (1-D maps)", () => {
+  it("stacks strips in one column spanning the input's steps at an integer px per step", () => {
+    const g = stripLayout(3, 20, 40, 300);
+    expect(g.cols).toBe(1);
+    expect(g.rows).toBe(3);
+    expect(g.tileW).toBe(296); // the pane's width less the borders
+    expect(g.tileH).toBe(STRIP_HEIGHT);
+    expect(g.height).toBe(2 + 3 * (STRIP_HEIGHT + 2));
+    // 20 cells over 296 px: cell 0 is pixels 0..14, cell 1 starts at ceil(296 / 20) = 15
+    expect(hitTest(g, 2 + 14, 2 + 5)).toEqual({ slot: 0, row: 0, col: 0 });
+    expect(hitTest(g, 2 + 15, 2 + STRIP_HEIGHT + 2)).toEqual({ slot: 1, row: 0, col: 1 });
+    expect(hitTest(g, 2 + 296, 5)).toBeNull();
+    expect(stripLayout(3, 20, 4, 300).tileW).toBe(4 * 24); // at most 24 px per input step
+  });
+  it("never draws a cell narrower than a pixel", () => {
+    const g = stripLayout(1, 500, 100, 200);
+    expect(g.tileW).toBe(500);
+  });
+});
+
+describe("cellStart / cellOf", () => {
+  it("are inverse: pixel p lies in cell c exactly when cellStart(c) <= p < cellStart(c+1)", () => {
+    for (const [cells, px] of [
+      [32, 200],
+      [7, 50],
+      [40, 40],
+      [3, 10],
+    ] as const) {
+      for (let p = 0; p < px; p++) {
+        const c = cellOf(p, cells, px);
+        expect(cellStart(c, cells, px)).toBeLessThanOrEqual(p);
+        expect(cellStart(c + 1, cells, px)).toBeGreaterThan(p);
+      }
+      expect(cellStart(cells, cells, px)).toBe(px);
+    }
+  });
+  it("equal the integer scale for square grids", () => {
+    expect(cellStart(5, 10, 30)).toBe(15);
+    expect(cellOf(17, 10, 30)).toBe(5);
   });
 });

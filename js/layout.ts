@@ -153,6 +153,55 @@ export function slotOrigin(g: GridLayout, slot: number): { x: number; y: number 
   return { x: g.gap + c * (g.tileW + g.gap), y: g.gap + r * (g.tileH + g.gap) };
 }
 
+/** Height in pixels of one time series' strip (a 1-D map). */
+export const STRIP_HEIGHT = 14;
+/** Most pixels per input time step in the strips. */
+const MAX_STEP_PX = 24;
+
+/**
+ * The layout of `n` 1-D maps of `length` cells, one strip per map stacked in one column: every
+ * strip spans the same width (the pane's, at most MAX_STEP_PX per input time step, at least
+ * one pixel per step and per cell), so a strided or pooled layer's cell
+ * covers its stride of the input's time axis. Cells may be of unequal integer widths: see
+ * {@link cellStart} and {@link cellOf}.
+ */
+export function stripLayout(
+  n: number,
+  length: number,
+  inputLength: number,
+  availWidth: number,
+): GridLayout {
+  const count = Math.max(0, n | 0);
+  const w = Math.max(1, length | 0);
+  const tIn = Math.max(1, inputLength | 0);
+  const gap = 2;
+  const tileW = Math.max(w, tIn, Math.min(tIn * MAX_STEP_PX, Math.floor(availWidth - 2 * gap)));
+  const tileH = STRIP_HEIGHT;
+  return {
+    n: count,
+    mapH: 1,
+    mapW: w,
+    scale: Math.max(1, Math.floor(tileW / w)),
+    gap,
+    cols: 1,
+    rows: count,
+    tileW,
+    tileH,
+    width: tileW + 2 * gap,
+    height: gap + count * (tileH + gap),
+  };
+}
+
+/** First pixel of cell `c` along an axis of `cells` cells drawn `px` pixels long. */
+export function cellStart(c: number, cells: number, px: number): number {
+  return Math.floor((c * px + cells - 1) / cells);
+}
+
+/** The cell under pixel `p` along an axis of `cells` cells drawn `px` pixels long. */
+export function cellOf(p: number, cells: number, px: number): number {
+  return Math.floor((p * cells) / px);
+}
+
 export interface Hit {
   slot: number;
   row: number;
@@ -173,7 +222,7 @@ export function hitTest(g: GridLayout, x: number, y: number): Hit | null {
   if (ox >= g.tileW || oy >= g.tileH) return null;
   const slot = r * g.cols + c;
   if (slot >= g.n) return null;
-  return { slot, row: Math.floor(oy / g.scale), col: Math.floor(ox / g.scale) };
+  return { slot, row: cellOf(oy, g.mapH, g.tileH), col: cellOf(ox, g.mapW, g.tileW) };
 }
 
 /** Cells of one map drawn at an integer scale (detail view): pixel → cell. */

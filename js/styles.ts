@@ -61,6 +61,11 @@ const CSS = `
 .fmw-center{flex:1 1 320px;min-width:0;display:flex;flex-direction:column;gap:4px}
 .fmw-controls{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px}
 .fmw-controls label{display:inline-flex;gap:4px;align-items:center}
+.fmw-slices{display:flex;gap:8px;align-items:center;font-size:12px;margin:4px 0}
+.fmw-slices[hidden]{display:none}
+.fmw-slice{width:200px}
+.fmw-slice-field{flex:1 1 0;min-width:0}
+.fmw-slice-index{font-variant-numeric:tabular-nums;white-space:nowrap}
 .fmw-gridwrap{max-height:${GRID_PANE_HEIGHT}px;overflow:auto;border:1px solid var(--fmw-border);background:#6e7781}
 .fmw-grid{display:block;cursor:crosshair}
 .fmw-detail{display:flex;gap:8px;flex-wrap:wrap}
@@ -72,7 +77,7 @@ const CSS = `
 .fmw-trace-steps{display:flex;gap:6px;flex-wrap:wrap;align-items:flex-start}
 .fmw-trace-step{display:flex;flex-direction:column;gap:2px;background:var(--fmw-bg);border:1px solid var(--fmw-border);border-radius:3px;padding:3px 5px;max-width:220px}
 .fmw-trace-arrow{align-self:center;color:var(--fmw-muted)}
-.fmw-trace-map{align-self:flex-start;image-rendering:pixelated}
+.fmw-trace-map{align-self:flex-start;image-rendering:pixelated;max-width:100%}
 .fmw-trace-scale{display:flex;flex-direction:column;gap:1px;font-size:10px;color:var(--fmw-muted)}
 .fmw-trace-scale canvas{width:100%;height:6px;image-rendering:pixelated;border:1px solid var(--fmw-border)}
 .fmw-trace-scale .fmw-legend-ticks{width:100%}

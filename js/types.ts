@@ -23,6 +23,8 @@ export type LayerKind =
 export interface LayerGeometry {
   rows: [number, number][];
   cols: [number, number][];
+  /** 3-D maps: the input depth slices each depth slice reads. */
+  depth?: [number, number][];
 }
 
 export interface LayerSpec {
@@ -32,6 +34,13 @@ export interface LayerSpec {
   class_name: string;
   shape: number[];
   spatial: boolean;
+  /**
+   * Spatial axes of the layer's maps: 1 (time series: drawn as strips under a line plot of
+   * the input), 2 (images), 3 (volumes, video); 0 for vectors. Absent: 2 when `spatial`.
+   */
+  rank?: number;
+  /** Depth slices of a 3-D layer's maps (each `height` × `width`); 1 otherwise. */
+  depth?: number;
   height: number | null;
   width: number | null;
   channels: number | null;
@@ -109,6 +118,11 @@ export interface LayerDataMsg {
   width: number;
   channels: number;
   /**
+   * Depth slices of a 3-D layer (default 1): `height` is one slice's; the buffer holds the
+   * slices stacked along the rows, and part row ranges count over `depth` × `height` rows.
+   */
+  depth?: number;
+  /**
    * "float16_nonzero": the buffer is a nonzero mask (one bit per value, padded to 8 bytes)
    * followed by the `nonzero` float16 values that are not +0.0 (see model/decode.ts).
    */
@@ -147,9 +161,14 @@ export interface LayerData {
   layer: string;
   preActivation: boolean;
   version: number;
+  /** Rows of each map: for a 3-D layer its `depth` slices stacked (depth × slice height). */
   height: number;
   width: number;
   channels: number;
+  /** Depth slices of a 3-D layer (absent: 1); slice z is rows [z·h, (z+1)·h), h = height / depth. */
+  depth?: number;
+  /** A slice of a 3-D layer's maps (views/slices.ts `sliceOf`): its depth index. */
+  slice?: number;
   values: Float32Array;
   stats: FilterStats;
   layerMin: number;

@@ -86,6 +86,70 @@ def resnet_and_photo():
     return keras.applications.ResNet50(weights=None), photo
 
 
+def ecg_model_and_signal():
+    """A Conv1D model with hand-made filters (rising/falling edge, peak, smoothing) on a
+    synthetic two-channel recording: an ECG-like trace (P, QRS, T waves) and breathing."""
+    t = np.arange(256, dtype="float32")
+    beat = np.zeros_like(t)
+    for c in range(12, 256, 52):  # heartbeats
+        beat += 0.15 * np.exp(-(((t - c + 10) / 3.0) ** 2))  # P
+        beat += 1.0 * np.exp(-(((t - c) / 1.2) ** 2)) - 0.25 * np.exp(-(((t - c - 3) / 1.5) ** 2))
+        beat += 0.3 * np.exp(-(((t - c - 16) / 5.0) ** 2))  # T
+    rng = np.random.default_rng(0)
+    ecg = beat + 0.02 * rng.normal(size=t.shape)
+    breath = 0.4 * np.sin(2 * np.pi * t / 120) + 0.1
+    x = np.stack([ecg, breath], axis=-1).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((256, 2)),
+            L.Conv1D(6, 9, activation="relu", name="conv1"),
+            L.MaxPooling1D(4, name="pool1"),
+            L.Conv1D(8, 5, activation="relu", name="conv2"),
+            L.GlobalAveragePooling1D(name="gap"),
+        ],
+        name="ecg_cnn",
+    )
+    k = np.zeros((9, 2, 6), "float32")
+    u = np.linspace(-1, 1, 9)
+    k[:, 0, 0] = np.sign(u) * (np.abs(u) > 0.1)  # rising edge
+    k[:, 0, 1] = -k[:, 0, 0]  # falling edge
+    k[:, 0, 2] = (1 - 4 * u**2) * np.exp(-2 * u**2)  # peak (Mexican hat)
+    k[:, 0, 3] = 1 / 9  # smoothing
+    k[:, 1, 4] = np.sign(u) * 0.5  # breathing in
+    k[:, 1, 5] = -np.sign(u) * 0.5  # breathing out
+    model.get_layer("conv1").set_weights([k, np.zeros(6, "float32")])
+    return model, x
+
+
+def volume_model_and_scan():
+    """A Conv3D model with hand-made filters (edges along depth, rows and columns, a blob
+    detector, smoothing) on a synthetic scan: a bright ball and a tube through the volume."""
+    z, y, x = np.mgrid[:16, :32, :32].astype("float32")
+    ball = np.exp(-(((z - 8) ** 2 + (y - 12) ** 2 + (x - 18) ** 2) / 18.0))
+    tube = np.exp(-(((y - 24 + 0.4 * z) ** 2 + (x - 8) ** 2) / 4.0))
+    rng = np.random.default_rng(1)
+    scan = (0.9 * ball + 0.6 * tube + 0.03 * rng.normal(size=z.shape)).clip(0, 1)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 32, 32, 1)),
+            L.Conv3D(5, 3, padding="same", activation="relu", name="conv1"),
+            L.MaxPooling3D(2, name="pool1"),
+            L.Conv3D(8, 3, activation="relu", name="conv2"),
+        ],
+        name="scan_cnn",
+    )
+    k = np.zeros((3, 3, 3, 1, 5), "float32")
+    d = np.array([-1.0, 0.0, 1.0], "float32")
+    k[:, 1, 1, 0, 0] = d  # edge along depth
+    k[1, :, 1, 0, 1] = d  # edge along rows
+    k[1, 1, :, 0, 2] = d  # edge along columns
+    k[:, :, :, 0, 3] = -1 / 26
+    k[1, 1, 1, 0, 3] = 1.0  # blob (centre minus surround)
+    k[:, :, :, 0, 4] = 1 / 27  # smoothing
+    model.get_layer("conv1").set_weights([k * 2, np.zeros(5, "float32")])
+    return model, scan[..., None].astype("float32")
+
+
 def overview_ready(harness: Harness) -> None:
     harness.ready(timeout=120_000)
     harness.page.wait_for_selector('.fmw-overview[data-pending="0"]', timeout=120_000)
@@ -303,6 +367,41 @@ def shot_compare(harness: Harness, m: Models, path: pathlib.Path) -> None:
     shoot(harness, path)
 
 
+def shot_series(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Conv1D: the input as a line plot, maps as strips on its time axis, a traced pool cell."""
+    model, x = m.get("ecg", ecg_model_and_signal)
+    p1 = fmwidget.extract(model, x)["pool1"][0]
+    col = int(np.argmax(p1[:, 2]))  # the strongest peak (filter 2) cell
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, x, layer="pool1", view="grid"))
+    harness.ready()
+    harness.kernel_set("trace_target", {"layer": "pool1", "filter": 2, "row": 0, "col": col})
+    harness.root.locator(".fmw-trace-step").nth(2).wait_for()
+    harness.kernel_set("hover", {"layer": "pool1", "filter": 0, "row": 0, "col": 20, "value": 0})
+    harness.root.locator(".fmw-readout[data-value]").wait_for(state="attached")
+    shoot(harness, path)
+
+
+def shot_series_overview(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """The network overview of the Conv1D model: its layers' maps as strips."""
+    model, x = m.get("ecg", ecg_model_and_signal)
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, x))
+    overview_ready(harness)
+    shoot(harness, path)
+
+
+def shot_volume(harness: Harness, m: Models, path: pathlib.Path) -> None:
+    """Conv3D: one depth slice of every map, the slice scrubber, the hovered cell's field box
+    on the input slice it reaches."""
+    model, scan = m.get("scan", volume_model_and_scan)
+    harness.mount_widget(fmwidget.FeatureMapWidget(model, scan, layer="pool1", view="grid"))
+    harness.ready()
+    harness.root.locator("input.fmw-slice").fill("4")
+    harness.root.locator(".fmw-slices[data-slice='4']").wait_for()
+    harness.kernel_set("hover", {"layer": "pool1", "filter": 3, "row": 6, "col": 9, "value": 0})
+    harness.root.locator(".fmw-readout[data-value]").wait_for(state="attached")
+    shoot(harness, path)
+
+
 def shot_export(_harness: Harness, m: Models, path: pathlib.Path) -> None:
     """w.save_png from Python (no browser): the digits CNN's conv1 maps and the input."""
     model, digit = m.digits
@@ -349,6 +448,9 @@ SHOTS = {
     "overview": shot_overview,
     "linked": shot_linked,
     "draw": shot_draw,
+    "series": shot_series,
+    "series_overview": shot_series_overview,
+    "volume": shot_volume,
 }
 # Shots at 1280 x 800 (the others at 1200 x 900, as before).
 WIDE = {"stepper", "stepper_pool", "compare", "overview", "linked"}

@@ -231,3 +231,29 @@ def test_widget_pushes_the_shown_layers_first_part_when_made(monkeypatch):
     )
     fmwidget.FeatureMapWidget(small_cnn(), np.random.rand(16, 16, 3).astype("f4"), view="grid")
     assert sent == []
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_volumes_travel_with_their_depth_slices_stacked_along_the_rows(data_format):
+    """A 3-D map (D, H, W): ``height`` is one slice's, ``depth`` D; parts (channel ranges and
+    row ranges over the D·H stacked rows) reassemble bit-exactly to (C, D, H, W)."""
+    cdhw = relu_map((3, 5, 6, 7), seed=8)
+    values = np.moveaxis(cdhw, 0, -1) if data_format == "channels_last" else cdhw
+    header, payload = encode_map(values, data_format)
+    assert (header["depth"], header["height"], header["width"], header["channels"]) == (5, 6, 7, 3)
+    whole = decode_map(header, bytes(payload))
+    assert whole.shape == (3, 5, 6, 7)
+    np.testing.assert_array_equal(bits32(whole), bits32(cdhw.astype("<f2").astype("float32")))
+    parts = list(layer_parts(header, payload, first_channels=1, max_bytes=4 * 7 * 2))
+    assert {h["depth"] for h, _ in parts} == {5}
+    assert max(h["row_stop"] for h, _ in parts) == 30  # rows over the stacked slices
+    out = np.full((3, 30, 7), 7.0, "float32")
+    for h, p in parts:
+        out[h["channel_start"] : h["channel_stop"], h["row_start"] : h["row_stop"]] = decode_map(
+            h, bytes(p)
+        )
+    np.testing.assert_array_equal(bits32(out.reshape(3, 5, 6, 7)), bits32(whole))
+    # 2-D maps carry no depth (the browser's default is 1)
+    assert "depth" not in encode_map(cdhw[:, 0], "channels_first")[0]
+    with pytest.raises(ValueError, match="at most 3 spatial axes"):
+        encode_map(np.zeros((2, 2, 2, 2, 2), "float32"), data_format)

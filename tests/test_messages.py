@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fmwidget
-from fmwidget.encode import decode_map
+from fmwidget.encode import decode_map, encode_map
 from fmwidget.messages import MAX_ERROR_CHARS, MAX_REQUEST_CHARS
 
 
@@ -254,3 +254,33 @@ def test_widget_works_after_fuzzing(widget):
     widget.set_input(x)
     assert widget.data_version == version + 1
     np.testing.assert_allclose(widget.fm["input"][0], x)
+
+
+def test_layer_specs_say_the_spatial_rank_and_1d_maps_are_one_row():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    m1 = keras.Sequential(
+        [keras.Input((24, 3)), keras.layers.Conv1D(4, 3, name="c"), keras.layers.MaxPooling1D(2)]
+    )
+    x = np.random.default_rng(0).normal(size=(24, 3)).astype("float32")
+    w = fmwidget.FeatureMapWidget(m1, x)
+    specs = {s["name"]: s for s in w.layers}
+    c = specs["c"]
+    assert (c["rank"], c["height"], c["width"], c["channels"]) == (1, 1, 22, 4)
+    assert specs[m1.layers[1].name]["width"] == 11  # the pooled strip
+    # the receptive-field table: one row, per time step the input span
+    assert c["receptive_field"]["rows"] == [[0, 1]]
+    assert c["receptive_field"]["cols"][5] == [5, 8]
+    # what the wire carries for the layer has the same height and width
+    header, _ = encode_map(np.asarray(w.fm["c"])[0], "channels_last")
+    assert (header["height"], header["width"]) == (1, 22)
+    m2 = keras.Sequential([keras.Input((6, 5, 2)), keras.layers.Conv2D(2, 3, name="c2")])
+    w2 = fmwidget.FeatureMapWidget(m2, np.zeros((6, 5, 2), "float32"))
+    c2 = {s["name"]: s for s in w2.layers}["c2"]
+    assert (c2["rank"], c2["height"], c2["width"]) == (2, 4, 3)
+    m0 = keras.Sequential(
+        [keras.Input((6, 5, 2)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(name="f")]
+    )
+    w0 = fmwidget.FeatureMapWidget(m0, np.zeros((6, 5, 2), "float32"))
+    assert {s["name"]: s for s in w0.layers}["f"]["rank"] == 0

@@ -204,6 +204,20 @@ export function unpackNonzero(view: ArrayBufferView, count: number, nonzero: num
   return out;
 }
 
+/**
+ * A `layer_data` message of a 3-D layer (`depth` > 1) as the rest of the decoding reads
+ * messages: `height` becomes the rows of its stacked slices (depth × slice height), as its
+ * buffer and part row ranges already count them; `depth` stays for the layer. Throws when
+ * `depth` is not a positive int.
+ */
+export function stackSlices(msg: LayerDataMsg): LayerDataMsg {
+  const d = msg.depth ?? 1;
+  if (!Number.isInteger(d) || d < 1) {
+    throw new Error(`Expected depth a positive int, received ${JSON.stringify(msg.depth)}`);
+  }
+  return d === 1 ? msg : { ...msg, height: msg.height * d };
+}
+
 /** Checks a layer_data buffer against its header; returns channel-major float32 values. */
 export function decodeValues(msg: LayerDataMsg, buffer: unknown): Float32Array {
   const view = asView(buffer);
@@ -260,6 +274,7 @@ export function layerFromValues(msg: LayerDataMsg, values: Float32Array): LayerD
     layerMin: num(msg.layer_min, msg.min) ?? range.lo,
     layerMax: num(msg.layer_max, msg.max) ?? range.hi,
   };
+  if (msg.depth !== undefined && msg.depth > 1) data.depth = msg.depth;
   if (typeof msg.global_min === "number" && typeof msg.global_max === "number") {
     data.globalMin = msg.global_min;
     data.globalMax = msg.global_max;

@@ -427,3 +427,41 @@ describe("layers sent in parts (over 64 MiB)", () => {
     expect(s.partial("big")).toBeUndefined(); // the pushed part's assembly is dropped
   });
 });
+
+describe("3-D layers (depth slices stacked along the rows)", () => {
+  it("decodes a whole hwc volume to channel-major stacked slices and keeps its depth", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const p = s.layer("vol");
+    // 2 channels, depth 2, slices of 1 row × 2 columns; hwc: (d·h, w, c) interleaved
+    const msg = layerMsg({ request_id: 1, layer: "vol", layout: "hwc", height: 1, depth: 2 });
+    delete msg.stats;
+    m.reply(msg, [f16Bytes([1, 5, 2, 6, 3, 7, 4, 8])]);
+    const d = await p;
+    expect([d.depth, d.height, d.width, d.channels]).toEqual([2, 2, 2, 2]);
+    expect([...d.values]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(d.stats.max).toEqual([4, 8]);
+  });
+
+  it("reassembles row parts counted over depth × height rows", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const p = s.layer("big");
+    const vol = { height: 1, depth: 3, width: 2, channels: 1, chunks: 2 };
+    const rows = (chunk: number, r0: number, r1: number) =>
+      part({ ...vol, chunk, channel_start: 0, channel_stop: 1, row_start: r0, row_stop: r1 });
+    m.reply(rows(1, 2, 3), [f16Bytes([5, 6])]);
+    m.reply(rows(0, 0, 2), [f16Bytes([1, 2, 3, 4])]);
+    const d = await p;
+    expect(d.depth).toBe(3);
+    expect([...d.values]).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("rejects a depth that is not a positive int", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const p = s.layer("conv");
+    m.reply(layerMsg({ request_id: 1, depth: 0 }), [f16Bytes([1, 2, 3, 4])]);
+    await expect(p).rejects.toThrow("Expected depth a positive int, received 0");
+  });
+});

@@ -24,7 +24,7 @@ import type { AnyModel } from "@anywidget/types";
 import { GlobalRange } from "../stats";
 import type { Cell, ErrorMsg, LayerData, LayerDataMsg, TraceMsg, Traits } from "../types";
 import { Assembly } from "./assembly";
-import { decodeLayer, reviveNumbers } from "./decode";
+import { decodeLayer, reviveNumbers, stackSlices } from "./decode";
 import { ByteLru } from "./lru";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
@@ -263,7 +263,17 @@ export class Store {
     }
   };
 
-  private onLayerData(msg: LayerDataMsg, buffers: unknown[]): void {
+  private onLayerData(raw: LayerDataMsg, buffers: unknown[]): void {
+    let msg: LayerDataMsg;
+    try {
+      msg = stackSlices(raw); // a 3-D layer: its depth slices stacked along the rows
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      const p = this.settle(raw.request_id);
+      if (p) p.reject(new Error(text));
+      else this.emit("error", text);
+      return;
+    }
     if (msg.chunks !== undefined && msg.chunks !== 1) {
       this.onLayerChunk(msg, buffers);
       return;

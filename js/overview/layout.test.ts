@@ -64,6 +64,14 @@ describe("columns", () => {
 
 describe("thumbnails", () => {
   const box = { x: 100, w: OV.COL_W, kind: "map" as const };
+  it("draws a 1-D map (one row of time steps) as a strip, cells still found", () => {
+    const r = thumbRect(box, 50, 1, 1, 200);
+    expect(r.w).toBe(OV.THUMB);
+    expect(r.h).toBe(OV.STRIP);
+    const c = cellsRect(r, 1, 200, { r0: 0, r1: 1, c0: 150, c1: 151 });
+    expect(cellIn(r, 1, 200, c.x + c.w / 2, r.y + r.h - 1)).toEqual({ row: 0, col: 150 });
+    expect(thumbRect(box, 50, 1, 1, 1).h).toBe(OV.THUMB); // a single cell stays square
+  });
   it("keeps the map's aspect and maps points to cells and back", () => {
     const r = thumbRect(box, 50, 2, 6, 12);
     expect(r.w).toBe(OV.THUMB);

@@ -27,6 +27,8 @@ export const OV = {
   DEPTH_MAX: 30,
   /** Thumbnail box edge and the gap between thumbnails. */
   THUMB: 48,
+  /** Height of a 1-D layer's thumbnail (a strip of its time steps). */
+  STRIP: 10,
   THUMB_GAP: 5,
 } as const;
 
@@ -130,7 +132,10 @@ export interface Rect {
   h: number;
 }
 
-/** Thumbnail `slot` of a map of rows × cols, aspect kept, centred in its square box. */
+/**
+ * Thumbnail `slot` of a map of rows × cols, aspect kept, centred in its square box; a 1-D map
+ * (one row) is a strip the box's width, `OV.STRIP` tall.
+ */
 export function thumbRect(
   box: ColumnBox,
   top: number,
@@ -141,7 +146,7 @@ export function thumbRect(
   const s = OV.THUMB;
   const k = s / Math.max(rows, cols, 1);
   const w = Math.max(1, cols * k);
-  const h = Math.max(1, rows * k);
+  const h = rows === 1 && cols > 1 ? Math.min(s, OV.STRIP) : Math.max(1, rows * k);
   const y0 = top + slot * (s + OV.THUMB_GAP);
   return { x: box.x + (box.w - w) / 2, y: y0 + (s - h) / 2, w, h };
 }

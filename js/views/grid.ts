@@ -5,10 +5,19 @@
  */
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { canvasPoint, ctx2d, Disposer, h, listenCellClick } from "../dom";
-import { firstScreenful, type GridLayout, gridLayout, hitTest, slotOrigin } from "../layout";
+import {
+  cellStart,
+  firstScreenful,
+  type GridLayout,
+  gridLayout,
+  hitTest,
+  slotOrigin,
+  stripLayout,
+} from "../layout";
 import { channelReady } from "../stats";
 import { GRID_PANE_HEIGHT } from "../styles";
 import type { LayerData, Window } from "../types";
+import { paintStrip } from "./series";
 
 /** Browsers refuse canvases much taller than this. */
 const MAX_CANVAS_EDGE = 30000;
@@ -59,9 +68,17 @@ export class GridView {
   /**
    * The layout of `n` maps of h×w in a pane `availWidth` wide: the largest integer scale at
    * which the layer fills the pane's width without scrolling (2 px of border); many maps keep
-   * their base scale and the pane scrolls.
+   * their base scale and the pane scrolls. With `inputLength` (a 1-D layer: the input's time
+   * steps) the maps are strips stacked in one column, aligned to the input's time axis.
    */
-  static layoutFor(n: number, mapH: number, mapW: number, availWidth: number): GridLayout {
+  static layoutFor(
+    n: number,
+    mapH: number,
+    mapW: number,
+    availWidth: number,
+    inputLength?: number,
+  ): GridLayout {
+    if (inputLength !== undefined) return stripLayout(n, mapW, inputLength, availWidth);
     let g = gridLayout(n, mapH, mapW, { availWidth, maxHeight: GRID_PANE_HEIGHT - 2 });
     if (g.height > MAX_CANVAS_EDGE && g.rows > 1) {
       const maxRows = Math.max(1, Math.floor((MAX_CANVAS_EDGE - g.gap) / (g.tileH + g.gap)));
@@ -75,8 +92,15 @@ export class GridView {
   }
 
   /** How many maps of h×w the pane shows before scrolling (what the kernel sends first). */
-  static firstScreenful(n: number, mapH: number, mapW: number, availWidth: number): number {
-    return firstScreenful(GridView.layoutFor(n, mapH, mapW, availWidth), GRID_PANE_HEIGHT - 2);
+  static firstScreenful(
+    n: number,
+    mapH: number,
+    mapW: number,
+    availWidth: number,
+    inputLength?: number,
+  ): number {
+    const g = GridView.layoutFor(n, mapH, mapW, availWidth, inputLength);
+    return firstScreenful(g, GRID_PANE_HEIGHT - 2);
   }
 
   get currentLayout(): GridLayout | null {
@@ -107,9 +131,10 @@ export class GridView {
     range: (f: number) => ColorRange,
     lut: Lut,
     availWidth: number,
+    inputLength?: number,
   ): void {
     const n = order.length;
-    const g = GridView.layoutFor(n, data.height, data.width, availWidth);
+    const g = GridView.layoutFor(n, data.height, data.width, availWidth, inputLength);
     this.layout = g;
     this.order = order;
     this.slotOf = new Map(order.map((f, s) => [f, s]));
@@ -138,6 +163,10 @@ export class GridView {
         }
         continue;
       }
+      if (inputLength !== undefined) {
+        paintStrip(img, g, o, data.values, f * hw, range(f), lut);
+        continue;
+      }
       mapToRgba(data.values, f * hw, data.width, data.height, range(f), lut, {
         out: img.data,
         offset: o.y * stride + o.x * 4,
@@ -154,11 +183,13 @@ export class GridView {
     const s = this.slotOf.get(f);
     if (!g || s === undefined) return null;
     const o = slotOrigin(g, s);
+    const x0 = cellStart(col0, g.mapW, g.tileW);
+    const y0 = cellStart(row0, g.mapH, g.tileH);
     return {
-      x: o.x + col0 * g.scale,
-      y: o.y + row0 * g.scale,
-      w: (col1 - col0) * g.scale,
-      h: (row1 - row0) * g.scale,
+      x: o.x + x0,
+      y: o.y + y0,
+      w: cellStart(col1, g.mapW, g.tileW) - x0,
+      h: cellStart(row1, g.mapH, g.tileH) - y0,
     };
   }
 

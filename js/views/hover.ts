@@ -16,6 +16,7 @@ import type { DetailView } from "./detail";
 import type { GridCell, GridView } from "./grid";
 import type { InputView } from "./input";
 import type { Painter } from "./paint";
+import { rankOf } from "./series";
 import type { ViewState } from "./state";
 
 /** At most one `hover` trait update per this many ms (the last one is always sent). */
@@ -136,16 +137,22 @@ export class HoverView {
         : c // a map still arriving: no value until it is all in
           ? `${this.s.spec?.name ?? ""}\nfilter ${c.filter} · row ${c.row} · col ${c.col}\nloading…`
           : "hover a map for its values\nclick a cell to trace it";
-      for (const k of ["layer", "filter", "row", "col", "value"]) delete ds[k];
+      for (const k of ["layer", "filter", "row", "col", "value", "depth"]) delete ds[k];
       return;
     }
     const pre = this.s.data?.preActivation ? " (pre-activation)" : "";
-    this.readout.textContent = `${hv.layer}${pre}\nfilter ${hv.filter} · row ${hv.row} · col ${hv.col}\nvalue ${fmt3(hv.value)}`;
+    const z = this.s.data?.slice;
+    const depth = z === undefined ? "" : `depth ${z} · `;
+    const at =
+      rankOf(this.s.spec) === 1 ? `step ${hv.col}` : `${depth}row ${hv.row} · col ${hv.col}`;
+    this.readout.textContent = `${hv.layer}${pre}\nfilter ${hv.filter} · ${at}\nvalue ${fmt3(hv.value)}`;
     ds.layer = hv.layer;
     ds.filter = String(hv.filter);
     ds.row = String(hv.row);
     ds.col = String(hv.col);
     ds.value = String(hv.value);
+    if (z === undefined) delete ds.depth;
+    else ds.depth = String(z);
   }
 
   /** The maps under the hovered cell changed (a layer's last part arrived): show its value. */

@@ -2,6 +2,7 @@
 import { type Lut, mapToRgba } from "../colormap";
 import { ctx2d, h } from "../dom";
 import type { LayerData, Window } from "../types";
+import { paintSeriesInput, shadeSpans } from "./series";
 
 const DISPLAY = 224;
 
@@ -22,6 +23,8 @@ export class InputView {
   private readonly overlay = h("canvas", "fmw-overlay");
   private k = 1;
   private data: LayerData | null = null;
+  /** A time series (1-D input): drawn as a line plot, fields as shaded spans. */
+  private series = false;
   /** The value range the image is shown in; null: from the image (`imageRange`). */
   range: [number, number] | null = null;
 
@@ -34,8 +37,24 @@ export class InputView {
     return this.data ? { h: this.data.height, w: this.data.width } : null;
   }
 
-  paint(data: LayerData, grayLut: Lut, seqLut: Lut): void {
+  /** Paints the input; `rank` 1 draws a time series (lines, or a heat strip when many). */
+  paint(data: LayerData, grayLut: Lut, seqLut: Lut, rank = 2): void {
     this.data = data;
+    this.series = rank === 1;
+    this.el.dataset.rank = String(rank);
+    if (this.series) {
+      const ctx = ctx2d(this.canvas);
+      if (!ctx) return;
+      this.k = paintSeriesInput(this.canvas, ctx, data, seqLut, DISPLAY);
+      this.overlay.width = this.canvas.width;
+      this.overlay.height = this.canvas.height;
+      const cssH = Math.round((DISPLAY * this.canvas.height) / this.canvas.width);
+      for (const c of [this.canvas, this.overlay]) {
+        c.style.width = `${DISPLAY}px`;
+        c.style.height = `${cssH}px`;
+      }
+      return;
+    }
     const { height: H, width: W, channels: C } = data;
     const k = Math.max(1, Math.floor(DISPLAY / Math.max(H, W)));
     this.k = k;
@@ -85,6 +104,11 @@ export class InputView {
   outline(hoverField: Window | null, traceField: Window | null): void {
     const ctx = ctx2d(this.overlay);
     if (!ctx) return;
+    if (this.series) {
+      const { width, height } = this.overlay;
+      shadeSpans(ctx, this.k, width, height, hoverField, traceField);
+      return;
+    }
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
     const k = this.k;
     const box = (w: Window, color: string, width: number) => {

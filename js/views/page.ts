@@ -27,6 +27,8 @@ import { onGridKey } from "./keys";
 import { Legend } from "./legend";
 import { Painter, SEQUENTIAL_MAP } from "./paint";
 import { savePngButton } from "./savepng";
+import { rankOf, seriesLength } from "./series";
+import { VolumeView } from "./slices";
 import { ViewState } from "./state";
 import { LayerStrip } from "./strip";
 import { inputLayerName, TraceView } from "./trace";
@@ -60,6 +62,16 @@ export class GridPage {
   private loadToken = 0;
   private traceToken = 0;
   private inputToken = 0;
+  /** 3-D layers: the volumes, the slice shown, the scrubber. */
+  private readonly volume = new VolumeView({
+    repaint: () => {
+      this.s.data = this.volume.current ?? this.s.data;
+      this.repaint();
+      this.hover.refresh();
+    },
+    paintInput: (d) => this.paintInput(d),
+    geometry: () => this.s.spec?.receptive_field,
+  });
 
   constructor(
     private readonly model: AnyModel<Traits>,
@@ -106,6 +118,7 @@ export class GridPage {
       input,
       controls,
       center,
+      volume: this.volume,
     });
     this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
     this.card = new FilterCard(model, store, this.s, (d, f) => this.paint.styleFor(d, f));
@@ -124,7 +137,7 @@ export class GridPage {
         () => this.s.spec?.name ?? "maps",
       ),
     );
-    this.center.append(this.controls.el, this.grid.el, this.detail.el);
+    this.center.append(this.controls.el, this.volume.bar.el, this.grid.el, this.detail.el);
     const main = h("div", "fmw-main");
     main.append(side, this.center, this.traceView.el, this.card.el); // the trace beside the grid
     this.el.append(this.strip.el, main);
@@ -249,6 +262,7 @@ export class GridPage {
 
   private showTrace(t: TraceMsg): void {
     this.s.trace = t;
+    this.traceView.series = seriesLength(this.s.layers) !== undefined;
     this.traceView.show(t);
     this.strip.markLinked(new Set((t.steps ?? []).map((s) => s.layer)));
     this.paint.paintOverlay();
@@ -275,7 +289,10 @@ export class GridPage {
     this.store.layer(spec.name, false).then(
       (d) => {
         if (token !== this.inputToken) return;
-        if (!this.draw.onInput(d)) this.paintInput(d);
+        if (rankOf(spec) !== 2) {
+          this.draw.el.hidden = true; // drawing is for images
+          this.volume.setInput(d); // a volume: one slice at a time
+        } else if (!this.draw.onInput(d)) this.volume.setInput(d);
         this.paint.outlineInput();
       },
       (e) => this.fail(e),
@@ -283,7 +300,8 @@ export class GridPage {
   }
 
   private paintInput(d: LayerData): void {
-    this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP));
+    const spec = this.s.layers.find((l) => l.kind === "input") ?? this.s.layers[0];
+    this.input.paint(d, namedLut("greys"), namedLut(SEQUENTIAL_MAP), rankOf(spec));
   }
 
   private load(): void {
@@ -321,7 +339,7 @@ export class GridPage {
 
   /** Shows `d` in the grid (a whole layer, or the part of it that arrived). */
   private show(d: LayerData): void {
-    this.s.data = d;
+    this.s.data = this.volume.show(d); // a 3-D layer: the slice on show
     this.host.error("");
     this.s.dead = new Set();
     const cells = d.height * d.width;
@@ -369,6 +387,7 @@ export class GridPage {
   }
 
   private onGridKey(ev: KeyboardEvent): void {
+    if (this.volume.key(ev)) return; // , and . step through a volume's slices
     const d = this.s.data;
     const st = d && {
       hover: this.s.hover,

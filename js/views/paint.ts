@@ -15,6 +15,7 @@ import type { DetailView } from "./detail";
 import { GridView, type OverlayState } from "./grid";
 import type { InputView } from "./input";
 import type { Legend } from "./legend";
+import { rankOf, seriesLength } from "./series";
 import type { ViewState } from "./state";
 import { CLICKED_COLOR, clickedElsewhere, stepIsPre } from "./trace";
 
@@ -34,6 +35,8 @@ export interface PaintTargets {
   controls: Controls;
   /** The pane the grid fills: its width sets the zoom. */
   center: HTMLElement;
+  /** 3-D layers: the hovered field shown on the input slice it reaches (views/slices.ts). */
+  volume?: { field<T>(field: T | null): T | null };
 }
 
 export class Painter {
@@ -68,13 +71,21 @@ export class Painter {
     const mode = rangeMode(this.model);
     const range = (f: number) => colorRange(d, f, mode, div, this.store.global);
     this.paintedWidth = this.availWidth();
-    this.t.grid.paint(d, this.s.order, range, lut, this.paintedWidth);
+    const steps = this.inputLength();
+    this.t.grid.paint(d, this.s.order, range, lut, this.paintedWidth, steps);
     const g = this.t.grid.currentLayout;
     const deadText = this.s.dead.size ? ` · ${this.s.dead.size} dead` : "";
     const size = g ? ` · zoom ×${g.scale}` : "";
     const part = d.ready ? `${d.ready.reduce((a, b) => a + b, 0)} of ` : "";
     const loading = d.ready ? " · loading…" : "";
-    this.t.controls.info.textContent = `${part}${d.channels} maps of ${d.height}×${d.width}${size}${deadText}${loading}`;
+    const depth = this.s.spec?.depth ?? 1;
+    const shape =
+      steps !== undefined
+        ? `${d.width} steps`
+        : d.slice !== undefined
+          ? `${depth}×${d.height}×${d.width} (depth slice ${d.slice})`
+          : `${d.height}×${d.width}`;
+    this.t.controls.info.textContent = `${part}${d.channels} maps of ${shape}${size}${deadText}${loading}`;
     this.paintOverlay();
     this.paintDetail();
     this.paintLegend();
@@ -85,7 +96,13 @@ export class Painter {
   firstScreenful(spec: LayerSpec): number | undefined {
     const { channels: c, height: h, width: w } = spec;
     if (!spec.spatial || !c || !h || !w) return undefined;
-    return GridView.firstScreenful(c, h, w, this.availWidth());
+    const steps = rankOf(spec) === 1 ? seriesLength(this.s.layers) : undefined;
+    return GridView.firstScreenful(c, h, w, this.availWidth(), steps);
+  }
+
+  /** The input's time steps when the shown layer is a time series (its maps are strips). */
+  private inputLength(): number | undefined {
+    return rankOf(this.s.spec) === 1 ? seriesLength(this.s.layers) : undefined;
   }
 
   /** Whether the pane's width moved far enough from the painted one to repaint. */
@@ -147,7 +164,8 @@ export class Painter {
 
   /** The hovered cell's receptive field and the trace's on the input image. */
   outlineInput(): void {
-    this.t.input.outline(this.s.hoverField, this.s.trace?.receptive_field ?? null);
+    const field = this.t.volume ? this.t.volume.field(this.s.hoverField) : this.s.hoverField;
+    this.t.input.outline(field, this.s.trace?.receptive_field ?? null);
   }
 
   private diverging(d: LayerData): boolean {

@@ -56,7 +56,8 @@ export function clickedElsewhere(clicked: Hover | undefined, s: TraceStep): Hove
   return clicked.row === s.row && clicked.col === s.col ? null : clicked;
 }
 
-function windowText(w: Window): string {
+function windowText(w: Window, series = false): string {
+  if (series) return w.col1 - w.col0 === 1 ? `step ${w.col0}` : `steps ${w.col0}–${w.col1 - 1}`;
   const rows = w.row1 - w.row0 === 1 ? `row ${w.row0}` : `rows ${w.row0}–${w.row1 - 1}`;
   const cols = w.col1 - w.col0 === 1 ? `col ${w.col0}` : `cols ${w.col0}–${w.col1 - 1}`;
   return `${rows}, ${cols}`;
@@ -112,6 +113,8 @@ function numberGrid(m: number[][], cls: string): HTMLElement {
 export class TraceView {
   readonly el = h("div", "fmw-trace fmw-pane");
   private token = 0;
+  /** The model's input is a time series: cells read "step t", windows "steps a–b". */
+  series = false;
 
   constructor(private readonly deps: TraceDeps) {
     this.el.tabIndex = -1;
@@ -140,14 +143,18 @@ export class TraceView {
     this.el.tabIndex = 0;
     const steps = t.steps ?? [];
     const last = steps[steps.length - 1];
+    const at = (c: { row: number; col: number }) =>
+      this.series ? `step ${c.col}` : `(${c.row}, ${c.col})`;
+    const win = (w: Window) => windowText(w, this.series);
     const head = h(
       "div",
       "fmw-trace-head",
       last
-        ? `Trace of ${last.layer} · filter ${last.filter} · (${last.row}, ${last.col}) = ${fmt3(last.value)}`
+        ? `Trace of ${last.layer} · filter ${last.filter} · ${at(last)} = ${fmt3(last.value)}`
         : "Trace",
     );
-    if (last) head.append(h("span", "fmw-muted", " — step by step; cells are (row, col)"));
+    const cells = this.series ? "time steps" : "(row, col)";
+    if (last) head.append(h("span", "fmw-muted", ` — step by step; cells are ${cells}`));
     const nodes: HTMLElement[] = [head];
     if (typeof t.note === "string" && t.note) nodes.push(h("div", "fmw-trace-note", t.note));
     const stepper = stepperFor(t, this.deps); // the animation first: in view at 1280×800
@@ -168,20 +175,17 @@ export class TraceView {
       card.append(
         h("span", "fmw-trace-name", s.layer),
         h("span", "fmw-muted", kind),
-        h("span", "fmw-num", `filter ${s.filter} · (${s.row}, ${s.col})`),
+        h("span", "fmw-num", `filter ${s.filter} · ${at(s)}`),
         h("span", "fmw-num", `value ${fmt3(s.value)}`),
       );
       const other = clickedElsewhere(clicked, s);
       if (clicked?.layer === s.layer) card.dataset.clicked = other ? "elsewhere" : "here";
       if (other) {
         const value = pre ? "" : ` = ${fmt3(other.value)}`;
-        card.append(
-          h("span", "fmw-trace-clicked", `you clicked (${other.row}, ${other.col})${value}`),
-        );
+        card.append(h("span", "fmw-trace-clicked", `you clicked ${at(other)}${value}`));
       }
-      if (s.window) card.append(h("span", "fmw-muted", `window ${windowText(s.window)}`));
-      if (s.argmax)
-        card.append(h("span", "fmw-muted", `winner (${s.argmax.row}, ${s.argmax.col})`));
+      if (s.window) card.append(h("span", "fmw-muted", `window ${win(s.window)}`));
+      if (s.argmax) card.append(h("span", "fmw-muted", `winner ${at(s.argmax)}`));
       const mini = h("canvas", "fmw-trace-map");
       card.append(mini);
       chain.append(card);
@@ -201,9 +205,10 @@ export class TraceView {
     if (rf) {
       const moved = steps.find((s) => clickedElsewhere(clicked, s) && s.receptive_field);
       const of = moved ? "of the clicked cell " : "";
-      let text = `input patch ${of}(orange box on the image): ${windowText(rf)}`;
+      const mark = this.series ? "orange span on the input" : "orange box on the image";
+      let text = `input ${this.series ? "span" : "patch"} ${of}(${mark}): ${win(rf)}`;
       if (moved?.receptive_field) {
-        text += `; the chain's cell (${moved.row}, ${moved.col}) sees ${windowText(moved.receptive_field)}`;
+        text += `; the chain's cell ${at(moved)} sees ${win(moved.receptive_field)}`;
       }
       nodes.push(h("div", "fmw-muted", text));
     }
@@ -256,6 +261,7 @@ export class TraceView {
     const k = Math.max(1, Math.floor(MINI / Math.max(H, W)));
     canvas.width = W * k;
     canvas.height = H * k;
+    if (H === 1 && W > 1) canvas.style.height = "12px"; // a time series' map: a strip
     const ctx = ctx2d(canvas);
     if (!ctx) return;
     const img = ctx.createImageData(W * k, H * k);

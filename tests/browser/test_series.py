@@ -1,0 +1,165 @@
+"""Time series (Conv1D): the input drawn as a line plot, each map as a strip on the input's time
+axis, hover → the exact receptive field shaded on the input. Real Keras model, real bundle,
+headless Chromium; pixels read back with getImageData."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fmwidget.render import colorize
+
+from .helpers import Harness
+
+pytestmark = pytest.mark.browser
+
+STEPS, CHANNELS = 40, 2
+LINE_COLORS = [(0x4E, 0x79, 0xA7), (0xF2, 0x8E, 0x2B)]  # js/views/series.ts LINE_COLORS
+STRIP_H, GAP = 14, 2  # js/layout.ts STRIP_HEIGHT and the strips' gap
+
+
+@pytest.fixture(scope="module")
+def series() -> tuple[Any, Any, np.ndarray]:
+    import keras
+
+    import fmwidget
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [
+            keras.Input((STEPS, CHANNELS)),
+            keras.layers.Conv1D(3, 5, dilation_rate=2, name="c"),  # linear: signed maps
+            keras.layers.MaxPooling1D(2, name="p"),
+        ]
+    )
+    t = np.arange(STEPS, dtype="float32")
+    x = np.stack([np.sin(t / 4), 0.5 * np.cos(t / 7) + 0.2], axis=-1).astype("float32")
+    return model, fmwidget.FeatureMapWidget(model, x, view="grid", layer="c"), x
+
+
+def pixels(canvas: Any) -> np.ndarray:
+    d = canvas.evaluate(
+        """(c) => ({w: c.width, h: c.height,
+        data: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)})"""
+    )
+    return np.array(d["data"], np.uint8).reshape(d["h"], d["w"], 4)
+
+
+def field_by_perturbation(model: Any, x: np.ndarray, layer: str, col: int) -> tuple[int, int]:
+    """The input steps that change cell ``col`` (all filters) of ``layer``: ground truth."""
+    import keras
+
+    sub = keras.Model(model.inputs, model.get_layer(layer).output)
+    base = np.asarray(sub(x[None]))[0, col]
+    hit = []
+    for t in range(STEPS):
+        y = x.copy()
+        y[t] += 1.0
+        if np.any(np.asarray(sub(y[None]))[0, col] != base):
+            hit.append(t)
+    return min(hit), max(hit) + 1
+
+
+def test_input_is_a_line_plot_and_maps_are_strips_of_their_values(
+    harness_page: Harness, series: Any
+) -> None:
+    model, w, x = series
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    assert h.root.locator(".fmw-stack[data-rank='1']").count() == 1
+    img = pixels(h.root.locator("canvas.fmw-input"))
+    k = 224 // STEPS
+    assert img.shape[1] == STEPS * k
+    height = img.shape[0]
+    lo, hi = float(x.min()), float(x.max())
+    # every channel's line passes through its value at each step's centre (±2 px)
+    for ch, color in enumerate(LINE_COLORS):
+        misses = 0
+        for t in range(STEPS):
+            y = 2 + (height - 4) * (1 - (x[t, ch] - lo) / (hi - lo))
+            other = 2 + (height - 4) * (1 - (x[t, 1 - ch] - lo) / (hi - lo))
+            if ch == 0 and abs(other - y) < 4:
+                continue  # channel 1's line is drawn over channel 0's here
+            col = img[max(0, int(y) - 2) : int(y) + 3, t * k + k // 2, :3].astype(int)
+            misses += int(np.abs(col - color).sum(axis=1).min() > 60)
+        assert misses == 0, f"channel {ch}: {misses} of {STEPS} steps off the line"
+    # far from both lines the plot is white
+    assert (img[:, :, :3] == 255).all(axis=2).mean() > 0.8
+
+    grid = pixels(h.root.locator("canvas.fmw-grid"))
+    maps = np.asarray(model.get_layer("c").output.shape)  # (None, T', 3)
+    length, filters = int(maps[1]), int(maps[2])
+    assert length == STEPS - 8
+    tile_w = grid.shape[1] - 2 * GAP
+    assert tile_w >= STEPS  # the strips span the input's steps
+    assert grid.shape[0] == GAP + filters * (STRIP_H + GAP)
+    values = np.asarray(w.fm["c"])[0].astype(np.float16).astype(np.float64)
+    leg = h.root.locator(".fmw-legend")
+    m = max(abs(float(leg.get_attribute("data-lo"))), abs(float(leg.get_attribute("data-hi"))))
+    want = colorize(values, m, diverging=True)  # (T', filters, 3)
+    for f in range(filters):
+        y0 = GAP + f * (STRIP_H + GAP)
+        strip = grid[y0 : y0 + STRIP_H, GAP : GAP + tile_w, :3]
+        assert (strip == strip[0]).all(), "a strip is the same on every pixel row"
+        cells = (np.arange(tile_w) * length) // tile_w
+        np.testing.assert_array_equal(strip[0], want[cells, f])
+
+
+def test_hover_shades_the_exact_receptive_field_on_the_input(
+    harness_page: Harness, series: Any
+) -> None:
+    model, w, x = series
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    grid = h.root.locator("canvas.fmw-grid")
+    box = grid.bounding_box()
+    length = STEPS - 8
+    tile_w = box["width"] - 2 * GAP
+    k = 224 // STEPS
+    for col in (0, 13, length - 1):
+        x0 = box["x"] + GAP + (col + 0.5) * tile_w / length
+        h.page.mouse.move(x0, box["y"] + GAP + STRIP_H + GAP + STRIP_H / 2)  # filter 1
+        ro = h.root.locator(f".fmw-readout[data-col='{col}']")
+        ro.wait_for(state="attached")
+        assert ro.get_attribute("data-filter") == "1"
+        assert "step" in ro.inner_text()
+        start, stop = field_by_perturbation(model, x, "c", col)
+        over = pixels(h.root.locator(".fmw-stack[data-rank='1'] canvas.fmw-overlay"))
+        shaded = np.flatnonzero(over[over.shape[0] // 2, :, 3] > 0)
+        assert (shaded.min(), shaded.max() + 1) == (start * k, stop * k)
+    # a pooled cell (pool 2, stride 2) covers the span of two conv cells
+    h.kernel_set("layer", "p")
+    h.root.locator(".fmw-layer[aria-selected='true']").filter(has_text="p").wait_for()
+    h.page.wait_for_function(
+        "() => document.querySelector('.fmw-info').textContent.includes('16 steps')"
+    )
+    box = grid.bounding_box()
+    assert box["width"] - 2 * GAP == tile_w  # pooled strips span the same width
+    h.page.mouse.move(box["x"] + GAP + 5.5 * tile_w / 16, box["y"] + GAP + STRIP_H / 2)
+    h.root.locator(".fmw-readout[data-col='5']").wait_for(state="attached")
+    # max pooling passes on one winner: its field is the union of its window's conv cells'
+    a, b = field_by_perturbation(model, x, "c", 10), field_by_perturbation(model, x, "c", 11)
+    start, stop = min(a[0], b[0]), max(a[1], b[1])
+    over = pixels(h.root.locator(".fmw-stack[data-rank='1'] canvas.fmw-overlay"))
+    shaded = np.flatnonzero(over[over.shape[0] // 2, :, 3] > 0)
+    assert (shaded.min(), shaded.max() + 1) == (start * k, stop * k)
+    assert h.page_errors == []
+
+
+def test_overview_draws_a_1d_layers_thumbnails_as_strips(
+    harness_page: Harness, series: Any
+) -> None:
+    _, w, _ = series
+    h = harness_page
+    h.mount_widget(w, view="overview")
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    for layer in ("c", "p"):
+        r = h.page.evaluate(
+            "(l) => document.querySelector('.fmw-overview').fmwOverview.clientRect(l, 0)", layer
+        )
+        assert r["w"] >= 4 * r["h"] > 2, r  # a strip, not a square or a 1-px line
+    assert h.page_errors == []

@@ -1,0 +1,166 @@
+"""Volumes (Conv3D): the grid shows one depth slice of every map, chosen with the slice
+scrubber (slider and keys); hover outlines the field on the input slice it reaches and the
+scrubber tells its depth range. Real Keras model, real bundle, headless Chromium; pixels read
+back with getImageData and compared with Keras's values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fmwidget.render import colorize
+
+from .helpers import Harness
+
+pytestmark = pytest.mark.browser
+
+SHAPE = (6, 8, 8, 1)  # depth, height, width, channels
+MAP = (4, 6, 6)  # conv "c" (kernel 3, valid): depth, height, width
+
+
+@pytest.fixture(scope="module")
+def volume() -> tuple[Any, Any, np.ndarray]:
+    import keras
+
+    import fmwidget
+
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential(
+        [
+            keras.Input(SHAPE),
+            keras.layers.Conv3D(2, 3, name="c"),  # linear: signed maps
+            keras.layers.MaxPooling3D(2, name="p"),
+        ]
+    )
+    x = np.random.default_rng(8).random(SHAPE).astype("float32")
+    return model, fmwidget.FeatureMapWidget(model, x, view="grid", layer="c"), x
+
+
+def pixels(canvas: Any) -> np.ndarray:
+    d = canvas.evaluate(
+        """(c) => ({w: c.width, h: c.height,
+        data: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)})"""
+    )
+    return np.array(d["data"], np.uint8).reshape(d["h"], d["w"], 4)
+
+
+def slice_colors(h: Harness) -> np.ndarray:
+    """The colour at the centre of every cell of map 0 and map 1 in the grid: (2, H, W, 3)."""
+    grid = pixels(h.root.locator("canvas.fmw-grid"))
+    zoom = int(h.root.locator(".fmw-info").inner_text().split("zoom \u00d7")[1].split()[0])
+    gap = 2
+    tile = MAP[2] * zoom
+    out = np.zeros((2, MAP[1], MAP[2], 3), np.uint8)
+    for f in range(2):
+        x0 = gap + f * (tile + gap)  # index order: both maps in the first row
+        for r in range(MAP[1]):
+            for c in range(MAP[2]):
+                out[f, r, c] = grid[gap + r * zoom + zoom // 2, x0 + c * zoom + zoom // 2, :3]
+    return out
+
+
+def expected(h: Harness, w: Any, z: int) -> np.ndarray:
+    values = np.asarray(w.fm["c"])[0].astype(np.float16).astype(np.float64)  # (D, H, W, C)
+    leg = h.root.locator(".fmw-legend")
+    m = max(abs(float(leg.get_attribute("data-lo"))), abs(float(leg.get_attribute("data-hi"))))
+    return np.moveaxis(colorize(values[z], m, diverging=True), -2, 0)  # (C, H, W, 3)
+
+
+def field_by_perturbation(model: Any, x: np.ndarray, cell: tuple[int, int, int]) -> list:
+    """Input slices, rows and columns whose change moves conv cell ``cell``: ground truth."""
+    import keras
+
+    sub = keras.Model(model.inputs, model.get_layer("c").output)
+    base = np.asarray(sub(x[None]))[0][cell]
+    spans = []
+    for axis in range(3):
+        hit = []
+        for i in range(SHAPE[axis]):
+            y = x.copy()
+            index = [slice(None)] * 4
+            index[axis] = i
+            y[tuple(index)] += 1.0
+            if np.any(np.asarray(sub(y[None]))[0][cell] != base):
+                hit.append(i)
+        spans.append((min(hit), max(hit) + 1))
+    return spans
+
+
+def test_the_scrubber_and_keys_change_the_slice_shown(harness_page: Harness, volume: Any) -> None:
+    _, w, _ = volume
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    bar = h.root.locator(".fmw-slices")
+    assert bar.is_visible()
+    assert (bar.get_attribute("data-depth"), bar.get_attribute("data-slice")) == ("4", "2")
+    info = h.root.locator(".fmw-info").inner_text()
+    assert "4\u00d76\u00d76 (depth slice 2)" in info  # maps of one slice
+    np.testing.assert_array_equal(slice_colors(h), expected(h, w, 2))
+    h.root.locator(".fmw-gridwrap").focus()
+    h.page.keyboard.press(".")
+    h.root.locator(".fmw-slices[data-slice='3']").wait_for()
+    np.testing.assert_array_equal(slice_colors(h), expected(h, w, 3))
+    assert h.root.locator(".fmw-slice-index").inner_text() == "3 of 0\u20133"
+    h.page.keyboard.press(".")  # past the last slice: stays
+    h.page.keyboard.press(",")
+    h.page.keyboard.press(",")
+    h.root.locator(".fmw-slices[data-slice='1']").wait_for()
+    np.testing.assert_array_equal(slice_colors(h), expected(h, w, 1))
+    h.root.locator("input.fmw-slice").fill("0")  # the slider
+    h.root.locator(".fmw-slices[data-slice='0']").wait_for()
+    np.testing.assert_array_equal(slice_colors(h), expected(h, w, 0))
+    assert not np.array_equal(expected(h, w, 0), expected(h, w, 1))  # slices do differ
+    assert h.page_errors == []
+
+
+def test_hover_outlines_the_field_box_on_the_input_slice_it_reaches(
+    harness_page: Harness, volume: Any
+) -> None:
+    model, w, x = volume
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    grid = h.root.locator("canvas.fmw-grid")
+    zoom = int(h.root.locator(".fmw-info").inner_text().split("zoom \u00d7")[1].split()[0])
+    box = grid.bounding_box()
+    z, r, c = 1, 4, 2
+    h.root.locator("input.fmw-slice").fill(str(z))
+    h.root.locator(f".fmw-slices[data-slice='{z}']").wait_for()
+    h.page.mouse.move(box["x"] + 2 + (c + 0.5) * zoom, box["y"] + 2 + (r + 0.5) * zoom)
+    ro = h.root.locator(f".fmw-readout[data-row='{r}'][data-col='{c}']")
+    ro.wait_for(state="attached")
+    assert ro.get_attribute("data-depth") == str(z)
+    assert f"depth {z}" in ro.inner_text()
+    value = float(ro.get_attribute("data-value"))
+    assert value == pytest.approx(float(np.asarray(w.fm["c"])[0, z, r, c, 0]), rel=2e-3)
+    (d0, d1), (r0, r1), (c0, c1) = field_by_perturbation(model, x, (z, r, c, 0))
+    bar = h.root.locator(".fmw-slices")
+    assert bar.get_attribute("data-field") == f"{d0},{d1}"
+    # the input panel shows the middle slice of the field's depth range, outlined at the field
+    shown = (d0 + d1 - 1) // 2
+    img = pixels(h.root.locator("canvas.fmw-input"))
+    k = img.shape[0] // SHAPE[1]
+    grey = img[k // 2 :: k, k // 2 :: k, 0].astype(float)
+    assert np.corrcoef(grey.ravel(), x[shown, :, :, 0].ravel())[0, 1] > 0.99
+    other = x[(shown + 3) % SHAPE[0], :, :, 0].ravel()
+    assert np.corrcoef(grey.ravel(), other)[0, 1] < 0.9
+    over = pixels(h.root.locator(".fmw-stack:has(> canvas.fmw-input) > canvas.fmw-overlay"))
+    ys, xs = np.nonzero(over[:, :, 3])
+    assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (r0 * k, r1 * k, c0 * k, c1 * k)
+    assert h.page_errors == []
+
+
+def test_overview_of_a_volume_model_paints_every_column(harness_page: Harness, volume: Any) -> None:
+    _, w, _ = volume
+    h = harness_page
+    h.mount_widget(w, view="overview")
+    h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    assert h.root.locator(".fmw-ov-col").count() == 3
+    r = h.page.evaluate(
+        "() => document.querySelector('.fmw-overview').fmwOverview.clientRect('c', 0)"
+    )
+    assert r["w"] == pytest.approx(r["h"]) and r["w"] > 0  # a 6x6 slice: square
+    assert h.page_errors == []
