@@ -86,9 +86,14 @@ def send_error(
 def trace_reply(w: FeatureMapWidget, content: dict[str, Any]) -> dict[str, Any]:
     """The ``trace`` message for a ``get_trace`` request's cell."""
     info = w.fm.info(content.get("layer"))  # type: ignore[arg-type]
-    row, col = content.get("row"), content.get("col")
+    row, col, depth = content.get("row"), content.get("col"), content.get("depth")
     rank = len(info.spatial_shape or ())
-    position = (col,) if rank == 1 else (row, col)
+    if rank == 3 and depth is None:
+        raise ValueError(
+            f"Expected a depth with the row and col of a cell of {info.name!r}, whose maps are "
+            f"3-D {tuple(info.spatial_shape or ())}; received row {row}, col {col} only."
+        )
+    position = (col,) if rank == 1 else (depth, row, col) if rank == 3 else (row, col)
     result = trace(w.fm, info.name, content.get("filter"), position, w.sample)
     return json_safe(
         {

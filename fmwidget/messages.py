@@ -133,6 +133,9 @@ def check_request(content: Any, buffers: Any, data_version: int) -> str:
         value = content.get(key)
         if not is_int(value):
             raise TypeError(f"Expected an int {key}, received {short_repr(value)}.")
+    depth = content.get("depth")
+    if kind == "get_trace" and depth is not None and not is_int(depth):
+        raise TypeError(f"Expected an int depth (3-D maps), received {short_repr(depth)}.")
     return kind
 
 

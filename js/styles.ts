@@ -64,7 +64,7 @@ const CSS = `
 .fmw-slices{display:flex;gap:8px;align-items:center;font-size:12px;margin:4px 0}
 .fmw-slices[hidden]{display:none}
 .fmw-slice{width:200px}
-.fmw-slice-field{flex:1 1 0;min-width:0}
+.fmw-slice-field{flex:1 1 0;min-width:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .fmw-slice-index{font-variant-numeric:tabular-nums;white-space:nowrap}
 .fmw-gridwrap{max-height:${GRID_PANE_HEIGHT}px;overflow:auto;border:1px solid var(--fmw-border);background:#6e7781}
 .fmw-grid{display:block;cursor:crosshair}

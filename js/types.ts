@@ -66,6 +66,8 @@ export interface Cell {
   filter: number;
   row: number;
   col: number;
+  /** 3-D maps only: the cell's depth slice. */
+  depth?: number;
 }
 
 export interface Hover extends Cell {
@@ -187,6 +189,9 @@ export interface Window {
   row1: number;
   col0: number;
   col1: number;
+  /** 3-D maps only: the depth slices [depth0, depth1). */
+  depth0?: number;
+  depth1?: number;
 }
 
 export interface TraceStep {
@@ -197,7 +202,9 @@ export interface TraceStep {
   col: number;
   value: number;
   window?: Window;
-  argmax?: { row: number; col: number };
+  argmax?: { row: number; col: number; depth?: number };
+  /** 3-D maps only: the cell's depth slice. */
+  depth?: number;
   /** Optional: the step shows the pre-activation map of a fused conv. */
   pre_activation?: boolean;
   /** Optional: name of the activation function of an activation step ("relu"). */

@@ -154,3 +154,28 @@ def test_trace_message(widget):
     assert reply["conv"]["total"] == pytest.approx(reply["steps"][0]["value"], rel=1e-4)
     bad, _ = ask(widget, type="get_trace", layer="pool1", filter=2, row=8, col=0, request_id=10)
     assert bad["type"] == "error" and "inside the (8, 8) map" in bad["message"]
+
+
+def test_trace_message_of_a_volume_cell_carries_its_depth():
+    model = keras.Sequential(
+        [
+            keras.Input((4, 6, 6, 1)),
+            keras.layers.Conv3D(2, 3, name="c"),
+            keras.layers.MaxPooling3D(2, name="p"),
+        ]
+    )
+    x = np.random.default_rng(5).random((4, 6, 6, 1)).astype("float32")
+    w = fmwidget.FeatureMapWidget(model, x, view="grid")
+    w.send = lambda content, buffers=None: w.sent.append((content, buffers))
+    w.sent = []
+    reply, _ = ask(w, type="get_trace", layer="p", filter=1, depth=0, row=1, col=0, request_id=3)
+    assert reply["type"] == "trace", reply
+    pool = reply["steps"][-1]
+    assert (pool["layer"], pool["depth"], pool["row"], pool["col"]) == ("p", 0, 1, 0)
+    want = keras.ops.convert_to_numpy(model(x[None]))[0, 0, 1, 0, 1]  # Keras's own pooling
+    assert pool["value"] == pytest.approx(float(want))
+    assert (pool["window"]["depth0"], pool["window"]["depth1"]) == (0, 2)
+    bad, _ = ask(w, type="get_trace", layer="p", filter=1, row=1, col=0, request_id=4)
+    assert bad["type"] == "error" and "Expected a depth" in bad["message"], bad
+    bad, _ = ask(w, type="get_trace", layer="p", filter=1, depth="0", row=1, col=0, request_id=5)
+    assert bad["type"] == "error" and "int depth" in bad["message"], bad

@@ -3,13 +3,21 @@
  * filter and trace a cell, open a layer's grid from the overview. One `save_changes` each.
  */
 import type { AnyModel } from "@anywidget/types";
-import type { Traits } from "../types";
+import type { Cell, Traits } from "../types";
 import { selectedFilters } from "./traits";
 
 export interface CellRef {
   filter: number;
   row: number;
   col: number;
+  /** 3-D maps only: the depth slice. */
+  depth?: number;
+}
+
+/** The `trace_target` of a cell of `layer` (with its depth for 3-D maps). */
+function target(layer: string, cell: CellRef): Cell {
+  const t = { layer, filter: cell.filter, row: cell.row, col: cell.col };
+  return cell.depth === undefined ? t : { ...t, depth: cell.depth };
 }
 
 /** Click / Enter on a cell of `layer`: select its filter (toggle with modifiers), trace it. */
@@ -25,7 +33,7 @@ export function selectAndTrace(
     next = sel.includes(cell.filter) ? sel.filter((f) => f !== cell.filter) : [...sel, cell.filter];
   }
   model.set("selected_filters", next);
-  model.set("trace_target", { layer, filter: cell.filter, row: cell.row, col: cell.col });
+  model.set("trace_target", target(layer, cell));
   model.save_changes();
 }
 
@@ -42,7 +50,7 @@ export function openLayer(
   model.set("layer", layer);
   if (cell && spatial) {
     model.set("selected_filters", [cell.filter]);
-    model.set("trace_target", { layer, filter: cell.filter, row: cell.row, col: cell.col });
+    model.set("trace_target", target(layer, cell));
   }
   model.set("view", "grid");
   model.save_changes();

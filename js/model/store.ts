@@ -171,15 +171,15 @@ export class Store {
   /** Asks the kernel for the trace of one cell (views asking for the same cell share one request). */
   trace(cell: Cell): Promise<TraceMsg> {
     const version = this.version;
-    const { layer, filter, row, col } = cell;
-    const key = JSON.stringify([version, layer, filter, row, col]);
+    const { layer, filter, row, col, depth } = cell;
+    const key = JSON.stringify([version, layer, filter, row, col, depth ?? null]);
+    const at = depth === undefined ? { row, col } : { depth, row, col };
     return this.shared(`trace:${key}`, () =>
       this.request<TraceMsg>((request_id) => ({
         type: "get_trace",
         layer,
         filter,
-        row,
-        col,
+        ...at,
         version,
         request_id,
       })),

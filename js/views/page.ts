@@ -29,7 +29,7 @@ import { Painter, SEQUENTIAL_MAP } from "./paint";
 import { savePngButton } from "./savepng";
 import { rankOf, seriesLength } from "./series";
 import { VolumeView } from "./slices";
-import { ViewState } from "./state";
+import { defaultLayer, ViewState } from "./state";
 import { LayerStrip } from "./strip";
 import { inputLayerName, TraceView } from "./trace";
 
@@ -111,15 +111,8 @@ export class GridPage {
       rangeMode(model),
     );
     const { grid, detail, legend, input, controls, center } = this;
-    this.paint = new Painter(model, store, this.s, {
-      grid,
-      detail,
-      legend,
-      input,
-      controls,
-      center,
-      volume: this.volume,
-    });
+    const parts = { grid, detail, legend, input, controls, center, volume: this.volume };
+    this.paint = new Painter(model, store, this.s, parts);
     this.hover = new HoverView(model, store, this.s, { grid, detail, input, paint: this.paint });
     this.card = new FilterCard(model, store, this.s, (d, f) => this.paint.styleFor(d, f));
     this.explain = new ExplainPanel(model, store, input);
@@ -204,19 +197,10 @@ export class GridPage {
     }
   }
 
-  private defaultLayer(): LayerSpec | undefined {
-    const layers = this.s.layers;
-    return (
-      layers.find((l) => l.kind !== "input" && l.spatial) ??
-      layers.find((l) => l.kind !== "input") ??
-      layers[0]
-    );
-  }
-
   /** The `layer` trait (also called when the App opens a layer). */
   onLayerTrait(): void {
     const name = String(this.model.get("layer") ?? "");
-    const spec = this.s.layers.find((l) => l.name === name) ?? this.defaultLayer() ?? null;
+    const spec = this.s.layers.find((l) => l.name === name) ?? defaultLayer(this.s.layers) ?? null;
     const changed = spec?.name !== this.s.spec?.name;
     this.s.spec = spec;
     if (!spec) return;
@@ -247,8 +231,10 @@ export class GridPage {
       this.paint.outlineInput();
       return;
     }
-    const cell: Cell = { layer: t.layer, filter: t.filter, row: t.row, col: t.col };
-    this.traceView.pending(`tracing ${t.layer} · filter ${t.filter} · (${t.row}, ${t.col}) …`);
+    const { layer, filter, row, col, depth } = t;
+    const cell: Cell = depth == null ? { layer, filter, row, col } : { ...t, depth };
+    const at = depth == null ? `(${row}, ${col})` : `(${depth}, ${row}, ${col})`;
+    this.traceView.pending(`tracing ${layer} · filter ${filter} · ${at} …`);
     this.store.trace(cell).then(
       (msg) => {
         if (token === this.traceToken) this.showTrace(msg);
@@ -376,7 +362,9 @@ export class GridPage {
 
   /** Click / Enter on a cell: select its filter (toggle with modifiers) and trace it. */
   private activate(cell: GridCell, toggle: boolean): void {
-    if (this.s.spec) selectAndTrace(this.model, this.s.spec.name, cell, toggle);
+    const depth = this.s.data?.slice; // a 3-D layer: the slice on show
+    const at = depth === undefined ? cell : { ...cell, depth };
+    if (this.s.spec) selectAndTrace(this.model, this.s.spec.name, at, toggle);
   }
 
   private userSelectLayer(name: string): void {

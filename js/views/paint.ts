@@ -189,8 +189,10 @@ export class Painter {
     const spec = this.s.spec;
     if (!t || !spec) return [];
     const out: OverlayState["linked"] = [];
+    const slice = this.s.data?.slice; // a 3-D layer: only the cells of the slice on show
     t.steps.forEach((st, i) => {
       if (st.layer !== spec.name || stepIsPre(t.steps, i) !== this.s.pre) return;
+      if (slice !== undefined && st.depth !== undefined && st.depth !== slice) return;
       out.push({
         filter: st.filter,
         window: { row0: st.row, row1: st.row + 1, col0: st.col, col1: st.col + 1 },

@@ -93,12 +93,15 @@ export class SliceBar {
     const ds = this.el.dataset;
     if (!f) {
       this.field.textContent = "";
+      this.field.title = "";
       delete ds.field;
       return;
     }
     ds.field = `${f[0]},${f[1]}`;
     const slices = f[1] - f[0] === 1 ? `slice ${f[0]}` : `slices ${f[0]}–${f[1] - 1}`;
+    // one line whatever its length (a wrapped line would move the grid under the pointer)
     this.field.textContent = `field: input ${slices} of ${inputDepth}; the input shows slice ${shown}`;
+    this.field.title = this.field.textContent;
   }
 }
 

@@ -25,3 +25,12 @@ export class ViewState {
   /** The hovered cell's receptive field on the input image. */
   hoverField: Window | null = null;
 }
+
+/** The layer the grid opens on when none is set: the first spatial one after the input. */
+export function defaultLayer(layers: readonly LayerSpec[]): LayerSpec | undefined {
+  return (
+    layers.find((l) => l.kind !== "input" && l.spatial) ??
+    layers.find((l) => l.kind !== "input") ??
+    layers[0]
+  );
+}

@@ -16,6 +16,7 @@ import type {
   Window,
 } from "../types";
 import { legendTicks, paintBar } from "./legend";
+import { sliceOf } from "./slices";
 import { stepperFor } from "./stepper";
 
 const MINI = 96;
@@ -58,6 +59,11 @@ export function clickedElsewhere(clicked: Hover | undefined, s: TraceStep): Hove
 
 function windowText(w: Window, series = false): string {
   if (series) return w.col1 - w.col0 === 1 ? `step ${w.col0}` : `steps ${w.col0}–${w.col1 - 1}`;
+  if (w.depth0 !== undefined && w.depth1 !== undefined) {
+    const { depth0: d0, depth1: d1 } = w;
+    const depths = d1 - d0 === 1 ? `depth ${d0}` : `depths ${d0}–${d1 - 1}`;
+    return `${depths}, ${windowText({ row0: w.row0, row1: w.row1, col0: w.col0, col1: w.col1 })}`;
+  }
   const rows = w.row1 - w.row0 === 1 ? `row ${w.row0}` : `rows ${w.row0}–${w.row1 - 1}`;
   const cols = w.col1 - w.col0 === 1 ? `col ${w.col0}` : `cols ${w.col0}–${w.col1 - 1}`;
   return `${rows}, ${cols}`;
@@ -143,8 +149,12 @@ export class TraceView {
     this.el.tabIndex = 0;
     const steps = t.steps ?? [];
     const last = steps[steps.length - 1];
-    const at = (c: { row: number; col: number }) =>
-      this.series ? `step ${c.col}` : `(${c.row}, ${c.col})`;
+    const at = (c: { row: number; col: number; depth?: number }) =>
+      this.series
+        ? `step ${c.col}`
+        : c.depth === undefined
+          ? `(${c.row}, ${c.col})`
+          : `(${c.depth}, ${c.row}, ${c.col})`;
     const win = (w: Window) => windowText(w, this.series);
     const head = h(
       "div",
@@ -153,11 +163,13 @@ export class TraceView {
         ? `Trace of ${last.layer} · filter ${last.filter} · ${at(last)} = ${fmt3(last.value)}`
         : "Trace",
     );
-    const cells = this.series ? "time steps" : "(row, col)";
+    const volume = steps.some((s) => s.depth !== undefined);
+    const cells = this.series ? "time steps" : volume ? "(depth, row, col)" : "(row, col)";
     if (last) head.append(h("span", "fmw-muted", ` — step by step; cells are ${cells}`));
     const nodes: HTMLElement[] = [head];
     if (typeof t.note === "string" && t.note) nodes.push(h("div", "fmw-trace-note", t.note));
-    const stepper = stepperFor(t, this.deps); // the animation first: in view at 1280×800
+    // the animation first: in view at 1280×800 (it steps through 1-D and 2-D windows only)
+    const stepper = volume ? null : stepperFor(t, this.deps);
     if (stepper) nodes.push(stepper.el);
     const clicked = t.clicked;
     const chain = h("div", "fmw-trace-steps");
@@ -256,6 +268,7 @@ export class TraceView {
     next?: TraceStep,
     clicked?: Hover | null,
   ): void {
+    if (s.depth !== undefined) d = sliceOf(d, s.depth); // a 3-D map: the step's own slice
     const { height: H, width: W } = d;
     if (s.filter < 0 || s.filter >= d.channels) return;
     const k = Math.max(1, Math.floor(MINI / Math.max(H, W)));

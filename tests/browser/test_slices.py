@@ -164,3 +164,46 @@ def test_overview_of_a_volume_model_paints_every_column(harness_page: Harness, v
     )
     assert r["w"] == pytest.approx(r["h"]) and r["w"] > 0  # a 6x6 slice: square
     assert h.page_errors == []
+
+
+def test_a_click_traces_the_cell_in_3d_to_its_pool_winner(
+    harness_page: Harness, volume: Any
+) -> None:
+    """conv cell (depth, row, col) → 3-D max-pool cell, checked against Keras's own pooling."""
+    model, w, x = volume
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    grid = h.root.locator("canvas.fmw-grid")
+    zoom = int(h.root.locator(".fmw-info").inner_text().split("zoom \u00d7")[1].split()[0])
+    z, r, c = 1, 2, 3
+    h.root.locator("input.fmw-slice").fill(str(z))
+    h.root.locator(f".fmw-slices[data-slice='{z}']").wait_for()
+    box = grid.bounding_box()
+    h.page.mouse.click(box["x"] + 2 + (c + 0.5) * zoom, box["y"] + 2 + (r + 0.5) * zoom)
+    h.root.locator(".fmw-trace-step[data-layer='p']").wait_for()
+    target = h.wait_for_trait("trace_target")  # what the browser set, as the kernel gets it
+    assert target == {"layer": "c", "filter": 0, "row": r, "col": c, "depth": z}
+    conv = np.asarray(w.fm["c"])[0, ..., 0]  # (D, H, W)
+    pooled = np.asarray(w.fm["p"])[0, ..., 0]
+    want = np.asarray(model(x[None]))[0, ..., 0]  # Keras's MaxPooling3D on its own
+    np.testing.assert_array_equal(pooled, want)
+    cell = (z // 2, r // 2, c // 2)  # the 2x2x2 window holding the clicked cell
+    window = conv[2 * cell[0] : 2 * cell[0] + 2, 2 * cell[1] : 2 * cell[1] + 2,
+                  2 * cell[2] : 2 * cell[2] + 2]  # fmt: skip
+    win = np.unravel_index(np.argmax(window), window.shape)  # first max, row-major
+    winner = tuple(2 * cell[i] + int(win[i]) for i in range(3))
+    steps = h.root.locator(".fmw-trace-step")
+    conv_card, pool_card = steps.nth(0).inner_text(), steps.nth(1).inner_text()
+    # the chain shows the cell that won the max (the clicked one when it won)
+    assert f"({winner[0]}, {winner[1]}, {winner[2]})" in conv_card
+    assert f"({cell[0]}, {cell[1]}, {cell[2]})" in pool_card
+    assert f"winner ({winner[0]}, {winner[1]}, {winner[2]})" in pool_card
+    assert f"value {float(want[cell]):.3g}"[:9] in pool_card.replace("\u2212", "-")
+    assert "depth" in pool_card  # its window names its depth slices
+    if winner != (z, r, c):
+        assert f"you clicked ({z}, {r}, {c})" in conv_card
+    assert h.root.locator(".fmw-stepper").count() == 0  # steps through 1-D and 2-D only
+    mini = pixels(steps.nth(0).locator("canvas.fmw-trace-map"))
+    assert mini.shape[0] == mini.shape[1] and mini[..., 3].min() == 255  # one slice, painted
+    assert h.page_errors == []
