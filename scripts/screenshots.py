@@ -391,12 +391,18 @@ def shot_series_overview(harness: Harness, m: Models, path: pathlib.Path) -> Non
 
 def shot_volume(harness: Harness, m: Models, path: pathlib.Path) -> None:
     """Conv3D: one depth slice of every map, the slice scrubber, the hovered cell's field box
-    on the input slice it reaches."""
+    on the input slice it reaches, a cell traced in 3-D to its pool winner."""
     model, scan = m.get("scan", volume_model_and_scan)
-    harness.mount_widget(fmwidget.FeatureMapWidget(model, scan, layer="pool1", view="grid"))
+    widget = fmwidget.FeatureMapWidget(model, scan, layer="pool1", view="grid")
+    harness.mount_widget(widget)
     harness.ready()
     harness.root.locator("input.fmw-slice").fill("4")
     harness.root.locator(".fmw-slices[data-slice='4']").wait_for()
+    # the strongest cell of the blob filter in slice 4, traced in 3-D down to conv1's winner
+    r, c = np.unravel_index(np.argmax(widget.fm["pool1"][0, 4, :, :, 4]), (16, 16))
+    target = {"layer": "pool1", "filter": 4, "depth": 4, "row": int(r), "col": int(c)}
+    harness.kernel_set("trace_target", target)
+    harness.root.locator(".fmw-trace-step[data-layer='pool1']").wait_for()
     harness.kernel_set("hover", {"layer": "pool1", "filter": 3, "row": 6, "col": 9, "value": 0})
     harness.root.locator(".fmw-readout[data-value]").wait_for(state="attached")
     shoot(harness, path)
