@@ -29,6 +29,9 @@ import numpy as np  # noqa: E402
 from fmwidget import FeatureMapWidget  # noqa: E402
 from tests.browser.helpers import Harness, new_context  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from models import digits_cnn  # noqa: E402
+
 SIZE = 24
 
 #: From the mark on pointer-up to the end of the first grid repaint after it (ms), or null.
@@ -38,24 +41,6 @@ DRAW_TO_REPAINT = """() => {
     const r = performance.getEntriesByName('fmw:repaint').find((m) => m.startTime > up.startTime);
     return r ? r.startTime + r.duration - up.startTime : null;
 }"""
-
-
-def digits_cnn() -> Any:
-    """Notebook 3's ``digits_cnn`` (same layers), untrained."""
-    L = keras.layers
-    keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-            L.MaxPooling2D(2, name="pool1"),
-            L.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
-            L.MaxPooling2D(2, name="pool2"),
-            L.Flatten(name="flatten"),
-            L.Dense(10, activation="softmax", name="classifier"),
-        ],
-        name="digits_cnn",
-    )
 
 
 def median_ms(fn: Any, n: int) -> float:
@@ -69,7 +54,8 @@ def median_ms(fn: Any, n: int) -> float:
 
 def draw_repaint(browser: Any, strokes: int = 15) -> dict[str, Any]:
     """Median draw → repaint (ms) over ``strokes`` pen strokes, with its baselines."""
-    model = digits_cnn()
+    keras.utils.set_random_seed(0)
+    model = digits_cnn(keras)
     x = np.zeros((SIZE, SIZE, 1), np.float32)
     x[0, 0] = 1.0
     widget = FeatureMapWidget(model, x, layer="conv1", view="grid")

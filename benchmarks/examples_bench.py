@@ -29,30 +29,13 @@ import numpy as np
 import fmwidget
 
 sys.path.insert(0, os.path.dirname(__file__))
+from models import digits_cnn
 from python_bench import reset_peak_and_measure
-
-L = keras.layers
-
-
-def digits_cnn() -> keras.Model:
-    """Notebook 3's CNN: 8x8 digits upscaled 3x to 24x24."""
-    return keras.Sequential(
-        [
-            keras.Input((24, 24, 1)),
-            L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
-            L.MaxPooling2D(2, name="pool1"),
-            L.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
-            L.MaxPooling2D(2, name="pool2"),
-            L.Flatten(),
-            L.Dense(10),
-        ],
-        name="digits_cnn",
-    )
 
 
 def build(name: str) -> tuple[keras.Model, tuple[int, ...]]:
     if name == "digits":
-        return digits_cnn(), (24, 24, 1)
+        return digits_cnn(keras), (24, 24, 1)
     if name == "vgg16":
         return keras.applications.VGG16(weights=None, input_shape=(128, 128, 3)), (128, 128, 3)
     raise SystemExit(f"unknown model {name!r}")

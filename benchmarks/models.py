@@ -24,6 +24,23 @@ def small_cnn(keras: Any) -> Any:
     )
 
 
+def digits_cnn(keras: Any) -> Any:
+    """Notebook 3's ``digits_cnn`` (same layers, untrained): 8x8 digits upscaled 3x to 24x24."""
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((24, 24, 1)),
+            L.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            L.MaxPooling2D(2, name="pool1"),
+            L.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            L.MaxPooling2D(2, name="pool2"),
+            L.Flatten(name="flatten"),
+            L.Dense(10, activation="softmax", name="classifier"),
+        ],
+        name="digits_cnn",
+    )
+
+
 def build(keras: Any, name: str) -> tuple[Any, np.ndarray]:
     """``(model, batch of one input)``: ``small``, or an application at 224 (random weights)."""
     rng = np.random.default_rng(0)

@@ -88,6 +88,16 @@ def field_by_perturbation(model: Any, x: np.ndarray, cell: tuple[int, int, int])
     return spans
 
 
+def open_slice(h: Harness, w: Any, z: int) -> tuple[dict, int]:
+    """Mounts ``w`` and shows depth slice ``z``: the grid's box then, and its pixels per cell."""
+    h.mount_widget(w)
+    h.ready()
+    zoom = int(h.root.locator(".fmw-info").inner_text().split("zoom \u00d7")[1].split()[0])
+    h.root.locator("input.fmw-slice").fill(str(z))
+    h.root.locator(f".fmw-slices[data-slice='{z}']").wait_for()
+    return h.root.locator("canvas.fmw-grid").bounding_box(), zoom
+
+
 def test_the_scrubber_and_keys_change_the_slice_shown(harness_page: Harness, volume: Any) -> None:
     _, w, _ = volume
     h = harness_page
@@ -121,14 +131,8 @@ def test_hover_outlines_the_field_box_on_the_input_slice_it_reaches(
 ) -> None:
     model, w, x = volume
     h = harness_page
-    h.mount_widget(w)
-    h.ready()
-    grid = h.root.locator("canvas.fmw-grid")
-    zoom = int(h.root.locator(".fmw-info").inner_text().split("zoom \u00d7")[1].split()[0])
-    box = grid.bounding_box()
     z, r, c = 1, 4, 2
-    h.root.locator("input.fmw-slice").fill(str(z))
-    h.root.locator(f".fmw-slices[data-slice='{z}']").wait_for()
+    box, zoom = open_slice(h, w, z)
     h.page.mouse.move(box["x"] + 2 + (c + 0.5) * zoom, box["y"] + 2 + (r + 0.5) * zoom)
     ro = h.root.locator(f".fmw-readout[data-row='{r}'][data-col='{c}']")
     ro.wait_for(state="attached")
@@ -172,14 +176,8 @@ def test_a_click_traces_the_cell_in_3d_to_its_pool_winner(
     """conv cell (depth, row, col) → 3-D max-pool cell, checked against Keras's own pooling."""
     model, w, x = volume
     h = harness_page
-    h.mount_widget(w)
-    h.ready()
-    grid = h.root.locator("canvas.fmw-grid")
-    zoom = int(h.root.locator(".fmw-info").inner_text().split("zoom \u00d7")[1].split()[0])
     z, r, c = 1, 2, 3
-    h.root.locator("input.fmw-slice").fill(str(z))
-    h.root.locator(f".fmw-slices[data-slice='{z}']").wait_for()
-    box = grid.bounding_box()
+    box, zoom = open_slice(h, w, z)
     h.page.mouse.click(box["x"] + 2 + (c + 0.5) * zoom, box["y"] + 2 + (r + 0.5) * zoom)
     h.root.locator(".fmw-trace-step[data-layer='p']").wait_for()
     target = h.wait_for_trait("trace_target")  # what the browser set, as the kernel gets it
