@@ -1,5 +1,5 @@
 /** Number and shape formatting for readouts, legends and the layer strip. */
-import type { LayerSpec } from "./types";
+import type { LayerSpec, Window } from "./types";
 
 /** Three significant digits, trailing zeros dropped; exponent form outside [1e-3, 1e4). */
 export function fmt3(v: number): string {
@@ -55,4 +55,29 @@ export function shapeLabel(spec: LayerSpec): string {
   }
   const dims = (spec.shape ?? []).filter((d) => typeof d === "number");
   return dims.length ? dims.join("×") : "?";
+}
+
+/** A cell as the trace names it: "(row, col)", "(depth, row, col)" or a time series' "step t". */
+export interface CellAt {
+  row: number;
+  col: number;
+  depth?: number;
+}
+
+export function cellText(c: CellAt, series = false): string {
+  if (series) return `step ${c.col}`;
+  return c.depth === undefined ? `(${c.row}, ${c.col})` : `(${c.depth}, ${c.row}, ${c.col})`;
+}
+
+/** A window in words: "rows 2–3, cols 4–5", "depths 0–1, rows …", or "steps 216–219". */
+export function windowText(w: Window, series = false): string {
+  if (series) return w.col1 - w.col0 === 1 ? `step ${w.col0}` : `steps ${w.col0}–${w.col1 - 1}`;
+  if (w.depth0 !== undefined && w.depth1 !== undefined) {
+    const { depth0: d0, depth1: d1 } = w;
+    const depths = d1 - d0 === 1 ? `depth ${d0}` : `depths ${d0}–${d1 - 1}`;
+    return `${depths}, ${windowText({ row0: w.row0, row1: w.row1, col0: w.col0, col1: w.col1 })}`;
+  }
+  const rows = w.row1 - w.row0 === 1 ? `row ${w.row0}` : `rows ${w.row0}–${w.row1 - 1}`;
+  const cols = w.col1 - w.col0 === 1 ? `col ${w.col0}` : `cols ${w.col0}–${w.col1 - 1}`;
+  return `${rows}, ${cols}`;
 }

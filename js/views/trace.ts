@@ -4,7 +4,7 @@
  */
 import { type ColorRange, type Lut, mapToRgba } from "../colormap";
 import { ctx2d, h } from "../dom";
-import { fmt3 } from "../format";
+import { type CellAt, cellText, fmt3, windowText } from "../format";
 import { magnitude } from "../stats";
 import type {
   ConvArithmetic,
@@ -54,19 +54,8 @@ export function inputLayerName(layers: readonly LayerSpec[], layer: string): str
  */
 export function clickedElsewhere(clicked: Hover | undefined, s: TraceStep): Hover | null {
   if (!clicked || clicked.layer !== s.layer || clicked.filter !== s.filter) return null;
-  return clicked.row === s.row && clicked.col === s.col ? null : clicked;
-}
-
-function windowText(w: Window, series = false): string {
-  if (series) return w.col1 - w.col0 === 1 ? `step ${w.col0}` : `steps ${w.col0}–${w.col1 - 1}`;
-  if (w.depth0 !== undefined && w.depth1 !== undefined) {
-    const { depth0: d0, depth1: d1 } = w;
-    const depths = d1 - d0 === 1 ? `depth ${d0}` : `depths ${d0}–${d1 - 1}`;
-    return `${depths}, ${windowText({ row0: w.row0, row1: w.row1, col0: w.col0, col1: w.col1 })}`;
-  }
-  const rows = w.row1 - w.row0 === 1 ? `row ${w.row0}` : `rows ${w.row0}–${w.row1 - 1}`;
-  const cols = w.col1 - w.col0 === 1 ? `col ${w.col0}` : `cols ${w.col0}–${w.col1 - 1}`;
-  return `${rows}, ${cols}`;
+  const same = clicked.row === s.row && clicked.col === s.col && clicked.depth === s.depth;
+  return same ? null : clicked;
 }
 
 export interface ConvRow {
@@ -149,12 +138,7 @@ export class TraceView {
     this.el.tabIndex = 0;
     const steps = t.steps ?? [];
     const last = steps[steps.length - 1];
-    const at = (c: { row: number; col: number; depth?: number }) =>
-      this.series
-        ? `step ${c.col}`
-        : c.depth === undefined
-          ? `(${c.row}, ${c.col})`
-          : `(${c.depth}, ${c.row}, ${c.col})`;
+    const at = (c: CellAt) => cellText(c, this.series);
     const win = (w: Window) => windowText(w, this.series);
     const head = h(
       "div",
