@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .messages import is_int, request_id_of, short_repr
-
-if TYPE_CHECKING:
-    from .widget import FeatureMapWidget
+from .messages import Widget, is_int, request_id_of, short_repr
 
 #: What one ``set_input`` may carry at most (a 1024 x 1024 RGB float32 image is 12 MiB).
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -49,7 +46,7 @@ class _Original:
     drawn_version: int
 
 
-def expected_image(w: FeatureMapWidget) -> tuple[int, int, int]:
+def expected_image(w: Widget) -> tuple[int, int, int]:
     """``(height, width, channels)`` of the model input an image may replace.
 
     Raises:
@@ -65,7 +62,7 @@ def expected_image(w: FeatureMapWidget) -> tuple[int, int, int]:
     return int(sp[0]), int(sp[1]), int(info.channels)
 
 
-def decode_image(w: FeatureMapWidget, content: dict[str, Any], buffers: Any) -> np.ndarray:
+def decode_image(w: Widget, content: dict[str, Any], buffers: Any) -> np.ndarray:
     """The drawn image as one float32 sample in the model input's layout.
 
     Raises:
@@ -135,7 +132,7 @@ def _value_range(value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
-def answer_set_input(w: FeatureMapWidget, content: dict[str, Any], buffers: Any) -> None:
+def answer_set_input(w: Widget, content: dict[str, Any], buffers: Any) -> None:
     """Validates a drawn input, runs it like ``w.set_input(x)`` and says it is in.
 
     Raises:
@@ -158,7 +155,7 @@ def answer_set_input(w: FeatureMapWidget, content: dict[str, Any], buffers: Any)
     _reply(w, content)
 
 
-def _reset(w: FeatureMapWidget, content: dict[str, Any]) -> None:
+def _reset(w: Widget, content: dict[str, Any]) -> None:
     """Back to the input before the first drawing (exactly); nothing to do if none is drawn."""
     if set(content) - {"type", "request_id", "version", "reset"}:
         raise ValueError(f"Expected a reset with no pixels, received fields {sorted(content)}.")
@@ -169,7 +166,7 @@ def _reset(w: FeatureMapWidget, content: dict[str, Any]) -> None:
     _reply(w, content)
 
 
-def _reply(w: FeatureMapWidget, content: dict[str, Any]) -> None:
+def _reply(w: Widget, content: dict[str, Any]) -> None:
     height, width, channels = expected_image(w)
     w.send(
         {
@@ -184,7 +181,7 @@ def _reply(w: FeatureMapWidget, content: dict[str, Any]) -> None:
     )
 
 
-def prediction(w: FeatureMapWidget) -> dict[str, Any] | None:
+def prediction(w: Widget) -> dict[str, Any] | None:
     """The top class of the shown sample from the forward pass already made: its index, its
     name from ``class_labels`` ("" when there is none) and its output value; ``None`` when
     the model's output is not a vector of scores."""

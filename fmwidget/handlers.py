@@ -10,25 +10,22 @@ right after the widget is made (:func:`push_first_part`).
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import encode
 from .compare import compare_reply
 from .drawn import answer_set_input
 from .encode import layer_parts
 from .example_wire import examples_message
-from .messages import MAX_ERROR_CHARS, check_request, json_safe, request_id_of
+from .messages import MAX_ERROR_CHARS, Widget, check_request, json_safe, request_id_of
 from .overlays import GRADIENT_REQUESTS
 from .overlays import answer as gradient_answer
 from .overview import thumbs_message
 from .replies import layer_reply
 from .trace import trace
 
-if TYPE_CHECKING:
-    from .widget import FeatureMapWidget
 
-
-def answer(w: FeatureMapWidget, content: Any, buffers: Any) -> None:
+def answer(w: Widget, content: Any, buffers: Any) -> None:
     """Answers one browser request; anything malformed gets an ``error`` reply."""
     request_id = request_id_of(content)
     try:
@@ -58,7 +55,7 @@ def answer(w: FeatureMapWidget, content: Any, buffers: Any) -> None:
         send_error(w, err, request_id)
 
 
-def push_first_part(w: FeatureMapWidget) -> None:
+def push_first_part(w: Widget) -> None:
     """Sends the shown layer's first message unasked (``request_id`` null), in the grid.
 
     It reaches the browser right behind the widget's state, so the view paints it as it
@@ -72,9 +69,7 @@ def push_first_part(w: FeatureMapWidget) -> None:
         w.send(part, [data])
 
 
-def send_error(
-    w: FeatureMapWidget, err: BaseException | str, request_id: int | None = None
-) -> None:
+def send_error(w: Widget, err: BaseException | str, request_id: int | None = None) -> None:
     """An ``error`` message (at most ``MAX_ERROR_CHARS``) for ``request_id`` (None: unasked)."""
     text = str(err) or type(err).__name__
     if len(text) > MAX_ERROR_CHARS:
@@ -83,7 +78,7 @@ def send_error(
         w.send({"type": "error", "request_id": request_id, "message": text})
 
 
-def trace_reply(w: FeatureMapWidget, content: dict[str, Any]) -> dict[str, Any]:
+def trace_reply(w: Widget, content: dict[str, Any]) -> dict[str, Any]:
     """The ``trace`` message for a ``get_trace`` request's cell."""
     info = w.fm.info(content.get("layer"))  # type: ignore[arg-type]
     row, col, depth = content.get("row"), content.get("col"), content.get("depth")
@@ -106,9 +101,7 @@ def trace_reply(w: FeatureMapWidget, content: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def thumbs_reply(
-    w: FeatureMapWidget, content: dict[str, Any]
-) -> tuple[dict[str, Any], list[bytes]]:
+def thumbs_reply(w: Widget, content: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     """The ``thumbs`` message (header and one buffer) for a ``get_thumbs`` request."""
     names = [w.fm.info(n).name for n in content["layers"]]  # unknown names raise
     reply, payload = thumbs_message(w.fm, w.sample, names)

@@ -17,6 +17,9 @@ from .overview import layer_links
 MAX_REQUEST_CHARS = 16 * 1024
 #: Layer names in requests longer than this are refused (Keras names are far shorter).
 MAX_NAME_CHARS = 4096
+#: The :class:`fmwidget.FeatureMapWidget` a message is for. Typed loosely on purpose: no module
+#: imports the widget module, not even for type checking (``tests/test_package.py``).
+Widget = Any
 #: Error replies are cut to this many characters.
 MAX_ERROR_CHARS = 2000
 _REQUEST_TYPES = (
