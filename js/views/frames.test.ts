@@ -116,3 +116,40 @@ describe("sliding window", () => {
     expect(long.at(-1)).toEqual({ row: 100, col: 100 });
   });
 });
+
+describe("time series (1-D) wording", () => {
+  const slid1d: ConvArithmetic = {
+    ...conv,
+    taps: { rows: [0], cols: [4, 6, 8] },
+    origin: [0, 4],
+    strides: [1, 1],
+    dilation: [1, 2],
+    output: [1, 30],
+  };
+  it("names a conv cell 'step t', with no row", () => {
+    const f = convFrames(slid1d, null, { row: 0, col: 4 }, true);
+    expect(f[0]?.kind).toBe("slide");
+    expect(f[0]?.label).toContain("to step 4");
+    expect(f[0]?.label).toContain("time axis");
+    expect(f[0]?.label).not.toContain("(0,");
+    // 2-D keeps (row, col)
+    expect(convFrames(slid1d, null, { row: 0, col: 4 })[0]?.label).toContain("(0, 4)");
+  });
+  it("names a pool window's steps and its winner 'step t'", () => {
+    const pool = step({
+      layer: "p",
+      kind: "pooling",
+      value: 3,
+      window: { row0: 0, row1: 1, col0: 10, col1: 12 },
+      argmax: { row: 0, col: 11 },
+    });
+    const vals: Record<number, number> = { 10: 1, 11: 3 };
+    const f = poolFrames(pool, (_r, c) => vals[c] ?? Number.NaN, true);
+    expect(f.map((x) => x.label)).toEqual([
+      "step 10 is the largest so far",
+      "step 11 is the largest so far",
+      "max = step 11: it becomes the pooled value",
+    ]);
+    expect(poolFrames(pool, (_r, c) => vals[c] ?? Number.NaN)[2]?.label).toContain("(0, 11)");
+  });
+});

@@ -3,6 +3,7 @@
  * then the bias and the activation; a max-pool cell's window, one value at a time, then the
  * winner. Pure: no DOM. Every number comes from the kernel's trace (exact float32 sums).
  */
+import { cellText } from "../format";
 import type { ConvArithmetic, TraceStep } from "../types";
 
 export type FrameKind = "slide" | "term" | "others" | "bias" | "activation" | "scan" | "winner";
@@ -33,17 +34,22 @@ export function activationAfter(
   return next && next.kind === "activation" && next.filter === steps[i]?.filter ? next : null;
 }
 
-/** Frames of one conv cell: each shown term, the other maps (summed), the bias, the activation. */
+/**
+ * Frames of one conv cell: each shown term, the other maps (summed), the bias, the activation.
+ * `series`: the layer is 1-D (cells are time steps: "step t", no row).
+ */
 export function convFrames(
   conv: ConvArithmetic,
   activation?: TraceStep | null,
   cell?: { row: number; col: number } | null,
+  series = false,
 ): Frame[] {
   const frames: Frame[] = [];
   if (cell && slidable(conv)) {
+    const along = series ? "the time axis, one output step" : "the input, one output cell";
     frames.push({
       kind: "slide",
-      label: `the kernel's window slides over the input, one output cell per position, to (${cell.row}, ${cell.col})`,
+      label: `the kernel's window slides over ${along} per position, to ${cellText(cell, series)}`,
       cell,
       add: 0,
       partial: 0,
@@ -106,9 +112,13 @@ export const MAX_SCAN = 49;
 /**
  * Frames of one max-pool cell over its input map `values` (channel-major, H×W): each cell of
  * the window in row-major order with the max so far, then the winner (the kernel's argmax,
- * whose float32 value is the pooled one).
+ * whose float32 value is the pooled one). `series`: a 1-D pool, cells named "step t".
  */
-export function poolFrames(pool: TraceStep, read: (row: number, col: number) => number): Frame[] {
+export function poolFrames(
+  pool: TraceStep,
+  read: (row: number, col: number) => number,
+  series = false,
+): Frame[] {
   const w = pool.window;
   if (!w || !pool.argmax) return [];
   const frames: Frame[] = [];
@@ -120,9 +130,10 @@ export function poolFrames(pool: TraceStep, read: (row: number, col: number) => 
         const v = read(r, c);
         const better = v > best;
         if (better) best = v;
+        const at = cellText({ row: r, col: c }, series);
         frames.push({
           kind: "scan",
-          label: better ? `(${r}, ${c}) is the largest so far` : `(${r}, ${c}) is not larger`,
+          label: better ? `${at} is the largest so far` : `${at} is not larger`,
           cell: { row: r, col: c },
           add: v,
           partial: best,
@@ -133,7 +144,7 @@ export function poolFrames(pool: TraceStep, read: (row: number, col: number) => 
   const { row, col } = pool.argmax;
   frames.push({
     kind: "winner",
-    label: `max = (${row}, ${col}): it becomes the pooled value`,
+    label: `max = ${cellText({ row, col }, series)}: it becomes the pooled value`,
     cell: { row, col },
     add: pool.value,
     partial: pool.value,

@@ -6,7 +6,7 @@
  */
 import { mapToRgba } from "../colormap";
 import { ctx2d, h } from "../dom";
-import { fmt3 } from "../format";
+import { cellText, fmt3 } from "../format";
 import type { ConvArithmetic, LayerData, TraceStep } from "../types";
 import type { Frame } from "./frames";
 import { kernelLegend, labelled, numbers, type Style, TAP, WIN } from "./stepper-parts";
@@ -15,21 +15,24 @@ import { kernelLegend, labelled, numbers, type Style, TAP, WIN } from "./stepper
 const MAX_NUMBERS = 5;
 /** Largest edge of the stage canvas (CSS px). */
 const STAGE = 120;
+/** Height of a time series' map on the stage (CSS px). */
+const STRIP_H = 16;
 /** Largest pool window edge shown as numbers. */
 const MAX_POOL_NUMBERS = 7;
 
-/** What a ledger row says a frame did. */
-function ledgerWhat(f: Frame): string {
+/** What a ledger row says a frame did (`series`: cells are time steps). */
+function ledgerWhat(f: Frame, series: boolean): string {
+  const at = f.cell ? cellText(f.cell, series) : "";
   switch (f.kind) {
     case "slide":
-      return `window → (${f.cell?.row}, ${f.cell?.col})`;
+      return `window → ${at}`;
     case "term":
       return `map ${f.channel}`;
     case "others":
       return "other maps";
     case "scan":
     case "winner":
-      return `(${f.cell?.row}, ${f.cell?.col})${f.kind === "winner" ? " wins" : ""}`;
+      return `${at}${f.kind === "winner" ? " wins" : ""}`;
     default:
       return f.kind;
   }
@@ -37,13 +40,14 @@ function ledgerWhat(f: Frame): string {
 
 /**
  * The frames up to `now` in aligned columns: what each adds, and the running sum (`conv`) or
- * the max so far; `activation` names the activation frame.
+ * the max so far; `activation` names the activation frame; `series`: cells are time steps.
  */
 export function ledgerRows(
   frames: readonly Frame[],
   now: number,
   conv: boolean,
   activation: string,
+  series = false,
 ): HTMLElement[] {
   const head = h("tr");
   head.append(
@@ -69,7 +73,7 @@ export function ledgerRows(
             ? `+${fmt3(f.add)}`
             : fmt3(f.add);
     tr.append(
-      h("td", "", ledgerWhat(f)),
+      h("td", "", ledgerWhat(f, series)),
       h("td", "fmw-num", add),
       h("td", "fmw-num", fmt3(f.partial)),
     );
@@ -168,45 +172,58 @@ export function poolDetail(pool: TraceStep, f: Frame, d: LayerData, style: Style
   return nodes;
 }
 
-/** Paints map `channel` of `d` into `stage`, enlarged; returns its pixels per cell (0: none). */
+/** Pixels per cell on the stage: `x` across, `y` down (a time series' strip is taller). */
+export interface CellPx {
+  x: number;
+  y: number;
+}
+
+/**
+ * Paints map `channel` of `d` into `stage`, enlarged; returns its pixels per cell (null:
+ * none). A 1-D map (one row of time steps) is a strip twice the stage's width, STRIP_H tall.
+ */
 export function paintMap(
   stage: HTMLCanvasElement,
   d: LayerData,
   channel: number,
   style: Style,
-): number {
+): CellPx | null {
   const { height: H, width: W } = d;
-  const k = Math.max(1, Math.floor(STAGE / Math.max(H, W)));
+  const strip = H === 1 && W > 1;
+  const k = Math.max(1, Math.floor((strip ? 2 * STAGE : STAGE) / Math.max(H, W)));
+  const ky = strip ? Math.max(k, STRIP_H) : k;
   stage.width = W * k;
-  stage.height = H * k;
+  stage.height = H * ky;
   const ctx = ctx2d(stage);
-  if (!ctx) return 0;
-  const img = ctx.createImageData(W * k, H * k);
+  if (!ctx) return null;
+  const img = ctx.createImageData(W * k, H * ky);
   mapToRgba(d.values, channel * H * W, W, H, style.range, style.lut, {
     out: img.data,
     offset: 0,
     stride: W * k * 4,
     scale: k,
   });
+  const row = W * k * 4;
+  for (let y = k; y < ky; y++) img.data.copyWithin(y * row, 0, row); // a strip: every row alike
   ctx.putImageData(img, 0, 0);
-  return k;
+  return { x: k, y: ky };
 }
 
 /** Outlines the kernel's taps (every row × column pair inside the map) on a painted stage. */
 export function paintTaps(
   stage: HTMLCanvasElement,
-  k: number,
+  k: CellPx,
   d: LayerData,
   taps: { rows: number[]; cols: number[] },
 ): void {
   const ctx = ctx2d(stage);
   if (!ctx) return;
   ctx.strokeStyle = TAP;
-  ctx.lineWidth = Math.max(1, Math.min(2, k / 3));
+  ctx.lineWidth = Math.max(1, Math.min(2, Math.min(k.x, k.y) / 3));
   for (const r of taps.rows) {
     for (const c of taps.cols) {
       if (r >= 0 && c >= 0 && r < d.height && c < d.width)
-        ctx.strokeRect(c * k + 0.5, r * k + 0.5, Math.max(1, k - 1), Math.max(1, k - 1));
+        ctx.strokeRect(c * k.x + 0.5, r * k.y + 0.5, Math.max(1, k.x - 1), Math.max(1, k.y - 1));
     }
   }
 }
@@ -214,7 +231,7 @@ export function paintTaps(
 /** Outlines the pool window on a painted stage and marks the cell looked at or the winner. */
 export function paintPoolWindow(
   stage: HTMLCanvasElement,
-  k: number,
+  k: CellPx,
   pool: TraceStep,
   f: Frame,
 ): void {
@@ -223,11 +240,11 @@ export function paintPoolWindow(
   if (!ctx || !w) return;
   ctx.lineWidth = 2;
   ctx.strokeStyle = WIN;
-  ctx.strokeRect(w.col0 * k, w.row0 * k, (w.col1 - w.col0) * k, (w.row1 - w.row0) * k);
+  ctx.strokeRect(w.col0 * k.x, w.row0 * k.y, (w.col1 - w.col0) * k.x, (w.row1 - w.row0) * k.y);
   if (f.cell) {
     ctx.strokeStyle = f.kind === "winner" ? WIN : TAP;
     ctx.fillStyle = f.kind === "winner" ? "rgba(0,229,255,0.6)" : "rgba(0,0,0,0)";
-    ctx.fillRect(f.cell.col * k, f.cell.row * k, k, k);
-    ctx.strokeRect(f.cell.col * k + 1, f.cell.row * k + 1, k - 2, k - 2);
+    ctx.fillRect(f.cell.col * k.x, f.cell.row * k.y, k.x, k.y);
+    ctx.strokeRect(f.cell.col * k.x + 1, f.cell.row * k.y + 1, k.x - 2, k.y - 2);
   }
 }

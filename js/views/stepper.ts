@@ -6,6 +6,7 @@
  */
 import type { ColorRange, Lut } from "../colormap";
 import { h } from "../dom";
+import { cellText } from "../format";
 import type { ConvArithmetic, LayerData, TraceMsg, TraceStep } from "../types";
 import { activationAfter, convFrames, type Frame, poolFrames, slidePath, tapsAt } from "./frames";
 import {
@@ -46,12 +47,15 @@ function maxPool(
   return null;
 }
 
-/** A stepper for a trace with conv arithmetic or a max-pool step; null when it has neither. */
-export function stepperFor(t: TraceMsg, deps: StepperDeps): Stepper | null {
+/**
+ * A stepper for a trace with conv arithmetic or a max-pool step; null when it has neither.
+ * `series`: the model's layers are 1-D (cells are time steps, "step t", windows "steps a–b").
+ */
+export function stepperFor(t: TraceMsg, deps: StepperDeps, series = false): Stepper | null {
   const steps = t.steps ?? [];
   const pool = maxPool(steps);
   if (!t.conv && !pool) return null;
-  return new Stepper(t, deps);
+  return new Stepper(t, deps, series);
 }
 
 export class Stepper {
@@ -83,7 +87,9 @@ export class Stepper {
   constructor(
     private readonly t: TraceMsg,
     private readonly deps: StepperDeps,
+    private readonly series = false,
   ) {
+    this.el.dataset.series = String(series);
     const steps = t.steps ?? [];
     this.pool = maxPool(steps);
     if (t.conv) this.modes.push("conv");
@@ -155,10 +161,10 @@ export class Stepper {
       const conv = this.t.conv;
       const step = (this.t.steps ?? []).find((s) => s.layer === conv.layer);
       this.what.textContent = step
-        ? `${conv.layer} · filter ${step.filter} · (${step.row}, ${step.col})`
+        ? `${conv.layer} · filter ${step.filter} · ${cellText(step, this.series)}`
         : conv.layer;
       this.convCell = step ? { row: step.row, col: step.col } : null;
-      this.frames = convFrames(conv, this.act, this.convCell);
+      this.frames = convFrames(conv, this.act, this.convCell, this.series);
       const source = conv.source;
       if (source) {
         this.deps.data(source, false).then(
@@ -173,14 +179,15 @@ export class Stepper {
       this.el.dataset.final = String(this.frames.find((f) => f.kind === "bias")?.partial ?? "");
     } else if (mode === "pool" && this.pool) {
       const { pool, src, pre } = this.pool;
-      this.what.textContent = `${pool.layer} · filter ${pool.filter} · (${pool.row}, ${pool.col})`;
+      this.what.textContent = `${pool.layer} · filter ${pool.filter} · ${cellText(pool, this.series)}`;
       this.mapLabel.textContent = `${src.layer}${pre ? " (pre-activation)" : ""} · map ${pool.filter}`;
       this.deps.data(src.layer, pre).then(
         (d) => {
           if (token !== this.token) return;
           this.poolData = d;
           const base = pool.filter * d.height * d.width;
-          this.frames = poolFrames(pool, (r, c) => d.values[base + r * d.width + c] ?? Number.NaN);
+          const read = (r: number, c: number) => d.values[base + r * d.width + c] ?? Number.NaN;
+          this.frames = poolFrames(pool, read, this.series);
           this.el.dataset.final = String(pool.value);
           this.render();
         },
@@ -242,7 +249,7 @@ export class Stepper {
   private renderLedger(): void {
     const activation = this.act?.activation ?? "activation";
     this.ledger.replaceChildren(
-      ...ledgerRows(this.frames, this.i, this.mode === "conv", activation),
+      ...ledgerRows(this.frames, this.i, this.mode === "conv", activation, this.series),
     );
   }
 

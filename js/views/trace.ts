@@ -153,7 +153,7 @@ export class TraceView {
     const nodes: HTMLElement[] = [head];
     if (typeof t.note === "string" && t.note) nodes.push(h("div", "fmw-trace-note", t.note));
     // the animation first: in view at 1280×800 (it steps through 1-D and 2-D windows only)
-    const stepper = volume ? null : stepperFor(t, this.deps);
+    const stepper = volume ? null : stepperFor(t, this.deps, this.series);
     if (stepper) nodes.push(stepper.el);
     const clicked = t.clicked;
     const chain = h("div", "fmw-trace-steps");

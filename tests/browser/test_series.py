@@ -163,3 +163,53 @@ def test_overview_draws_a_1d_layers_thumbnails_as_strips(
         )
         assert r["w"] >= 4 * r["h"] > 2, r  # a strip, not a square or a 1-px line
     assert h.page_errors == []
+
+
+def test_step_through_speaks_of_time_steps(harness_page: Harness, series: Any) -> None:
+    model, w, x = series
+    h = harness_page
+    h.page.set_viewport_size({"width": 1280, "height": 800})
+    h.mount_widget(w)
+    h.ready()
+    h.kernel_set("trace_target", {"layer": "p", "filter": 1, "row": 0, "col": 5})
+    st = h.root.locator(".fmw-stepper")
+    st.wait_for()
+    h.page.wait_for_function(
+        "() => document.querySelector('.fmw-stepper')?.dataset.frames > 0 && "
+        "document.querySelector('.fmw-step-map') && !document.querySelector('.fmw-step-map').hidden"
+    )
+    assert st.get_attribute("data-series") == "true"
+    src = int(w.fm.pool_source("p", (5,), 1)[0])  # the conv step the pool's winner is
+    assert src in (10, 11)
+    text = st.inner_text()
+    assert f"step {src}" in text and "(0," not in text, text
+    # the conv stage: the input as a strip (wide and short), the taps at src + 0, 2, …, 8
+    canvas = st.locator(".fmw-step-map")
+    h.page.wait_for_function(
+        "(s) => document.querySelector('.fmw-step-map').dataset.slide === s", arg=f"0,{src}"
+    )
+    img = pixels(canvas)
+    assert img.shape[1] >= 4 * img.shape[0] >= 4 * 16, img.shape
+    k = img.shape[1] // STEPS
+    orange = (np.abs(img[img.shape[0] // 2, :, :3].astype(int) - (255, 140, 0)).sum(1) == 0)
+    taps = {int(p) // k for p in np.flatnonzero(orange)}
+    want = {src + 2 * i for i in range(5)}
+    assert taps == want, (taps, want)
+    # the max pool: two steps looked at, then the winner (Keras's argmax), all by step
+    st.locator('.fmw-step-mode[data-mode="pool"]').click()
+    h.page.wait_for_function(
+        "() => document.querySelector('.fmw-stepper').dataset.mode === 'pool' && "
+        "document.querySelector('.fmw-stepper').dataset.kind"
+    )
+    n = int(st.get_attribute("data-frames"))
+    assert n == 3
+    for _ in range(n - 1):
+        st.locator(".fmw-step-next").click()
+    caption = st.locator(".fmw-step-caption").inner_text()
+    assert caption == f"max = step {src}: it becomes the pooled value", caption
+    ledger = st.locator(".fmw-step-ledger").inner_text()
+    assert "step 10" in ledger and "step 11" in ledger and "(0," not in ledger, ledger
+    assert float(st.get_attribute("data-partial")) == pytest.approx(
+        float(w.fm["c"][0, src, 1]), rel=1e-3, abs=1e-3
+    )
+    assert h.page_errors == []
