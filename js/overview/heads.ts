@@ -6,7 +6,7 @@
 import { h } from "../dom";
 import { pathParts, shapeLabel } from "../format";
 import type { LayerSpec } from "../types";
-import { bands, OV } from "./layout";
+import { OV } from "./layout";
 import type { Strip } from "./strip";
 import type { Column } from "./tree";
 
@@ -59,7 +59,7 @@ export class ColumnHeads {
         this.heads.delete(i);
       }
     }
-    const top = bands(strip.depth);
+    const top = strip.bands();
     for (let i = i0; i < i1; i++) {
       if (this.heads.has(i)) continue;
       const { col, box, spec } = strip.at(i);

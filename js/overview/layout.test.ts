@@ -4,11 +4,15 @@ import {
   cellIn,
   cellsRect,
   columnAt,
+  isStrip,
   layoutColumns,
   MAX_GAP,
   OV,
+  overviewHeight,
   slotAt,
+  slotSize,
   thumbRect,
+  thumbsThatFit,
   visibleRange,
   volume,
 } from "./layout";
@@ -66,7 +70,7 @@ describe("thumbnails", () => {
   const box = { x: 100, w: OV.COL_W, kind: "map" as const };
   it("draws a 1-D map (one row of time steps) as a strip, cells still found", () => {
     const r = thumbRect(box, 50, 1, 1, 200);
-    expect(r.w).toBe(OV.THUMB);
+    expect(r.w).toBe(OV.STRIP_W);
     expect(r.h).toBe(OV.STRIP);
     const c = cellsRect(r, 1, 200, { r0: 0, r1: 1, c0: 150, c1: 151 });
     expect(cellIn(r, 1, 200, c.x + c.w / 2, r.y + r.h - 1)).toEqual({ row: 0, col: 150 });
@@ -87,6 +91,39 @@ describe("thumbnails", () => {
       expect(cellIn(r, 6, 12, c.x + c.w / 2, c.y + c.h / 2)).toEqual({ row, col });
     }
     expect(cellIn(r, 6, 12, r.x - 1, r.y)).toBeNull();
+  });
+});
+
+describe("1-D slots", () => {
+  const box = { x: 100, w: OV.COL_W, kind: "map" as const };
+  it("are wide and short, and the strip fills its slot", () => {
+    const { h, pitch } = slotSize(true);
+    expect(isStrip(1, 40)).toBe(true);
+    expect(isStrip(1, 1) || isStrip(4, 40)).toBe(false);
+    for (const slot of [0, 1, 7]) {
+      const r = thumbRect(box, 50, slot, 1, 40);
+      expect(r.w / r.h).toBeGreaterThanOrEqual(5); // a slot shaped for a strip
+      expect(r.h).toBe(h); // no white space above or below the strip in its slot
+      expect(r.y).toBe(50 + slot * pitch);
+      expect(slotAt(50, r.y + 1, 8, true)).toBe(slot);
+      expect(slotAt(50, r.y + h + 1, 8, true)).toBe(-1); // the gap under it
+    }
+    // square slots for 2-D maps are unchanged
+    expect(slotSize(false)).toEqual({ h: OV.THUMB, pitch: OV.THUMB + OV.THUMB_GAP });
+    expect(thumbRect(box, 50, 1, 8, 8).y).toBe(50 + OV.THUMB + OV.THUMB_GAP);
+  });
+  it("fit many more strips than squares in the same height", () => {
+    expect(thumbsThatFit(100, 500)).toBe(7);
+    expect(thumbsThatFit(100, 500, true)).toBe(29);
+  });
+  it("make a 1-D model's overview compact; 2-D and mixed models keep the full height", () => {
+    expect(overviewHeight(120, 500, false, 8, 0)).toBe(500);
+    const h8 = overviewHeight(120, 500, true, 8, 8);
+    expect(h8).toBeLessThan(500 / 2);
+    expect(thumbsThatFit(120, h8, true)).toBe(8); // every map shown, none left over
+    const many = overviewHeight(120, 500, true, 256, 0);
+    expect(thumbsThatFit(120, many, true)).toBe(OV.MAX_STRIPS);
+    expect(overviewHeight(120, 500, true, 2, 32)).toBeGreaterThanOrEqual(120 + 32 * 6 + 18);
   });
 });
 

@@ -21,16 +21,34 @@ export const OV = {
   HEAD_H: 30,
   /** The glyph's box (volumes stand on its floor) and the shape label under it. */
   GLYPH_H: 66,
+  /** The glyph's box in a model of 1-D layers only (its volumes are one cell tall). */
+  GLYPH_1D: 34,
   LABEL_H: 16,
   /** Largest front-face edge of a volume and its depth cap. */
   FACE_MAX: 46,
   DEPTH_MAX: 30,
   /** Thumbnail box edge and the gap between thumbnails. */
   THUMB: 48,
-  /** Height of a 1-D layer's thumbnail (a strip of its time steps). */
+  /** A 1-D layer's thumbnail slot (a strip of its time steps): wide and short. */
   STRIP: 10,
+  STRIP_W: 64,
+  STRIP_GAP: 3,
   THUMB_GAP: 5,
+  /** Most strips a 1-D model's compact overview makes room for, per column. */
+  MAX_STRIPS: 16,
 } as const;
+
+/** Whether a map of rows × cols is a 1-D layer's strip (one row of time steps). */
+export function isStrip(rows: number, cols: number): boolean {
+  return rows === 1 && cols > 1;
+}
+
+/** Height of one thumbnail slot and the pitch from one slot to the next. */
+export function slotSize(strip: boolean): { h: number; pitch: number } {
+  return strip
+    ? { h: OV.STRIP, pitch: OV.STRIP + OV.STRIP_GAP }
+    : { h: OV.THUMB, pitch: OV.THUMB + OV.THUMB_GAP };
+}
 
 export type ColumnKind = "map" | "box" | "op" | "group";
 
@@ -107,8 +125,11 @@ export function columnAt(boxes: readonly ColumnBox[], x: number): number {
   return b && x >= b.x ? i : -1;
 }
 
-/** Vertical bands of a column, given the depth of the deepest bracket row. */
-export function bands(brackets: number): {
+/** Vertical bands of a column, given the depth of the deepest bracket row and glyph box. */
+export function bands(
+  brackets: number,
+  glyphH: number = OV.GLYPH_H,
+): {
   head: number;
   glyph: number;
   label: number;
@@ -116,13 +137,36 @@ export function bands(brackets: number): {
 } {
   const head = brackets * OV.BRACKET_H;
   const glyph = head + OV.HEAD_H;
-  const label = glyph + OV.GLYPH_H;
+  const label = glyph + glyphH;
   return { head, glyph, label, thumbs: label + OV.LABEL_H + 4 };
 }
 
-/** How many thumbnails fit between `top` and `height` (room left for a "+ n more" line). */
-export function thumbsThatFit(top: number, height: number): number {
-  return Math.max(0, Math.floor((height - top - 16 + OV.THUMB_GAP) / (OV.THUMB + OV.THUMB_GAP)));
+/** Room under the thumbnails for the "+ n more" line. */
+export const MORE_H = 16;
+
+/** How many thumbnails (strips) fit between `top` and `height`, with room for "+ n more". */
+export function thumbsThatFit(top: number, height: number, strip = false): number {
+  const { h, pitch } = slotSize(strip);
+  return Math.max(0, Math.floor((height - top - MORE_H + pitch - h) / pitch));
+}
+
+/**
+ * Height of the overview: `full` unless every layer with maps is 1-D (`strips` is the most
+ * maps a 1-D column has, `vectors` the most cells a vector column draws), then just enough
+ * for at most OV.MAX_STRIPS strips — a Conv1D model's overview stays compact.
+ */
+export function overviewHeight(
+  top: number,
+  full: number,
+  only1d: boolean,
+  strips: number,
+  vectors: number,
+): number {
+  if (!only1d) return full;
+  const { h, pitch } = slotSize(true);
+  const n = Math.min(OV.MAX_STRIPS, Math.max(1, strips));
+  const need = Math.max(n * pitch - (pitch - h), vectors * 8);
+  return Math.min(full, Math.ceil(top + need + MORE_H + 4));
 }
 
 export interface Rect {
@@ -134,7 +178,8 @@ export interface Rect {
 
 /**
  * Thumbnail `slot` of a map of rows × cols, aspect kept, centred in its square box; a 1-D map
- * (one row) is a strip the box's width, `OV.STRIP` tall.
+ * (one row) fills a strip slot: OV.STRIP_W wide (at most the box's width), OV.STRIP tall,
+ * slots OV.STRIP_GAP apart.
  */
 export function thumbRect(
   box: ColumnBox,
@@ -143,20 +188,26 @@ export function thumbRect(
   rows: number,
   cols: number,
 ): Rect {
+  if (isStrip(rows, cols)) {
+    const { h, pitch } = slotSize(true);
+    const w = Math.min(box.w, OV.STRIP_W);
+    return { x: box.x + (box.w - w) / 2, y: top + slot * pitch, w, h };
+  }
   const s = OV.THUMB;
   const k = s / Math.max(rows, cols, 1);
   const w = Math.max(1, cols * k);
-  const h = rows === 1 && cols > 1 ? Math.min(s, OV.STRIP) : Math.max(1, rows * k);
+  const h = Math.max(1, rows * k);
   const y0 = top + slot * (s + OV.THUMB_GAP);
   return { x: box.x + (box.w - w) / 2, y: y0 + (s - h) / 2, w, h };
 }
 
-/** The thumbnail slot under y (or -1), given how many thumbnails are shown. */
-export function slotAt(top: number, y: number, shown: number): number {
+/** The thumbnail slot under y (or -1), given how many are shown; `strip`: 1-D slots. */
+export function slotAt(top: number, y: number, shown: number, strip = false): number {
   const p = y - top;
   if (p < 0) return -1;
-  const slot = Math.floor(p / (OV.THUMB + OV.THUMB_GAP));
-  return slot < shown && p - slot * (OV.THUMB + OV.THUMB_GAP) < OV.THUMB ? slot : -1;
+  const { h, pitch } = slotSize(strip);
+  const slot = Math.floor(p / pitch);
+  return slot < shown && p - slot * pitch < h ? slot : -1;
 }
 
 /** Cell (row, col) of a map of rows × cols under a point of its thumbnail rectangle. */

@@ -19,9 +19,17 @@ import {
   thumbStrip,
   thumbStyle,
 } from "./draw";
-import { bands, type ColumnBox, OV, type Rect, thumbsThatFit, volume } from "./layout";
+import {
+  type bands,
+  type ColumnBox,
+  OV,
+  type Rect,
+  slotSize,
+  thumbsThatFit,
+  volume,
+} from "./layout";
 import type { Fields, LinkNode } from "./links";
-import { OVERVIEW_HEIGHT, type OverviewCell, type Strip, VECTOR_CELLS } from "./strip";
+import { type OverviewCell, type Strip, VECTOR_CELLS } from "./strip";
 import type { Thumb } from "./thumbs";
 
 interface Painted {
@@ -43,7 +51,7 @@ export class ColumnPainter {
 
   /** Brackets of the open blocks and columns `[i0, i1)`. */
   paintBase(ctx: CanvasRenderingContext2D, strip: Strip, i0: number, i1: number): void {
-    const b = bands(strip.depth);
+    const b = strip.bands();
     for (const s of strip.spans) {
       if (s.to < i0 || s.from >= i1) continue;
       const x0 = (strip.boxes[s.from] as ColumnBox).x - 6;
@@ -79,7 +87,7 @@ export class ColumnPainter {
     }
     const p = t ? this.paintedOf(spec, t) : null;
     if (box.kind === "box") {
-      drawBar(ctx, box, floor, t?.total ?? spec.channels ?? 1, OV.GLYPH_H - 8);
+      drawBar(ctx, box, floor, t?.total ?? spec.channels ?? 1, b.label - b.glyph - 8);
       if (t?.vector && p) paintVector(ctx, strip, box, t, p.strip);
       return;
     }
@@ -92,7 +100,8 @@ export class ColumnPainter {
         : { strip: p.strip, t, slot: 0 };
     }
     drawVolume(ctx, box, floor, v, spec.channels ?? 1, face, Boolean(col.group));
-    const fit = thumbsThatFit(b.thumbs, OVERVIEW_HEIGHT);
+    const oneD = strip.isStrip(spec);
+    const fit = thumbsThatFit(b.thumbs, strip.height, oneD);
     const total = spec.channels ?? 0;
     const shown = Math.min(fit, t ? t.channels : total);
     for (let s = 0; s < shown; s++) {
@@ -104,7 +113,7 @@ export class ColumnPainter {
       }
     }
     if (total > shown) {
-      const y = b.thumbs + shown * (OV.THUMB + OV.THUMB_GAP) + 9;
+      const y = b.thumbs + shown * slotSize(oneD).pitch + 9;
       ctx.fillStyle = "#656d76";
       ctx.font = "10px system-ui, sans-serif";
       ctx.textAlign = "center";
@@ -161,7 +170,7 @@ export function paintLinks(
   i0: number,
   i1: number,
 ): void {
-  const b = bands(strip.depth);
+  const b = strip.bands();
   const one = { r0: hv.row, r1: hv.row + 1, c0: hv.col, c1: hv.col + 1 };
   const own = column >= 0 ? strip.cellRect(column, hv.filter, one) : null;
   // the columns of the layers it reads directly and of those reading it directly

@@ -11,8 +11,10 @@ import {
   cellIn,
   cellsRect,
   columnAt,
+  isStrip,
   layoutColumns,
   OV,
+  overviewHeight,
   type Rect,
   slotAt,
   thumbRect,
@@ -62,6 +64,10 @@ export class Strip {
   colOf = new Map<number, number>();
   /** Layer index → the column that shows it or the collapsed block holding it. */
   holder = new Map<number, number>();
+  /** Height of the strip of columns: OVERVIEW_HEIGHT, less for a model of 1-D layers only. */
+  height = OVERVIEW_HEIGHT;
+  /** Height of the glyphs' band: OV.GLYPH_H, OV.GLYPH_1D for a model of 1-D layers only. */
+  glyphH: number = OV.GLYPH_H;
 
   constructor(readonly thumbs: ThumbCache) {}
 
@@ -78,12 +84,47 @@ export class Strip {
     cols.forEach((c, i) => {
       for (let k = c.group ? c.group.first : c.layer; k <= c.layer; k++) this.holder.set(k, i);
     });
+    this.glyphH = OV.GLYPH_H;
+    this.height = this.fitHeight();
     return laid.width;
+  }
+
+  /** OVERVIEW_HEIGHT, or when every layer with maps is 1-D, the height its strips need. */
+  private fitHeight(): number {
+    let maps = 0;
+    let only1d = true;
+    let strips = 0;
+    let vectors = 0;
+    for (const s of this.specs) {
+      if (s.is_op) continue;
+      if (s.spatial && s.height && s.width) {
+        maps++;
+        if (!this.isStrip(s)) only1d = false;
+        strips = Math.max(strips, s.channels ?? 1);
+      } else {
+        const n = Number(s.shape?.[s.shape.length - 1]) || 0;
+        vectors = Math.max(vectors, Math.min(VECTOR_CELLS, n));
+      }
+    }
+    const compact = maps > 0 && only1d;
+    if (compact) this.glyphH = OV.GLYPH_1D;
+    return overviewHeight(this.top, OVERVIEW_HEIGHT, compact, strips, vectors);
+  }
+
+  /** Whether a layer's maps are 1-D strips (one row of time steps). */
+  isStrip(spec: LayerSpec): boolean {
+    const [rows, cols] = this.rowsCols(spec);
+    return isStrip(rows, cols);
+  }
+
+  /** The vertical bands of the columns (brackets, heads, glyphs, labels, thumbnails). */
+  bands(): ReturnType<typeof bands> {
+    return bands(this.depth, this.glyphH);
   }
 
   /** The y where the thumbnails start. */
   get top(): number {
-    return bands(this.depth).thumbs;
+    return this.bands().thumbs;
   }
 
   /** Column i's layer spec, box and thumbnails (when they are in). */
@@ -100,13 +141,13 @@ export class Strip {
   }
 
   /** How many maps of a column are shown (as many as fit, at most the thumbnails'). */
-  shown(t: Thumb): number {
-    return Math.min(thumbsThatFit(this.top, OVERVIEW_HEIGHT), t.channels);
+  shown(t: Thumb, spec: LayerSpec): number {
+    return Math.min(thumbsThatFit(this.top, this.height, this.isStrip(spec)), t.channels);
   }
 
   /** A vector's first values as a column of cells (at most VECTOR_CELLS). */
   vectorCells(t: Thumb): { n: number; size: number } {
-    const room = OVERVIEW_HEIGHT - this.top - 18;
+    const room = this.height - this.top - 18;
     const n = Math.min(t.channels, VECTOR_CELLS);
     const size = Math.max(6, Math.min(14, Math.floor(room / Math.max(1, n))));
     return { n: Math.min(n, Math.floor(room / size)), size };
@@ -140,7 +181,7 @@ export class Strip {
     if (!spec || box.kind === "op" || box.kind === "box" || !t || t.vector) return [];
     const [rows, cols] = this.rowsCols(spec);
     const out: Rect[] = [];
-    for (let s = 0; s < this.shown(t); s++) {
+    for (let s = 0; s < this.shown(t, spec); s++) {
       if (!hasChannel(f.ch, s)) continue;
       const r = this.mapRect(i, spec, s);
       out.push(f.box ? cellsRect(r, rows, cols, f.box) : r);
@@ -162,7 +203,7 @@ export class Strip {
       return { i, cell, rect: this.vectorRect(box, size, k) };
     }
     if (box.kind !== "map" && box.kind !== "group") return null;
-    const slot = slotAt(this.top, y, this.shown(t));
+    const slot = slotAt(this.top, y, this.shown(t, spec), this.isStrip(spec));
     if (slot < 0) return null;
     const [rows, cols] = this.rowsCols(spec);
     const r = this.mapRect(i, spec, slot);

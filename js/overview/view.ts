@@ -17,7 +17,7 @@ import { ColumnHeads } from "./heads";
 import { OV, type Rect, visibleRange } from "./layout";
 import { type Fields, fieldsOf, type LinkNode, linkGraph } from "./links";
 import { ColumnPainter, paintLinks } from "./paint";
-import { OVERVIEW_HEIGHT, type OverviewCell, Strip, type StripHit } from "./strip";
+import { type OverviewCell, Strip, type StripHit } from "./strip";
 import type { ThumbCache } from "./thumbs";
 import { buildTree, initialExpanded, type TreeNode } from "./tree";
 
@@ -72,7 +72,6 @@ export class OverviewView {
     this.content.append(this.stage);
     this.scroller.append(this.content);
     this.el.append(this.scroller);
-    this.content.style.height = `${OVERVIEW_HEIGHT}px`;
     this.el.setAttribute("aria-label", "the network: one column per layer");
     this.d.listen(this.scroller, "scroll", () => this.schedule());
     this.d.listen(this.stage, "pointermove", (ev) => this.onMove(ev));
@@ -129,6 +128,8 @@ export class OverviewView {
     this.laidWidth = this.scroller.clientWidth;
     const width = this.strip.layout(this.tree, this.expanded, this.laidWidth);
     this.content.style.width = `${width}px`;
+    this.content.style.height = `${this.strip.height}px`;
+    this.el.dataset.height = String(this.strip.height);
     this.heads.clear();
     this.el.dataset.columns = String(this.strip.cols.length);
     this.setHover(null, -1);
@@ -185,11 +186,11 @@ export class OverviewView {
     const dpr = Math.max(1, Math.min(3, globalThis.devicePixelRatio || 1));
     const { left, width } = this.view;
     const w = Math.round(width * dpr);
-    const hh = Math.round(OVERVIEW_HEIGHT * dpr);
+    const hh = Math.round(this.strip.height * dpr);
     if (c.width !== w) c.width = w;
     if (c.height !== hh) c.height = hh;
     c.style.width = `${width}px`;
-    c.style.height = `${OVERVIEW_HEIGHT}px`;
+    c.style.height = `${this.strip.height}px`;
     const ctx = ctx2d(c);
     if (!ctx) return null;
     ctx.setTransform(1, 0, 0, 1, 0, 0);

@@ -157,12 +157,58 @@ def test_overview_draws_a_1d_layers_thumbnails_as_strips(
     h = harness_page
     h.mount_widget(w, view="overview")
     h.page.wait_for_selector('.fmw-overview[data-pending="0"]')
+    # compact: strip-shaped slots, so the overview is far shorter than a 2-D model's 500 px
+    base = h.root.locator(".fmw-overview canvas").first
+    bb = base.bounding_box()
+    height = bb["height"]
+    assert height <= 250, height
     for layer in ("c", "p"):
-        r = h.page.evaluate(
-            "(l) => document.querySelector('.fmw-overview').fmwOverview.clientRect(l, 0)", layer
+        rects = [
+            h.page.evaluate(
+                "([l, s]) => document.querySelector('.fmw-overview').fmwOverview.clientRect(l, s)",
+                [layer, s],
+            )
+            for s in range(3)
+        ]
+        for s, r in enumerate(rects):
+            assert r["w"] >= 5 * r["h"] > 2, r  # a strip, not a square or a 1-px line
+            assert r["y"] + r["h"] < bb["y"] + height
+            if s:  # slots follow each other closely: no square slot's white space
+                assert 0 < r["y"] - (rects[s - 1]["y"] + rects[s - 1]["h"]) <= 4
+        # the strips fill their slots: every pixel painted, each pixel row alike, a gap under
+        top, bottom = rects[0], rects[-1]
+        px = canvas_px(h, base, {**top, "h": bottom["y"] + bottom["h"] - top["y"] + 2})
+        k = px.shape[0] / (bottom["y"] + bottom["h"] + 2 - top["y"])
+        for r in rects:
+            y0 = round((r["y"] - top["y"]) * k)
+            y1 = round((r["y"] + r["h"] - top["y"]) * k)
+            strip = px[y0 + 1 : y1 - 1]
+            assert (strip[..., 3] == 255).all(), "the strip fills its slot"
+            assert (strip == strip[0]).all(), "a strip is the same on every pixel row"
+            assert len({tuple(p) for p in strip[0, :, :3]}) > 3, "its values, not a placeholder"
+            assert (px[y1 + 1, :, 3] == 0).all(), "the gap under the strip is empty"
+        # the pointer finds the strip's map and time step
+        r = rects[2]
+        h.page.mouse.move(r["x"] + 0.5 * r["w"], r["y"] + r["h"] / 2)
+        length = STEPS - 8 if layer == "c" else (STEPS - 8) // 2
+        h.page.wait_for_function(
+            "([l, c]) => { const d = document.querySelector('.fmw-ov-readout')?.dataset;"
+            " return d && d.layer === l && d.filter === '2' && d.col === String(c); }",
+            arg=[layer, length // 2],
         )
-        assert r["w"] >= 4 * r["h"] > 2, r  # a strip, not a square or a 1-px line
     assert h.page_errors == []
+
+
+def canvas_px(h: Harness, canvas: Any, r: dict[str, float]) -> np.ndarray:
+    """RGBA pixels of `canvas` inside client rectangle r, as (rows, cols, 4)."""
+    d = canvas.evaluate(
+        """(c, r) => { const b = c.getBoundingClientRect(); const k = c.width / b.width;
+        const x = Math.round((r.x - b.left) * k), y = Math.round((r.y - b.top) * k);
+        const w = Math.round(r.w * k), hh = Math.round(r.h * k);
+        return {w, h: hh, data: Array.from(c.getContext('2d').getImageData(x, y, w, hh).data)}; }""",
+        r,
+    )
+    return np.array(d["data"], np.uint8).reshape(d["h"], d["w"], 4)
 
 
 def test_step_through_speaks_of_time_steps(harness_page: Harness, series: Any) -> None:
