@@ -53,7 +53,8 @@ class FilterVisualization:
     ``np.asarray(vis)`` (and so ``plt.imshow(vis)``) is ``vis.image``.
 
     Attributes:
-        image: ``(H, W, C)`` float32 in ``[0, 1]``, channels last, ready to show.
+        image: ``(H, W, C)`` float32 in ``[0, 1]``, channels last, ready to show; for a 1-D
+            model ``(T, C)``, for a 3-D model ``(D, H, W, C)``.
         model_input: What the model saw: ``image`` mapped to ``value_range``, preprocessed,
             in the model's layout, with a batch axis.
         layer: Layer name.
@@ -104,13 +105,15 @@ def visualize_filter(
     """Optimise an input image so that channel ``channel`` of ``layer`` fires strongly.
 
     Args:
-        model: A Keras 3 model with one image input.
+        model: A Keras 3 model with one image input (or a time series or volume input:
+            Conv1D and Conv3D models).
         layer: Layer name (see :func:`fmwidget.extract`).
         channel: Channel index, or several: they are optimised together as one batch
             (each image on its own channel; the results equal one-by-one runs).
         steps: Gradient-ascent steps.
-        size: Image size ``(H, W)`` (an int for a square); default: the model's input size,
-            or ``DEFAULT_SIZE`` when that is free.
+        size: Image size ``(H, W)`` (an int for a square; ``(T,)`` for a time series,
+            ``(D, H, W)`` for a volume); default: the model's input size, or
+            ``DEFAULT_SIZE`` when that is free.
         seed: Seed of the start image and the random transformations.
         value_range: The pixel range the model expects, e.g. ``(0, 255)``.
         preprocess: Applied to the image (in ``value_range``, the model's layout, a batch)
@@ -161,26 +164,35 @@ def visualize_filter(
     return results[0] if isinstance(channel, (int, np.integer)) else results
 
 
+#: What the spatial axes are called, per spatial rank (for messages).
+_SIZE_WORDS = {1: "(time steps,)", 2: "(height, width)", 3: "(depth, height, width)"}
+
+
 def _input_shape(model: Any, size: Any) -> tuple[tuple[int, ...], int]:
-    """The batch-of-one input shape to optimise, and its channel axis."""
+    """The batch-of-one input shape to optimise, and its channel axis.
+
+    Images ``(batch, H, W, C)``, time series ``(batch, T, C)`` and volumes
+    ``(batch, D, H, W, C)``, channels last or first.
+    """
     shape = expected_input_shape(model)
-    if shape is None or len(shape) != 4:
+    if shape is None or len(shape) not in (3, 4, 5):
         raise ValueError(
-            f"Expected a model with a known image input of shape (batch, H, W, C) or "
-            f"(batch, C, H, W), received {model.name!r} with input shape {shape}."
+            f"Expected a model with a known input of shape (batch, T, C), (batch, H, W, C) or "
+            f"(batch, D, H, W, C) (or channels first), received {model.name!r} with input "
+            f"shape {shape}."
         )
-    last = shape[3] is not None and (
+    rank = len(shape) - 2
+    last = shape[-1] is not None and (
         shape[1] is None or keras.config.image_data_format() == "channels_last"
     )
-    channel_axis = 3 if last else 1
-    spatial_axes = (1, 2) if last else (2, 3)
+    channel_axis = rank + 1 if last else 1
+    spatial_axes = tuple(range(1, rank + 1)) if last else tuple(range(2, rank + 2))
     fixed = tuple(shape[a] for a in spatial_axes)
+    words = _SIZE_WORDS[rank]
     if size is not None:
-        want = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-        if len(want) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 8 for s in want):
-            raise ValueError(
-                f"Expected size an int or (height, width) of ints >= 8, received {size!r}."
-            )
+        want = (size,) * rank if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(want) != rank or not all(isinstance(s, (int, np.integer)) and s >= 8 for s in want):
+            raise ValueError(f"Expected size an int or {words} of ints >= 8, received {size!r}.")
         if any(f is not None and f != w for f, w in zip(fixed, want, strict=True)):
             raise ValueError(
                 f"Expected size {fixed} (the input size of {model.name!r} is fixed), "
@@ -188,9 +200,10 @@ def _input_shape(model: Any, size: Any) -> tuple[tuple[int, ...], int]:
             )
     else:
         want = tuple(f if f is not None else DEFAULT_SIZE for f in fixed)
-    out = [1, 0, 0, 0]
+    out = [1] * (rank + 2)
     out[channel_axis] = int(shape[channel_axis])
-    out[spatial_axes[0]], out[spatial_axes[1]] = int(want[0]), int(want[1])
+    for a, n in zip(spatial_axes, want, strict=True):
+        out[a] = int(n)
     return tuple(out), channel_axis
 
 
@@ -229,9 +242,9 @@ class _Problem:
         self.layout, self.info = layout, info
         self.channel_axis = channel_axis
         self.n_colors = batch_shape[channel_axis]
-        self.h, self.w = (s for a, s in enumerate(batch_shape) if a not in (0, channel_axis))
+        spatial = tuple(s for a, s in enumerate(batch_shape) if a not in (0, channel_axis))
         self.lo, self.hi, self.preprocess = lo, hi, preprocess
-        self.param = ImageParam(self.h, self.w, self.n_colors)
+        self.param = ImageParam(spatial, self.n_colors)
         self.fused = info.fused_activation is not None and info.layer is not None
         self.grad_fn = value_and_grad(self.objective, wrt=(0, 1), state=model.variables)
 
@@ -241,8 +254,9 @@ class _Problem:
 
     def model_input(self, images: Any) -> Any:
         x = self.lo + (self.hi - self.lo) * images
-        if self.channel_axis == 1:
-            x = ops.transpose(x, (0, 3, 1, 2))
+        if self.channel_axis == 1:  # (B, *spatial, C) -> (B, C, *spatial)
+            n = len(x.shape)
+            x = ops.transpose(x, (0, n - 1, *range(1, n - 1)))
         if self.preprocess is not None:
             x = self.preprocess(x)
         return x
@@ -271,9 +285,13 @@ class _Problem:
             means = means + REDIRECT * ops.sum(ops.cast(pre, "float32") * mask, axis=reduce) / cells
         return means
 
-    def objective(self, re: Any, im: Any, ry: Any, rx: Any, picks: Any) -> tuple[Any, None]:
-        """The sum over images of their channel's mean, on randomly transformed images."""
-        images = self.param.transform(self.param.image(re, im), ry, rx)
+    def objective(self, re: Any, im: Any, *rest: Any) -> tuple[Any, None]:
+        """The sum over inputs of their channel's mean, on randomly transformed inputs.
+
+        ``rest`` is one resampling matrix per spatial axis, then the picks.
+        """
+        *resamples, picks = rest
+        images = self.param.transform(self.param.image(re, im), *resamples)
         return ops.sum(self.activations(self.model_input(images), picks, redirect=True)), None
 
     def picks(self, channels: list[int]) -> np.ndarray:
@@ -312,9 +330,9 @@ class _Problem:
         bar = _bar(steps, f"{self.info.name}[{', '.join(map(str, channels))}]", progress)
         try:
             for step in range(steps):
-                ry, rx = self.param.matrices(rngs)
+                resamples = self.param.matrices(rngs)
                 while True:
-                    _, _, grads = self.grad_fn(re, im, ry, rx, picks, loss_scale=scale)
+                    _, _, grads = self.grad_fn(re, im, *resamples, picks, loss_scale=scale)
                     if scale == 1.0 or all(np.isfinite(g).all() for g in grads):
                         break
                     scale = max(1.0, scale / 32)  # float16 overflowed: scale down, redo

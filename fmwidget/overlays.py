@@ -148,22 +148,30 @@ def _filter_image(widget: Any, content: dict[str, Any]) -> tuple[dict[str, Any],
     finally:
         widget.status = None
     image = np.clip(vis.image, 0.0, 1.0)
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    elif image.shape[-1] != 3:
-        image = np.repeat(image.mean(axis=-1, keepdims=True), 3, axis=-1)
-    rgba = np.concatenate([image, np.ones_like(image[..., :1])], axis=-1)
     header = {
         "type": "filter_image",
         "request_id": content.get("request_id"),
         "version": widget.data_version,
         "layer": info.name,
         "filter": vis.channel,
-        "height": int(rgba.shape[0]),
-        "width": int(rgba.shape[1]),
+        "kind": "image",
         "activation": vis.activation,
         "start_activation": vis.start_activation,
         "steps": vis.steps,
         "seed": vis.seed,
     }
+    if image.ndim == 2:  # a time series (T, C): its values, drawn as lines in the page
+        header.update(kind="series", length=int(image.shape[0]), channels=int(image.shape[1]))
+        return header, np.ascontiguousarray(image, np.float32).tobytes()
+    if image.ndim == 4:  # a volume (D, H, W, C): its depth slices side by side, 1 px apart
+        depth, height = image.shape[:2]
+        gap = np.ones((height, 1, image.shape[-1]), np.float32)
+        image = np.concatenate([p for d in range(depth) for p in (image[d], gap)][:-1], axis=1)
+        header.update(kind="slices", depth=int(depth))
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    elif image.shape[-1] != 3:
+        image = np.repeat(image.mean(axis=-1, keepdims=True), 3, axis=-1)
+    rgba = np.concatenate([image, np.ones_like(image[..., :1])], axis=-1)
+    header.update(height=int(rgba.shape[0]), width=int(rgba.shape[1]))
     return header, np.round(rgba * 255).astype(np.uint8).tobytes()

@@ -81,6 +81,62 @@ def test_free_size_models_colour_and_value_range():
     assert default.image.shape == (128, 128, 3)  # free input size: 128 x 128
 
 
+def sine_model():
+    """A Conv1D over 64 time steps: filter 0 is a sine of period 8, filter 1 of period 4."""
+    inp = keras.Input((64, 1))
+    conv = L.Conv1D(2, 16, activation="relu", use_bias=False, name="tones")
+    model = keras.Model(inp, conv(inp), name="tones")
+    t = np.arange(16, dtype="float32")
+    kernel = np.stack([np.sin(2 * np.pi * t / 8), np.sin(2 * np.pi * t / 4)], axis=-1)
+    conv.set_weights([kernel[:, None, :]])
+    return model
+
+
+def test_time_series_filters_get_their_own_frequency():
+    """Each filter's input oscillates at its own period and excites it more than the other."""
+    model = sine_model()
+    vis = fmwidget.visualize_filter(model, "tones", [0, 1], steps=96, progress=False)
+
+    def band(series: np.ndarray, period: int) -> float:
+        """Power within 2 frequency bins of 64 / period cycles over the 64 steps."""
+        power = np.abs(np.fft.rfft(series - series.mean())) ** 2
+        return float(power[64 // period - 2 : 64 // period + 3].sum())
+
+    for own, other in ((0, 1), (1, 0)):
+        v, periods = vis[own], (8, 4)
+        assert v.image.shape == (64, 1) and v.model_input.shape == (1, 64, 1)
+        assert v.activation >= 10 * v.start_activation, (v.activation, v.start_activation)
+        series = v.image[:, 0].astype(np.float64)
+        assert band(series, periods[own]) > 3 * band(series, periods[other])
+        out = keras.ops.convert_to_numpy(model(v.model_input))[0].mean(axis=0)
+        assert out[own] == pytest.approx(v.activation, rel=1e-4)
+        assert out[own] > 1.5 * out[other], out
+
+
+def test_volume_filters_get_changes_along_their_axis():
+    """Conv3D: filter 0 answers changes along depth, filter 1 along width."""
+    inp = keras.Input((12, 12, 12, 1))
+    conv = L.Conv3D(2, 3, activation="relu", use_bias=False, name="edges3d")
+    model = keras.Model(inp, conv(inp), name="vol")
+    step = np.zeros((3, 3, 3), "float32")
+    step[0], step[2] = -1, 1  # d/d(depth)
+    conv.set_weights([np.stack([step, step.transpose(2, 1, 0)], axis=-1)[:, :, :, None, :]])
+    along_depth, along_width = fmwidget.visualize_filter(
+        model, "edges3d", [0, 1], steps=64, size=12, progress=False
+    )
+
+    def energy(vol: np.ndarray, axis: int) -> float:
+        return float((np.diff(vol[..., 0].astype(np.float64), axis=axis) ** 2).sum())
+
+    assert along_depth.image.shape == (12, 12, 12, 1)
+    assert energy(along_depth.image, 0) > 1.5 * energy(along_depth.image, 2)
+    assert energy(along_width.image, 2) > 1.5 * energy(along_width.image, 0)
+    for vis in (along_depth, along_width):
+        assert vis.activation >= 10 * vis.start_activation, (vis.activation, vis.start_activation)
+    with pytest.raises(ValueError, match=r"Expected size an int or \(depth, height, width\)"):
+        fmwidget.visualize_filter(model, "edges3d", 0, steps=1, size=(12, 12))
+
+
 def test_errors():
     model = edge_model()
     with pytest.raises(ValueError, match=r"channel in range\(0, 2\), received 2"):
@@ -94,7 +150,7 @@ def test_errors():
     with pytest.raises(ValueError, match=r"inside the model, received 'input'"):
         fmwidget.visualize_filter(model, "input", 0, steps=1)
     flat = keras.Sequential([keras.Input((5,)), L.Dense(2)])
-    with pytest.raises(ValueError, match=r"known image input .* received"):
+    with pytest.raises(ValueError, match=r"known input of shape .* received"):
         fmwidget.visualize_filter(flat, "dense", 0, steps=1)
 
 

@@ -102,12 +102,41 @@ def test_filter_image_reports_progress_and_returns_rgba(widget):
     reply, buffers = ask(widget, type="get_filter_image", layer="conv1", filter=2, request_id=8)
     assert reply["type"] == "filter_image" and reply["request_id"] == 8
     assert (reply["layer"], reply["filter"], reply["steps"]) == ("conv1", 2, 6)
+    assert reply["kind"] == "image"
     rgba = np.frombuffer(bytes(buffers[0]), np.uint8).reshape(16, 16, 4)
     vis = fmwidget.visualize_filter(widget.model, "conv1", 2, steps=6)  # the cached result
     np.testing.assert_array_equal(rgba[..., :3], np.round(vis.image * 255).astype(np.uint8))
     assert (rgba[..., 3] == 255).all()
     assert seen[0] == {"phase": "visualize", "done": 0, "total": 6} or seen[0]["done"] >= 1
     assert all(s is None or s["phase"] == "visualize" for s in seen) and seen[-1] is None
+
+
+def test_filter_image_of_a_time_series_and_of_a_volume():
+    """1-D: the series' float32 values; 3-D: the depth slices side by side, 1 px apart."""
+    inp = keras.Input((20, 2))
+    series = keras.Model(inp, keras.layers.Conv1D(3, 5, activation="relu", name="c")(inp))
+    vol_in = keras.Input((4, 6, 5, 1))
+    volume = keras.Model(vol_in, keras.layers.Conv3D(2, 3, name="c")(vol_in))
+    rng = np.random.default_rng(1)
+    for model, x in ((series, rng.random((20, 2))), (volume, rng.random((4, 6, 5, 1)))):
+        w = fmwidget.FeatureMapWidget(model, x.astype("float32"), view="grid")
+        w.visualize_options = {"steps": 3}
+        w.sent = []
+        w.send = lambda content, buffers=None, w=w: w.sent.append((content, buffers))
+        reply, buffers = ask(w, type="get_filter_image", layer="c", filter=1, request_id=2)
+        vis = fmwidget.visualize_filter(model, "c", 1, steps=3)  # the cached result
+        if model is series:
+            assert (reply["kind"], reply["length"], reply["channels"]) == ("series", 20, 2)
+            values = np.frombuffer(bytes(buffers[0]), np.float32).reshape(20, 2)
+            np.testing.assert_array_equal(values, vis.image)
+        else:
+            assert (reply["kind"], reply["depth"]) == ("slices", 4)
+            assert (reply["height"], reply["width"]) == (6, 4 * 5 + 3)
+            rgba = np.frombuffer(bytes(buffers[0]), np.uint8).reshape(6, 23, 4)
+            for d in range(4):
+                grey = np.round(vis.image[d, ..., 0] * 255).astype(np.uint8)
+                np.testing.assert_array_equal(rgba[:, d * 6 : d * 6 + 5, 0], grey)
+            assert (rgba[:, 5::6, :3] == 255).all()  # the gaps
 
 
 @pytest.mark.parametrize(
