@@ -129,7 +129,47 @@ describe("overlays", () => {
   it("checks a filter image's byte count", () => {
     const head = { layer: "c", filter: 1, height: 1, width: 2, activation: 2, steps: 3 };
     const img = decodeFilterImage(head, [new Uint8Array(8)]);
-    expect(img.rgba.length).toBe(8);
+    expect(img.kind).toBe("image"); // no kind: an image, as before
+    expect(img.kind !== "series" && img.rgba.length).toBe(8);
     expect(() => decodeFilterImage(head, [new Uint8Array(7)])).toThrow("received 7");
+  });
+
+  it("decodes a time series' (T, C) float32 values channel-major", () => {
+    const head = { layer: "c", filter: 2, kind: "series", length: 3, channels: 2, steps: 4 };
+    const tc = new Float32Array([0, 1, 0.25, 0.75, 0.5, 0.5]); // rows are time steps
+    const img = decodeFilterImage({ ...head, activation: 1.5, start_activation: 0.1 }, [
+      new DataView(tc.buffer),
+    ]);
+    if (img.kind !== "series") throw new Error(`kind ${img.kind}`);
+    expect([img.length, img.channels, img.filter, img.steps]).toEqual([3, 2, 2, 4]);
+    expect(Array.from(img.values)).toEqual([0, 0.25, 0.5, 1, 0.75, 0.5]);
+    expect([img.startActivation, img.activation]).toEqual([0.1, 1.5]);
+    // a buffer at an odd offset (a slice of a larger one) reads the same
+    const bytes = new Uint8Array(tc.byteLength + 1);
+    bytes.set(new Uint8Array(tc.buffer), 1);
+    const shifted = decodeFilterImage(head, [bytes.subarray(1)]);
+    expect(shifted.kind === "series" && Array.from(shifted.values)).toEqual(Array.from(img.values));
+  });
+
+  it("refuses a series of the wrong size or shape, and unknown kinds, saying what it expected", () => {
+    const head = { layer: "c", filter: 0, kind: "series", length: 3, channels: 2 };
+    expect(() => decodeFilterImage(head, [new Float32Array(5)])).toThrow(
+      "Expected 3×2 float32 values for the filter's series, received 20 bytes",
+    );
+    expect(() => decodeFilterImage({ ...head, length: 0 }, [new Float32Array(0)])).toThrow(
+      "time steps",
+    );
+    expect(() => decodeFilterImage({ ...head, kind: "movie" }, [new Uint8Array(0)])).toThrow(
+      'received "movie"',
+    );
+  });
+
+  it("decodes a volume's depth slices as one RGBA image with its depth", () => {
+    const head = { layer: "c", filter: 0, kind: "slices", depth: 3, height: 2, width: 8 };
+    const img = decodeFilterImage(head, [new Uint8Array(2 * 8 * 4)]);
+    expect(img.kind === "slices" && [img.depth, img.height, img.width]).toEqual([3, 2, 8]);
+    expect(() => decodeFilterImage({ ...head, depth: undefined }, [new Uint8Array(64)])).toThrow(
+      "depth",
+    );
   });
 });

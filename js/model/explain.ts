@@ -2,7 +2,8 @@
  * Decoding the kernel's replies for the filter card and the input overlays (mirror of
  * `fmwidget/example_wire.py` and `fmwidget/overlays.py`): `examples` (top dataset patches of
  * one filter), `overlay` (a Grad-CAM / saliency / effective-receptive-field map in [0, 1] on
- * the input grid) and `filter_image` (a feature visualisation, RGBA bytes). Pure: no model,
+ * the input grid) and `filter_image` (a feature visualisation: RGBA bytes, or a time series'
+ * float32 values). Pure: no model,
  * no requests, no DOM.
  */
 import { asView } from "./decode";
@@ -236,22 +237,71 @@ export function overlayRgba(values: Float32Array, lut: Uint8ClampedArray): Uint8
   return out;
 }
 
-/** A decoded `filter_image` reply: a feature visualisation as RGBA bytes. */
-export interface FilterImage {
+/** What every decoded `filter_image` reply carries. */
+interface FilterVisBase {
   layer: string;
   filter: number;
-  height: number;
-  width: number;
-  rgba: Uint8ClampedArray;
   activation: number;
   startActivation: number;
   steps: number;
 }
 
+/**
+ * A decoded `filter_image` reply: a feature visualisation. `image`: RGBA bytes; `slices`: a
+ * volume's `depth` slices side by side (1 px apart) as one RGBA image; `series`: a time
+ * series' values in [0, 1], channel-major (`channels` × `length`), for a line plot.
+ */
+export type FilterImage =
+  | (FilterVisBase & {
+      kind: "image" | "slices";
+      height: number;
+      width: number;
+      rgba: Uint8ClampedArray;
+      /** Depth slices (kind `slices`). */
+      depth?: number;
+    })
+  | (FilterVisBase & { kind: "series"; length: number; channels: number; values: Float32Array });
+
+function positive(v: unknown, what: string): number {
+  if (!Number.isInteger(v) || (v as number) < 1) {
+    throw new Error(`Expected ${what}: a positive integer, received ${JSON.stringify(v)}`);
+  }
+  return v as number;
+}
+
 export function decodeFilterImage(msg: Record<string, unknown>, buffers: unknown[]): FilterImage {
+  const base: FilterVisBase = {
+    layer: String(msg.layer ?? ""),
+    filter: Number(msg.filter),
+    activation: num(msg.activation),
+    startActivation: num(msg.start_activation),
+    steps: Number(msg.steps),
+  };
+  const kind = msg.kind ?? "image";
+  const view = asView(buffers[0]);
+  if (kind === "series") {
+    const T = positive(msg.length, "the series' length (time steps)");
+    const C = positive(msg.channels, "the series' channels");
+    if (!view || view.byteLength !== T * C * 4) {
+      throw new Error(
+        `Expected ${T}×${C} float32 values for the filter's series, received ${view?.byteLength ?? "no"} bytes`,
+      );
+    }
+    // (T, C) row-major float32, little-endian as numpy sends it → channel-major (C, T)
+    const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+    const values = new Float32Array(T * C);
+    for (let t = 0; t < T; t++) {
+      for (let c = 0; c < C; c++) values[c * T + t] = dv.getFloat32((t * C + c) * 4, true);
+    }
+    return { ...base, kind: "series", length: T, channels: C, values };
+  }
+  if (kind !== "image" && kind !== "slices") {
+    throw new Error(
+      `Expected a filter image of kind "image", "slices" or "series", received ${JSON.stringify(kind)}`,
+    );
+  }
   const h = Number(msg.height);
   const w = Number(msg.width);
-  const view = asView(buffers[0]);
   if (!view || !Number.isInteger(h) || !Number.isInteger(w) || view.byteLength !== h * w * 4) {
     throw new Error(
       `Expected ${h}×${w} RGBA bytes for the filter image, received ${view?.byteLength ?? "none"}`,
@@ -259,14 +309,6 @@ export function decodeFilterImage(msg: Record<string, unknown>, buffers: unknown
   }
   const rgba = new Uint8ClampedArray(view.byteLength);
   rgba.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-  return {
-    layer: String(msg.layer ?? ""),
-    filter: Number(msg.filter),
-    height: h,
-    width: w,
-    rgba,
-    activation: num(msg.activation),
-    startActivation: num(msg.start_activation),
-    steps: Number(msg.steps),
-  };
+  const depth = kind === "slices" ? positive(msg.depth, "the volume's depth slices") : undefined;
+  return { ...base, kind, height: h, width: w, rgba, ...(depth ? { depth } : {}) };
 }

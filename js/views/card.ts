@@ -24,13 +24,13 @@ import { StaleError, type Store } from "../model/store";
 import { onTrait, selectedFilters, viewMode } from "../model/traits";
 import { channelReady } from "../stats";
 import type { LayerData, Traits } from "../types";
+import { visCanvas, visCaption } from "./card-vis";
 import type { ViewState } from "./state";
 import { statusText } from "./status";
 
 /** Largest side of a patch as shown (CSS pixels); the zoom is one integer for all patches. */
 const PATCH_PX = 72;
 const MAP_PX = 72;
-const VIS_PX = 128;
 /** A feature visualisation may take minutes on a big model (its steps show in `status`). */
 const VIS_TIMEOUT_MS = 30 * 60_000;
 
@@ -279,17 +279,11 @@ export class FilterCard {
         if (this.shown !== key) return;
         this.visBusy = false;
         this.visButton.hidden = true;
-        const c = canvasOf(img.rgba, img.width, img.height, "fmw-card-vis-img");
-        const k = Math.max(1, Math.floor(VIS_PX / Math.max(img.width, img.height)));
-        c.style.width = `${img.width * k}px`;
-        c.style.height = `${img.height * k}px`;
-        const cap = h(
-          "figcaption",
-          "fmw-muted",
-          `an input that excites filter ${f} of ${layer}: activation ${fmt3(img.startActivation)} → ${fmt3(img.activation)} in ${img.steps} steps`,
-        );
+        const c = visCanvas(img);
+        const cap = h("figcaption", "fmw-muted", visCaption(img, layer, f));
         this.visFigure.replaceChildren(c, cap);
         this.visStatus.textContent = "";
+        this.vis.dataset.kind = img.kind;
         this.vis.dataset.ready = "1";
       },
       (e) => {

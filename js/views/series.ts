@@ -26,6 +26,12 @@ export const HOVER_SPAN = "rgba(20,20,20,0.22)";
 export const TRACE_SPAN = "rgba(255,140,0,0.35)";
 const BAD = [255, 0, 255, 255];
 
+/** What a series plot needs of a layer's data (an input's, or a feature visualisation's). */
+export type SeriesValues = Pick<
+  LayerData,
+  "values" | "width" | "height" | "channels" | "layerMin" | "layerMax"
+>;
+
 /** The spatial rank of a layer (2 for older specs without `rank`). */
 export function rankOf(spec: LayerSpec | null | undefined): number {
   if (!spec) return 2;
@@ -93,7 +99,7 @@ export function plotY(v: number, lo: number, hi: number, height: number): number
 export function paintSeriesInput(
   canvas: HTMLCanvasElement,
   ctx: CanvasRenderingContext2D,
-  data: LayerData,
+  data: SeriesValues,
   lut: Lut,
   display: number,
 ): number {

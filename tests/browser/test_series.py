@@ -205,14 +205,15 @@ def canvas_px(h: Harness, canvas: Any, r: dict[str, float]) -> np.ndarray:
         """(c, r) => { const b = c.getBoundingClientRect(); const k = c.width / b.width;
         const x = Math.round((r.x - b.left) * k), y = Math.round((r.y - b.top) * k);
         const w = Math.round(r.w * k), hh = Math.round(r.h * k);
-        return {w, h: hh, data: Array.from(c.getContext('2d').getImageData(x, y, w, hh).data)}; }""",
+        const d = c.getContext('2d').getImageData(x, y, w, hh).data;
+        return {w, h: hh, data: Array.from(d)}; }""",
         r,
     )
     return np.array(d["data"], np.uint8).reshape(d["h"], d["w"], 4)
 
 
 def test_step_through_speaks_of_time_steps(harness_page: Harness, series: Any) -> None:
-    model, w, x = series
+    _, w, _ = series
     h = harness_page
     h.page.set_viewport_size({"width": 1280, "height": 800})
     h.mount_widget(w)
@@ -237,7 +238,7 @@ def test_step_through_speaks_of_time_steps(harness_page: Harness, series: Any) -
     img = pixels(canvas)
     assert img.shape[1] >= 4 * img.shape[0] >= 4 * 16, img.shape
     k = img.shape[1] // STEPS
-    orange = (np.abs(img[img.shape[0] // 2, :, :3].astype(int) - (255, 140, 0)).sum(1) == 0)
+    orange = np.abs(img[img.shape[0] // 2, :, :3].astype(int) - (255, 140, 0)).sum(1) == 0
     taps = {int(p) // k for p in np.flatnonzero(orange)}
     want = {src + 2 * i for i in range(5)}
     assert taps == want, (taps, want)
@@ -258,4 +259,49 @@ def test_step_through_speaks_of_time_steps(harness_page: Harness, series: Any) -
     assert float(st.get_attribute("data-partial")) == pytest.approx(
         float(w.fm["c"][0, src, 1]), rel=1e-3, abs=1e-3
     )
+    assert h.page_errors == []
+
+
+def test_feature_visualisation_of_a_1d_filter_is_a_line_plot(
+    harness_page: Harness, series: Any
+) -> None:
+    import fmwidget
+
+    model, _, x = series
+    w = fmwidget.FeatureMapWidget(model, x, view="grid", layer="c")
+    w.visualize_options = {"steps": 8}
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    h.kernel_set("selected_filters", [2])
+    card = h.root.locator('.fmw-card[data-filter="2"]')
+    card.wait_for(state="visible")
+    card.locator(".fmw-card-vis-btn").click()
+    card.locator('.fmw-card-vis[data-ready="1"]').wait_for(state="attached")
+    assert card.locator(".fmw-card-vis").get_attribute("data-kind") == "series"
+    caption = card.locator(".fmw-card-vis-fig figcaption").inner_text()
+    assert f"{STEPS} time steps" in caption and "filter 2 of c" in caption, caption
+    img = pixels(card.locator("canvas.fmw-card-vis-img"))
+    vis = fmwidget.visualize_filter(model, "c", 2, steps=8, progress=False)  # the cached result
+    values = np.clip(vis.image, 0, 1)  # (T, C)
+    assert values.shape == (STEPS, CHANNELS)
+    k = img.shape[1] // STEPS
+    assert img.shape[1] == STEPS * k and k >= 4
+    height = img.shape[0]
+    lo, hi = float(values.min()), float(values.max())
+    assert hi > lo
+    # every channel's line passes through its value at each step's centre (±2 px), in its colour
+    for ch, color in enumerate(LINE_COLORS):
+        misses = 0
+        for t in range(STEPS):
+            y = 2 + (height - 4) * (1 - (values[t, ch] - lo) / (hi - lo))
+            other = 2 + (height - 4) * (1 - (values[t, 1 - ch] - lo) / (hi - lo))
+            if ch == 0 and abs(other - y) < 4:
+                continue  # channel 1's line is drawn over channel 0's here
+            # ±2 px down, ±1 px across (a line's end on the plot's edge is antialiased)
+            cx = t * k + k // 2
+            near = img[max(0, int(y) - 2) : int(y) + 3, cx - 1 : cx + 2, :3].reshape(-1, 3)
+            misses += int(np.abs(near.astype(int) - color).sum(axis=1).min() > 60)
+        assert misses == 0, f"channel {ch}: {misses} of {STEPS} steps off the line"
+    assert (img[:, :, :3] == 255).all(axis=2).mean() > 0.7  # lines on white
     assert h.page_errors == []
