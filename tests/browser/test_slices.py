@@ -205,3 +205,34 @@ def test_a_click_traces_the_cell_in_3d_to_its_pool_winner(
     mini = pixels(steps.nth(0).locator("canvas.fmw-trace-map"))
     assert mini.shape[0] == mini.shape[1] and mini[..., 3].min() == 255  # one slice, painted
     assert h.page_errors == []
+
+
+def test_feature_visualisation_of_a_3d_filter_shows_its_depth_slices(
+    harness_page: Harness, volume: Any
+) -> None:
+    import fmwidget
+
+    model, _, x = volume
+    w = fmwidget.FeatureMapWidget(model, x, view="grid", layer="c")
+    w.visualize_options = {"steps": 4}
+    h = harness_page
+    h.mount_widget(w)
+    h.ready()
+    h.kernel_set("selected_filters", [1])
+    card = h.root.locator('.fmw-card[data-filter="1"]')
+    card.wait_for(state="visible")
+    card.locator(".fmw-card-vis-btn").click()
+    card.locator('.fmw-card-vis[data-ready="1"]').wait_for(state="attached")
+    assert card.locator(".fmw-card-vis").get_attribute("data-kind") == "slices"
+    caption = card.locator(".fmw-card-vis-fig figcaption").inner_text()
+    assert f"depth slices 0\u2013{SHAPE[0] - 1}, left to right" in caption, caption
+    img = pixels(card.locator("canvas.fmw-card-vis-img"))
+    vis = fmwidget.visualize_filter(model, "c", 1, steps=4, progress=False)  # the cached result
+    grey = np.round(np.clip(vis.image, 0, 1) * 255).astype(np.uint8)[..., 0]  # (D, H, W)
+    d, hh, ww = grey.shape
+    assert img.shape[:2] == (hh, d * ww + d - 1)  # slices side by side, 1 px apart
+    for z in range(d):
+        np.testing.assert_array_equal(img[:, z * (ww + 1) : z * (ww + 1) + ww, 0], grey[z])
+    shown = card.locator("canvas.fmw-card-vis-img").bounding_box()
+    assert shown["width"] > 128  # wider than an image's 128 px: slices are readable
+    assert h.page_errors == []
