@@ -87,7 +87,11 @@ function small(m: readonly (readonly number[])[], edge: number): boolean {
 }
 
 /** The slide frame's detail: the first map's kernel (when small) and what sliding means. */
-export function slideDetail(conv: ConvArithmetic, kernelStyle: Style | null): HTMLElement[] {
+export function slideDetail(
+  conv: ConvArithmetic,
+  kernelStyle: Style | null,
+  series = false,
+): HTMLElement[] {
   const nodes: HTMLElement[] = [];
   const first = conv.terms[0];
   const kernel = first?.kernel;
@@ -96,7 +100,11 @@ export function slideDetail(conv: ConvArithmetic, kernelStyle: Style | null): HT
     nodes.push(labelled(`kernel for map ${first.channel}`, table));
   }
   nodes.push(
-    h("div", "fmw-muted", "the same weights at every position: one output cell per window"),
+    h(
+      "div",
+      "fmw-muted",
+      `the same weights at every position: one output ${series ? "step" : "cell"} per window`,
+    ),
   );
   if (kernelStyle) nodes.push(kernelLegend(kernelStyle));
   return nodes;

@@ -64,6 +64,7 @@ describe("Stepper on a time series", () => {
     await Promise.resolve();
     const text = el.textContent ?? "";
     expect(text).toContain("step 12");
+    expect(text).toContain("one output step per window");
     expect(text).not.toContain("(0,");
     expect(el.dataset.series).toBe("true");
     const pool = el.querySelector<HTMLButtonElement>("button[data-mode='pool']");

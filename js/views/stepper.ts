@@ -255,7 +255,7 @@ export class Stepper {
 
   private renderConv(conv: ConvArithmetic, f: Frame): void {
     if (f.kind === "slide") {
-      this.detail.replaceChildren(...slideDetail(conv, this.kernelStyle));
+      this.detail.replaceChildren(...slideDetail(conv, this.kernelStyle, this.series));
       this.slide(conv, conv.terms[0]?.channel ?? null);
       return;
     }
