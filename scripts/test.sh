@@ -34,7 +34,7 @@ for backend in $backends; do
     only=(--ignore=tests/browser --ignore=tests/notebooks -m "not slow and not ray and not hosts")
   fi
   echo "== pytest on $backend"
-  KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider "${only[@]}" || status=1
+  KERAS_BACKEND=$backend "$py" -m pytest -q -p no:cacheprovider --durations=15 "${only[@]}" || status=1
   first=0
 done
 echo "== benchmark smoke run (reports only; the full run is benchmarks/run.py)"
