@@ -20,8 +20,9 @@ from float16 values: for every max-pooling layer the export embeds, per channel 
 cell, where the float32 max came from (:meth:`FeatureMaps.pool_source`, ties to the first
 cell), which input cells tie with the winner of their first window (one bit each), and per
 pooling layer its window as per-axis ``[start, stop)`` tables. Receptive fields come from the
-exact tables already in ``layers[i].receptive_field``. Values shown in a static trace are read
-from the float16 maps (3 significant digits). The convolution arithmetic panel needs the
+exact tables the export adds to ``layers[i].receptive_field`` (the kernel sends them lazily,
+with each layer's reply; the page has every layer's at once). Values shown in a static trace
+are read from the float16 maps (3 significant digits). The convolution arithmetic panel needs the
 kernel weights and is left out (the page says so).
 """
 
@@ -40,6 +41,7 @@ from typing import Any
 from .encode import WireFormat, layer_parts
 from .export_overlays import embedded_overlays
 from .maps import FeatureMaps, LayerInfo
+from .messages import rf_table
 from .pooling import pool_tables
 from .replies import layer_reply
 
@@ -175,13 +177,17 @@ def render_html(
             else:
                 header, payload = one_message(header, payload)
                 header.pop("request_id", None)
+                header.pop("receptive_field", None)  # in the state's layers (below)
                 entry["header"] = header
                 entry.update(blobs.add(payload))
                 values += header["height"] * header["width"] * header["channels"]
             maps.append(entry)
+    state = _synced_state(widget)
+    for spec, info in zip(state["layers"], fm.layers, strict=True):
+        spec["receptive_field"] = rf_table(info, fm)
     manifest = {
         "format": FORMAT,
-        "state": _synced_state(widget),
+        "state": state,
         "maps": maps,
         "geometry": {
             info.name: _geometry(fm, info, widget.sample, blobs)

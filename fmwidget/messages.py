@@ -202,14 +202,19 @@ def layer_dict(info: LayerInfo, fm: FeatureMaps) -> dict[str, Any]:
         "inputs": [fm.info(n).index for n in info.inputs],
         "fused_activation": info.fused_activation,
         "is_op": info.is_op,
-        "receptive_field": rf_table(info, fm),
         "links": layer_links(info, fm),
     }
 
 
 def rf_table(info: LayerInfo, fm: FeatureMaps) -> dict[str, list[list[int]]] | None:
     """Receptive-field intervals per row and per column (and per depth slice for 3-D maps),
-    so hover outlines them locally."""
+    so hover outlines them locally.
+
+    Sent with each layer's ``layer_data`` reply (:func:`fmwidget.replies.layer_reply`), not in
+    the ``layers`` trait: only the layers the browser opens pay for them (building them all
+    and syncing them was ~0.2 s of DenseNet201's widget build). The static export puts every
+    layer's table in its ``layers`` (a static trace reads any layer's).
+    """
     if info.spatial_shape is None or len(info.spatial_shape) > 3:
         return None
     try:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .encode import encode_map
 from .maps import FeatureMaps
+from .messages import rf_table
 
 
 class MapSource(Protocol):
@@ -46,9 +47,11 @@ def layer_reply(source: MapSource, content: dict[str, Any]) -> tuple[dict[str, A
             ``request_id`` (echoed).
 
     Returns:
-        The JSON header (shape, dtype, scale, statistics, global range, version) and the
-        encoded map of ``source.sample``, one message before :func:`fmwidget.encode.layer_parts`
-        cuts it into parts.
+        The JSON header (shape, dtype, scale, statistics, global range, version, and the
+        layer's receptive-field tables as ``receptive_field``, see
+        :func:`fmwidget.messages.rf_table`: ``None`` for unknown geometry) and the encoded
+        map of ``source.sample``, one message before :func:`fmwidget.encode.layer_parts` cuts
+        it into parts.
 
     Raises:
         LayerNotFoundError: ``content["layer"]`` names no layer.
@@ -69,5 +72,6 @@ def layer_reply(source: MapSource, content: dict[str, Any]) -> tuple[dict[str, A
         version=source.data_version,
         global_min=low,
         global_max=high,
+        receptive_field=rf_table(info, fm),
     )
     return header, payload

@@ -47,7 +47,11 @@ export interface LayerSpec {
   signed: boolean;
   inputs: number[];
   fused_activation: string | null;
-  /** Receptive-field tables (null when a layer of unknown geometry is on the path). */
+  /**
+   * Receptive-field tables (null when a layer of unknown geometry is on the path). Only in
+   * the static export's layers: the kernel sends them with each layer's `layer_data` (read
+   * both through Store.geometry).
+   */
   receptive_field?: LayerGeometry | null;
   /** A raw tensor operation between layers (`a + b`), not a layer. */
   is_op?: boolean;
@@ -145,6 +149,8 @@ export interface LayerDataMsg {
   /** Optional: min/max over every layer of this input, for the "global" range. */
   global_min?: number;
   global_max?: number;
+  /** The layer's receptive-field tables (null: unknown geometry); see Store.geometry. */
+  receptive_field?: LayerGeometry | null;
   /**
    * Optional, for layers over 64 MiB: this message is part `chunk` of `chunks` and its buffer
    * holds channels [channel_start, channel_stop) and rows [row_start, row_stop) (all rows when

@@ -129,7 +129,7 @@ assert sizes == {"conv1": (3, 3), "pool1": (4, 4), "conv2": (8, 8), "pool2": (10
 #   that read the hovered one.
 #
 # The boxes the overview draws come from the same receptive fields as above (the table
-# below is what the widget sent to the browser).
+# below is what the widget sends to the browser with each layer's maps).
 
 # %%
 overview = fmwidget.FeatureMapWidget(model, x)
@@ -139,9 +139,9 @@ spatial = ["input", "conv1", "pool1", "conv2", "pool2"]
 seen = []
 for name in spatial:
     col = columns[name]
-    rf = col["receptive_field"]  # per row and per column of the map: the input rows/cols read
-    r0, r1 = rf["rows"][col["height"] // 2]
-    c0, c1 = rf["cols"][col["width"] // 2]
+    rows, cols = overview.fm.receptive_field_table(name)  # per row / column: input rows/cols
+    r0, r1 = (int(v) for v in rows[col["height"] // 2])
+    c0, c1 = (int(v) for v in cols[col["width"] // 2])
     seen.append(r1 - r0)
     shape = f"{col['height']}x{col['width']}x{col['channels']}"
     print(f"{name:>10}: {shape:<9} a middle cell sees {r1 - r0}x{c1 - c0} pixels")

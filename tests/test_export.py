@@ -145,6 +145,9 @@ def test_payloads_are_the_kernels_exact_messages(exported: Any, widget: FeatureM
             )
         )
         header.pop("request_id")
+        # the layer's receptive-field tables move to the page's layers (one copy per layer)
+        spec = next(s for s in manifest["state"]["layers"] if s["name"] == entry["layer"])
+        assert spec["receptive_field"] == json.loads(json.dumps(header.pop("receptive_field")))
         assert entry["header"] == json.loads(json.dumps(header))
         assert _blob(tags, entry) == bytes(payload)
         seen.add((entry["layer"], entry["pre_activation"]))
@@ -153,7 +156,10 @@ def test_payloads_are_the_kernels_exact_messages(exported: Any, widget: FeatureM
     want |= {(i.name, True) for i in fm.layers if i.fused_activation}
     assert seen == want
     state = manifest["state"]
-    assert state["layers"] == json.loads(json.dumps(widget.layers))
+    # the widget's layers plus every layer's receptive-field tables (all checked above)
+    without = [{k: v for k, v in s.items() if k != "receptive_field"} for s in state["layers"]]
+    assert without == json.loads(json.dumps(widget.layers))
+    assert all("receptive_field" in s for s in state["layers"])
     assert state["layer"] == widget.layer and state["data_version"] == widget.data_version
 
 

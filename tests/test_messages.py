@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import fmwidget
 from fmwidget.encode import decode_map, encode_map
 from fmwidget.messages import MAX_ERROR_CHARS, MAX_REQUEST_CHARS
+from fmwidget.replies import layer_reply
 
 
 @pytest.fixture(scope="module")
@@ -270,8 +271,9 @@ def test_layer_specs_say_the_spatial_rank_and_1d_maps_are_one_row():
     assert (c["rank"], c["height"], c["width"], c["channels"]) == (1, 1, 22, 4)
     assert specs[m1.layers[1].name]["width"] == 11  # the pooled strip
     # the receptive-field table: one row, per time step the input span
-    assert c["receptive_field"]["rows"] == [[0, 1]]
-    assert c["receptive_field"]["cols"][5] == [5, 8]
+    rf = layer_reply(w, {"layer": "c"})[0]["receptive_field"]
+    assert rf["rows"] == [[0, 1]]
+    assert rf["cols"][5] == [5, 8]
     # what the wire carries for the layer has the same height and width
     header, _ = encode_map(np.asarray(w.fm["c"])[0], "channels_last")
     assert (header["height"], header["width"]) == (1, 22)

@@ -44,7 +44,6 @@ def test_traits_describe_the_model(widget):
 
 
 def test_layer_message_carries_the_map_as_float16(widget):
-    names = [d["name"] for d in widget.layers]
     content, buffers = ask(widget, type="get_layer", layer="conv2", request_id=7, version=1)
     assert content["type"] == "layer_data" and content["request_id"] == 7
     assert content["version"] == widget.data_version
@@ -59,7 +58,9 @@ def test_layer_message_carries_the_map_as_float16(widget):
     maps = [widget.fm[i.name] for i in widget.fm.layers[1:] if i.spatial]
     assert content["global_min"] == pytest.approx(min(float(m.min()) for m in maps))
     assert content["global_max"] == pytest.approx(max(float(m.max()) for m in maps))
-    rf = widget.layers[names.index("conv2")]["receptive_field"]
+    # the layer's receptive-field tables travel with its reply, not in the layers trait
+    assert all("receptive_field" not in spec for spec in widget.layers)
+    rf = content["receptive_field"]
     table = widget.fm.receptive_field_table("conv2")
     assert rf["rows"] == table[0].tolist() and rf["cols"] == table[1].tolist()
     assert rf["rows"][5] == [9, 16]  # pool1 rows 5..7 -> conv1 rows 10..15 -> input 9..16

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FakeModel, f16Bytes, nonzeroBytes } from "../testing/fake-model";
-import type { LayerData, LayerDataMsg } from "../types";
+import type { LayerData, LayerDataMsg, LayerSpec } from "../types";
 import { computeStats } from "./decode";
 import { type Progress, StaleError, Store } from "./store";
 
@@ -44,6 +44,37 @@ function part(
 }
 
 describe("Store", () => {
+  it("keeps each layer's receptive-field tables from its reply, per data_version", async () => {
+    const m = new FakeModel();
+    const s = new Store(m.asModel());
+    const spec = { name: "conv" } as LayerSpec;
+    const rf = {
+      rows: [[0, 3]] as [number, number][],
+      cols: [
+        [0, 3],
+        [1, 4],
+      ] as [number, number][],
+    };
+    expect(s.geometry(spec)).toBeUndefined(); // nothing of the layer has arrived
+    const p = s.layer("conv");
+    m.reply(layerMsg({ request_id: 1, receptive_field: rf }), [f16Bytes([1, 2, 3, 4])]);
+    await p;
+    expect(s.geometry(spec)).toEqual(rf);
+    // a layer of unknown geometry: null, not "not yet"
+    m.reply(layerMsg({ request_id: 9, layer: "odd", receptive_field: null }), [
+      f16Bytes([1, 2, 3, 4]),
+    ]);
+    expect(s.geometry({ name: "odd" } as LayerSpec)).toBeNull();
+    // the static export's layers carry their own tables: those win
+    const own = { rows: [[5, 6]] as [number, number][], cols: [[7, 8]] as [number, number][] };
+    expect(s.geometry({ name: "conv", receptive_field: own } as LayerSpec)).toEqual(own);
+    // a new input forgets them; a stale reply does not bring them back
+    m.set("data_version", 2);
+    expect(s.geometry(spec)).toBeUndefined();
+    m.reply(layerMsg({ request_id: 7, receptive_field: rf }), [f16Bytes([1, 2, 3, 4])]);
+    expect(s.geometry(spec)).toBeUndefined();
+  });
+
   it("requests a layer once, decodes the reply and caches it", async () => {
     const m = new FakeModel();
     const s = new Store(m.asModel());

@@ -17,12 +17,25 @@
  *   part but the last, a "partial" event carries the layer so far (`ready` marks the
  *   channels that are complete), so views paint the first channels while the rest arrive.
  *
+ * - Receptive-field tables travel in each layer's `layer_data` header (`receptive_field`), not
+ *   in the `layers` trait: `geometry(spec)` gives them once a part of the layer has arrived
+ *   (the static export puts them in `layers` instead).
+ *
  * Turning a message into values (buffers, scale, layout, statistics, NaN strings) is
  * ./decode.ts's job, reassembling parts ./assembly.ts's; this module keeps requests and the cache.
  */
 import type { AnyModel } from "@anywidget/types";
 import { GlobalRange } from "../stats";
-import type { Cell, ErrorMsg, LayerData, LayerDataMsg, TraceMsg, Traits } from "../types";
+import type {
+  Cell,
+  ErrorMsg,
+  LayerData,
+  LayerDataMsg,
+  LayerGeometry,
+  LayerSpec,
+  TraceMsg,
+  Traits,
+} from "../types";
 import { Assembly } from "./assembly";
 import { decodeLayer, reviveNumbers, stackSlices } from "./decode";
 import { ByteLru } from "./lru";
@@ -93,6 +106,8 @@ export class Store {
     partial: new Set(),
   };
   private readonly assembling = new Map<string, Assembly>();
+  /** Receptive-field tables by layer name, from `layer_data` headers of this version. */
+  private readonly fields = new Map<string, LayerGeometry | null>();
   private readonly timeoutMs: number;
   private disposed = false;
 
@@ -120,6 +135,16 @@ export class Store {
 
   private emit<K extends keyof Events>(event: K, v: Events[K]): void {
     for (const cb of this.listeners[event]) cb(v);
+  }
+
+  /**
+   * The receptive-field tables of `spec`'s layer: its own (the static export's layers carry
+   * them), else those of its `layer_data` reply; null: unknown geometry; undefined: none of
+   * the layer has arrived yet.
+   */
+  geometry(spec: LayerSpec | null | undefined): LayerGeometry | null | undefined {
+    if (!spec) return undefined;
+    return spec.receptive_field !== undefined ? spec.receptive_field : this.fields.get(spec.name);
   }
 
   /** A cached layer, without requesting it. */
@@ -274,6 +299,9 @@ export class Store {
       else this.emit("error", text);
       return;
     }
+    if (msg.version === this.version && msg.receptive_field !== undefined) {
+      this.fields.set(String(msg.layer), msg.receptive_field);
+    }
     if (msg.chunks !== undefined && msg.chunks !== 1) {
       this.onLayerChunk(msg, buffers);
       return;
@@ -357,6 +385,7 @@ export class Store {
 
   private readonly onVersion = (): void => {
     this.cache.clear();
+    this.fields.clear();
     this.assembling.clear();
     this.global.reset();
     this.running.clear();
@@ -379,6 +408,7 @@ export class Store {
     this.pending.clear();
     this.running.clear();
     this.cache.clear();
+    this.fields.clear();
     this.assembling.clear();
     for (const set of Object.values(this.listeners)) set.clear();
   }

@@ -178,7 +178,7 @@ export class HoverView {
     this.fieldTimer = null;
     const hv = this.value();
     const img = this.t.input.imageSize;
-    const geo = this.s.spec?.receptive_field;
+    const geo = this.store.geometry(this.s.spec);
     if (!hv || !img) {
       this.s.hoverField = null;
       this.t.paint.outlineInput();

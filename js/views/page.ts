@@ -70,7 +70,7 @@ export class GridPage {
       this.hover.refresh();
     },
     paintInput: (d) => this.paintInput(d),
-    geometry: () => this.s.spec?.receptive_field,
+    geometry: () => this.store.geometry(this.s.spec),
   });
 
   constructor(
