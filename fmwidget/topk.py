@@ -150,6 +150,14 @@ def channel_max(y: Any, data_format: str, channels_first_memory: bool) -> tuple[
     return top, cells
 
 
+def sort_key(values: Any, empty: Any) -> Any:
+    """int32 keys that order like float32 ``values`` (no NaN; -0.0 is one with 0.0),
+    with ``empty`` entries below every value, -inf included."""
+    bits = ops.view(values, "int32")
+    key = ops.where(bits < 0, ops.bitwise_xor(bits, np.int32(0x7FFFFFFF)), bits)
+    return ops.where(empty, np.int32(np.iinfo(np.int32).min), key)
+
+
 class ScoreStep(keras.Model):
     """One batch through ``model``, merged into the running top-k of the wanted layers.
 
@@ -164,6 +172,7 @@ class ScoreStep(keras.Model):
         self.slots = slots
         self.k = k
         self.channels_first_memory = keras.backend.backend() == "torch"
+        self.unique_keys = keras.backend.backend() == "torch"
 
     def call(self, inputs: Any) -> list[Any]:
         from .introspect import capture
@@ -191,11 +200,16 @@ class ScoreStep(keras.Model):
         all_values = ops.concatenate([values, top], axis=1)
         all_ids = ops.concatenate([ops.cast(indices, "int32"), batch_ids], axis=1)
         all_cells = ops.concatenate([ops.cast(cells, "int32"), cell], axis=1)
-        # Stable sorts: by value (ties keep concatenation order: the state's entries, then
-        # the batch's rows, both in sample order), then valid entries before empty ones.
-        order = ops.argsort(-all_values, axis=1)
-        empty = ops.cast(ops.take_along_axis(all_ids, order, 1) < 0, "int32")
-        order = ops.take_along_axis(order, ops.argsort(empty, axis=1), 1)[:, : self.k]
+        # One top-k over an integer key that orders like the value, empty entries below
+        # all (-inf included). Ties keep concatenation order (the state's entries, then the
+        # batch's rows, both in sample order): documented for TensorFlow's and JAX's top_k;
+        # PyTorch's topk promises no tie order, so there the key is made unique.
+        key = sort_key(all_values, all_ids < 0)
+        if self.unique_keys:
+            n = ops.shape(key)[1]
+            rank = ops.cast(n - 1 - ops.arange(n, dtype="int32"), "int64")
+            key = ops.cast(key, "int64") * (2**32) + rank[None, :]
+        _, order = ops.top_k(key, self.k)
         return [
             ops.take_along_axis(all_values, order, 1),
             ops.take_along_axis(all_ids, order, 1),
