@@ -102,18 +102,23 @@ def _first_true(mask: Any, axis: int) -> Any:
     return ops.where(first < n, first, 0)
 
 
-def channel_max(y: Any, data_format: str, channels_first_memory: bool) -> tuple[Any, Any]:
+def channel_max(
+    y: Any, data_format: str, channels_first_memory: bool, first_argmax: bool = False
+) -> tuple[Any, Any]:
     """Per sample and channel: the spatial maximum and the first cell (row-major) holding it.
 
     The maximum is reduced in two stages, over the last spatial axis then over the rest,
     so the position costs only small reductions: the first row holding the maximum, then
-    the first cell of that row.
+    the first cell of that row. Where ``argmax`` documents that it returns the first
+    maximum (PyTorch), one ``argmax`` over the flattened map does the same in one pass.
 
     Args:
         y: A batch of maps, ``(B, *spatial, C)`` or ``(B, C, *spatial)``.
         data_format: The layer's data format.
         channels_first_memory: Reduce in ``(B, C, ...)`` order (PyTorch keeps maps in that
             memory order, so the transpose is free there).
+        first_argmax: The backend's ``argmax`` returns the first of equal maxima (-0.0
+            equal to 0.0).
 
     Returns:
         ``(maxima, cells)``, both ``(B, C)``: float32 and int32 flat cell index.
@@ -124,6 +129,12 @@ def channel_max(y: Any, data_format: str, channels_first_memory: bool) -> tuple[
         y = ops.transpose(y, (0, rank + 1, *range(1, rank + 1)))
         data_format = "channels_first"
     b = ops.shape(y)[0]
+    if first_argmax and data_format == "channels_first":
+        flat = ops.reshape(y, (b, y.shape[1], -1))
+        cells = ops.argmax(flat, axis=2)
+        top = ops.take_along_axis(flat, cells[:, :, None], axis=2)[:, :, 0]
+        # A map holding NaN: cell 0, as the two-stage reduction gives.
+        return top, ops.where(ops.isnan(top), 0, ops.cast(cells, "int32"))
     if data_format == "channels_first":
         c, spatial = y.shape[1], tuple(y.shape[2:])
         width = spatial[-1]
@@ -150,6 +161,14 @@ def channel_max(y: Any, data_format: str, channels_first_memory: bool) -> tuple[
     return top, cells
 
 
+def sort_key(values: Any, empty: Any) -> Any:
+    """int32 keys that order like float32 ``values`` (no NaN; -0.0 is one with 0.0),
+    with ``empty`` entries below every value, -inf included."""
+    bits = ops.view(values, "int32")
+    key = ops.where(bits < 0, ops.bitwise_xor(bits, np.int32(0x7FFFFFFF)), bits)
+    return ops.where(empty, np.int32(np.iinfo(np.int32).min), key)
+
+
 class ScoreStep(keras.Model):
     """One batch through ``model``, merged into the running top-k of the wanted layers.
 
@@ -164,6 +183,8 @@ class ScoreStep(keras.Model):
         self.slots = slots
         self.k = k
         self.channels_first_memory = keras.backend.backend() == "torch"
+        self.first_argmax = keras.backend.backend() == "torch"  # documented: first maximum
+        self.unique_keys = keras.backend.backend() == "torch"
 
     def call(self, inputs: Any) -> list[Any]:
         from .introspect import capture
@@ -177,7 +198,9 @@ class ScoreStep(keras.Model):
             if slot.name not in outputs:
                 raise ValueError(f"Layer {slot.name!r} was not called in the forward pass.")
             y = outputs[slot.name]
-            top, cell = channel_max(y, slot.data_format, self.channels_first_memory)
+            top, cell = channel_max(
+                y, slot.data_format, self.channels_first_memory, self.first_argmax
+            )
             tops.append(top)
             positions.append(cell)
         top = ops.transpose(ops.concatenate(tops, axis=1))  # (sum C, B)
@@ -191,11 +214,16 @@ class ScoreStep(keras.Model):
         all_values = ops.concatenate([values, top], axis=1)
         all_ids = ops.concatenate([ops.cast(indices, "int32"), batch_ids], axis=1)
         all_cells = ops.concatenate([ops.cast(cells, "int32"), cell], axis=1)
-        # Stable sorts: by value (ties keep concatenation order: the state's entries, then
-        # the batch's rows, both in sample order), then valid entries before empty ones.
-        order = ops.argsort(-all_values, axis=1)
-        empty = ops.cast(ops.take_along_axis(all_ids, order, 1) < 0, "int32")
-        order = ops.take_along_axis(order, ops.argsort(empty, axis=1), 1)[:, : self.k]
+        # One top-k over an integer key that orders like the value, empty entries below
+        # all (-inf included). Ties keep concatenation order (the state's entries, then the
+        # batch's rows, both in sample order): documented for TensorFlow's and JAX's top_k;
+        # PyTorch's topk promises no tie order, so there the key is made unique.
+        key = sort_key(all_values, all_ids < 0)
+        if self.unique_keys:
+            n = ops.shape(key)[1]
+            rank = ops.cast(n - 1 - ops.arange(n, dtype="int32"), "int64")
+            key = ops.cast(key, "int64") * (2**32) + rank[None, :]
+        _, order = ops.top_k(key, self.k)
         return [
             ops.take_along_axis(all_values, order, 1),
             ops.take_along_axis(all_ids, order, 1),
