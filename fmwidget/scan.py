@@ -71,9 +71,11 @@ class SampleKeeper:
         self.rows: dict[int, np.ndarray] = {}
 
     def update(self, chunk: Chunk, state: State) -> None:
-        valid = chunk.ids[: len(chunk.raw)]
-        for pos in np.flatnonzero(np.isin(valid, state.indices)):
-            self.rows[int(valid[pos])] = np.array(chunk.raw[pos])
+        """Keep the samples of ``chunk`` that entered ``state``: chunks come in sample order
+        with consecutive ids, so those are the state's ids from the chunk's first on."""
+        first = int(chunk.ids[0])
+        for sample in np.unique(state.indices[state.indices >= first]):
+            self.rows[int(sample)] = np.array(chunk.raw[int(sample) - first])
         if len(self.rows) > 2 * state.indices.size:
             self.prune(np.unique(state.indices))
 

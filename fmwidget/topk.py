@@ -3,10 +3,10 @@
 A :class:`ScoreStep` is a small ``keras.Model`` around the user's model: one call runs a
 batch through the model (capturing the wanted layers with :func:`introspect.capture`),
 reduces each channel's map to its maximum and the first cell holding it, and merges those
-scores into the running top-k that the call received. Called through ``predict_on_batch``
-it runs compiled where Keras compiles prediction (``tf.function`` on TensorFlow, ``jit`` on
-JAX; eager on PyTorch), and only the state (``channels x k`` numbers per layer) crosses
-back to numpy.
+scores into the running top-k that the call received (:func:`score` in ``keras.ops``;
+:mod:`fmwidget.topk_torch` on PyTorch, where the step runs eagerly). It runs compiled where
+Keras compiles prediction (``tf.function`` on TensorFlow, ``jit`` on JAX), and only the
+state (``channels x k`` numbers per layer) crosses back to numpy.
 
 The order is total: valid entries first, then the larger value, then the lower sample
 index. The first cell in row-major order wins ties inside a map.
@@ -102,39 +102,22 @@ def _first_true(mask: Any, axis: int) -> Any:
     return ops.where(first < n, first, 0)
 
 
-def channel_max(
-    y: Any, data_format: str, channels_first_memory: bool, first_argmax: bool = False
-) -> tuple[Any, Any]:
+def channel_max(y: Any, data_format: str) -> tuple[Any, Any]:
     """Per sample and channel: the spatial maximum and the first cell (row-major) holding it.
 
     The maximum is reduced in two stages, over the last spatial axis then over the rest,
     so the position costs only small reductions: the first row holding the maximum, then
-    the first cell of that row. Where ``argmax`` documents that it returns the first
-    maximum (PyTorch), one ``argmax`` over the flattened map does the same in one pass.
+    the first cell of that row (TensorFlow's and JAX's ``argmax`` promise no tie order).
 
     Args:
         y: A batch of maps, ``(B, *spatial, C)`` or ``(B, C, *spatial)``.
         data_format: The layer's data format.
-        channels_first_memory: Reduce in ``(B, C, ...)`` order (PyTorch keeps maps in that
-            memory order, so the transpose is free there).
-        first_argmax: The backend's ``argmax`` returns the first of equal maxima (-0.0
-            equal to 0.0).
 
     Returns:
         ``(maxima, cells)``, both ``(B, C)``: float32 and int32 flat cell index.
     """
     y = ops.cast(y, "float32")
-    rank = len(y.shape) - 2
-    if data_format == "channels_last" and channels_first_memory:
-        y = ops.transpose(y, (0, rank + 1, *range(1, rank + 1)))
-        data_format = "channels_first"
     b = ops.shape(y)[0]
-    if first_argmax and data_format == "channels_first":
-        flat = ops.reshape(y, (b, y.shape[1], -1))
-        cells = ops.argmax(flat, axis=2)
-        top = ops.take_along_axis(flat, cells[:, :, None], axis=2)[:, :, 0]
-        # A map holding NaN: cell 0, as the two-stage reduction gives.
-        return top, ops.where(ops.isnan(top), 0, ops.cast(cells, "int32"))
     if data_format == "channels_first":
         c, spatial = y.shape[1], tuple(y.shape[2:])
         width = spatial[-1]
@@ -169,12 +152,49 @@ def sort_key(values: Any, empty: Any) -> Any:
     return ops.where(empty, np.int32(np.iinfo(np.int32).min), key)
 
 
+def score(
+    maps: list[tuple[Any, str]], ids: Any, values: Any, indices: Any, cells: Any, k: int
+) -> list[Any]:
+    """One batch's maps merged into the running top-k (``keras.ops``; compiled by the step).
+
+    Args:
+        maps: ``(batch of maps, data format)`` per tracked layer, in slot order.
+        ids: int32 ``(B,)`` sample indices of the batch (``EMPTY`` for padding rows).
+        values, indices, cells: The state, ``(sum of channels, k)``.
+        k: Entries kept per channel.
+
+    Returns:
+        The new ``[values, indices, cells]``.
+    """
+    tops, positions = zip(*(channel_max(y, data_format) for y, data_format in maps), strict=True)
+    top = ops.transpose(ops.concatenate(tops, axis=1))  # (sum C, B)
+    cell = ops.transpose(ops.concatenate(positions, axis=1))
+    # NaN never wins; -0.0 and 0.0 are one value (sorts may order them apart).
+    top = ops.where(ops.isnan(top), -np.inf, top)
+    top = ops.where(top == 0, 0.0, top)
+    ids = ops.cast(ids, "int32")
+    rows = ops.shape(top)[0]
+    batch_ids = ops.broadcast_to(ids[None, :], (rows, ops.shape(ids)[0]))
+    all_values = ops.concatenate([values, top], axis=1)
+    all_ids = ops.concatenate([ops.cast(indices, "int32"), batch_ids], axis=1)
+    all_cells = ops.concatenate([ops.cast(cells, "int32"), cell], axis=1)
+    # One top-k over an integer key that orders like the value, empty entries below all
+    # (-inf included). Ties keep concatenation order (the state's entries, then the batch's
+    # rows, both in sample order): documented for TensorFlow's and JAX's top_k.
+    _, order = ops.top_k(sort_key(all_values, all_ids < 0), k)
+    return [
+        ops.take_along_axis(all_values, order, 1),
+        ops.take_along_axis(all_ids, order, 1),
+        ops.take_along_axis(all_cells, order, 1),
+    ]
+
+
 class ScoreStep(keras.Model):
     """One batch through ``model``, merged into the running top-k of the wanted layers.
 
-    Called as ``step.predict_on_batch([x, ids, values, indices, cells])`` with ``x`` a
-    float32 batch, ``ids`` its int32 sample indices (``EMPTY`` for padding rows) and the
-    state as int32/float32 arrays ``(sum of channels, k)``; returns the new state.
+    Called as ``step.update(state, x, ids)``: ``x`` a float32 batch, ``ids`` its sample
+    indices (``EMPTY`` for padding rows); the step itself takes and returns the state as
+    float32/int32 arrays ``(sum of channels, k)``.
     """
 
     def __init__(self, model: Any, slots: list[Slot], k: int):
@@ -182,9 +202,6 @@ class ScoreStep(keras.Model):
         self.inner = model
         self.slots = slots
         self.k = k
-        self.channels_first_memory = keras.backend.backend() == "torch"
-        self.first_argmax = keras.backend.backend() == "torch"  # documented: first maximum
-        self.unique_keys = keras.backend.backend() == "torch"
 
     def call(self, inputs: Any) -> list[Any]:
         from .introspect import capture
@@ -193,46 +210,19 @@ class ScoreStep(keras.Model):
         with capture(self.inner, on_call=None) as rec:
             self.inner(x, training=False)
         outputs = {e.name: e.output for e in rec.entries}
-        tops, positions = [], []
         for slot in self.slots:
             if slot.name not in outputs:
                 raise ValueError(f"Layer {slot.name!r} was not called in the forward pass.")
-            y = outputs[slot.name]
-            top, cell = channel_max(
-                y, slot.data_format, self.channels_first_memory, self.first_argmax
-            )
-            tops.append(top)
-            positions.append(cell)
-        top = ops.transpose(ops.concatenate(tops, axis=1))  # (sum C, B)
-        cell = ops.transpose(ops.concatenate(positions, axis=1))
-        # NaN never wins; -0.0 and 0.0 are one value (sorts may order them apart).
-        top = ops.where(ops.isnan(top), -np.inf, top)
-        top = ops.where(top == 0, 0.0, top)
-        ids = ops.cast(ids, "int32")
-        rows = ops.shape(top)[0]
-        batch_ids = ops.broadcast_to(ids[None, :], (rows, ops.shape(ids)[0]))
-        all_values = ops.concatenate([values, top], axis=1)
-        all_ids = ops.concatenate([ops.cast(indices, "int32"), batch_ids], axis=1)
-        all_cells = ops.concatenate([ops.cast(cells, "int32"), cell], axis=1)
-        # One top-k over an integer key that orders like the value, empty entries below
-        # all (-inf included). Ties keep concatenation order (the state's entries, then the
-        # batch's rows, both in sample order): documented for TensorFlow's and JAX's top_k;
-        # PyTorch's topk promises no tie order, so there the key is made unique.
-        key = sort_key(all_values, all_ids < 0)
-        if self.unique_keys:
-            n = ops.shape(key)[1]
-            rank = ops.cast(n - 1 - ops.arange(n, dtype="int32"), "int64")
-            key = ops.cast(key, "int64") * (2**32) + rank[None, :]
-        _, order = ops.top_k(key, self.k)
-        return [
-            ops.take_along_axis(all_values, order, 1),
-            ops.take_along_axis(all_ids, order, 1),
-            ops.take_along_axis(all_cells, order, 1),
-        ]
+        maps = [(outputs[slot.name], slot.data_format) for slot in self.slots]
+        if keras.backend.backend() == "torch":
+            from .topk_torch import score as torch_score
+
+            return torch_score(maps, ids, values, indices, cells, self.k)
+        return score(maps, ids, values, indices, cells, self.k)
 
     def update(self, state: State, x: np.ndarray, ids: np.ndarray) -> State:
         """Run one batch (exactly the step's batch size) and return the merged state."""
-        values, indices, cells = self.predict_on_batch(
+        values, indices, cells = self._compiled()(
             [
                 x,
                 ids.astype(np.int32),
@@ -246,3 +236,54 @@ class ScoreStep(keras.Model):
             np.asarray(indices, np.int64),
             np.asarray(cells, np.int64),
         )
+
+    def _compiled(self) -> Any:
+        """The step as one call per batch, compiled the way ``predict`` compiles it.
+
+        ``predict_on_batch`` would do, but its per-call cost is a large part of a small
+        model's step: on JAX it reads every variable into a fresh state and writes it back
+        on each call, on PyTorch it builds a data adapter. Here JAX jits a stateless call
+        that takes the variables' current values (read each call, so training between
+        calls is seen), TensorFlow runs one ``tf.function`` (as ``predict`` does, no XLA),
+        and PyTorch runs the step's ``call`` eagerly without autograd (the model inside is
+        called as a layer, as ``predict`` calls it).
+        """
+        run = self.__dict__.get("_run")
+        if run is not None:
+            return run
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            def stateless(trainable: Any, non_trainable: Any, inputs: Any) -> Any:
+                return self.stateless_call(trainable, non_trainable, inputs)[0]
+
+            jitted = jax.jit(stateless)
+
+            def run(inputs: Any) -> Any:
+                if not self.built:  # the step has no variables of its own: build is a flag
+                    self.built = True
+                trainable = [v.value for v in self.trainable_variables]
+                non_trainable = [v.value for v in self.non_trainable_variables]
+                return jitted(trainable, non_trainable, inputs)
+
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            graph = tf.function(lambda inputs: self(inputs))
+
+            def run(inputs: Any) -> Any:
+                return [t.numpy() for t in graph(inputs)]
+
+        elif backend == "torch":
+            import torch
+
+            def run(inputs: Any) -> Any:
+                tensors = [ops.convert_to_tensor(a) for a in inputs]
+                with torch.no_grad():  # the step's own call: no layer bookkeeping around it
+                    return [t.cpu().numpy() for t in self.call(tensors)]
+
+        else:  # another backend: Keras's own path
+            run = self.predict_on_batch
+        self.__dict__["_run"] = run  # not setattr: Keras would track it
+        return run
