@@ -38,6 +38,7 @@ import type {
 } from "../types";
 import { Assembly } from "./assembly";
 import { decodeLayer, reviveNumbers, stackSlices } from "./decode";
+import { Emitter } from "./emitter";
 import { ByteLru } from "./lru";
 
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
@@ -97,14 +98,7 @@ export class Store {
   private readonly pending = new Map<number, Pending>();
   /** Requests in flight by what they ask for: callers asking the same share one message. */
   private readonly running = new Map<string, Promise<unknown>>();
-  private readonly listeners: { [K in keyof Events]: Set<(v: Events[K]) => void> } = {
-    trace: new Set(),
-    error: new Set(),
-    invalidate: new Set(),
-    layer: new Set(),
-    progress: new Set(),
-    partial: new Set(),
-  };
+  private readonly events = new Emitter<Events>();
   private readonly assembling = new Map<string, Assembly>();
   /** Receptive-field tables by layer name, from `layer_data` headers of this version. */
   private readonly fields = new Map<string, LayerGeometry | null>();
@@ -127,14 +121,7 @@ export class Store {
 
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends keyof Events>(event: K, cb: (v: Events[K]) => void): () => void {
-    this.listeners[event].add(cb);
-    return () => {
-      this.listeners[event].delete(cb);
-    };
-  }
-
-  private emit<K extends keyof Events>(event: K, v: Events[K]): void {
-    for (const cb of this.listeners[event]) cb(v);
+    return this.events.on(event, cb);
   }
 
   /**
@@ -269,7 +256,7 @@ export class Store {
         return;
       }
       if (p) p.resolve(t as never);
-      else this.emit("trace", t);
+      else this.events.emit("trace", t);
     } else if (
       typeof m.type === "string" &&
       m.type !== "error" &&
@@ -284,7 +271,7 @@ export class Store {
       const p = this.settle(e.request_id);
       // a pending request's caller decides what to show; unsolicited errors go to the views
       if (p) p.reject(new Error(text));
-      else this.emit("error", text);
+      else this.events.emit("error", text);
     }
   };
 
@@ -296,7 +283,7 @@ export class Store {
       const text = err instanceof Error ? err.message : String(err);
       const p = this.settle(raw.request_id);
       if (p) p.reject(new Error(text));
-      else this.emit("error", text);
+      else this.events.emit("error", text);
       return;
     }
     if (msg.version === this.version && msg.receptive_field !== undefined) {
@@ -317,7 +304,7 @@ export class Store {
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       if (p) p.reject(e);
-      else this.emit("error", e.message);
+      else this.events.emit("error", e.message);
       return;
     }
     this.accept(data, p);
@@ -330,7 +317,7 @@ export class Store {
     this.assembling.delete(`u${key}`); // parts the kernel pushed unasked are not needed now
     this.global.add(data);
     p?.resolve(data as never);
-    this.emit("layer", data);
+    this.events.emit("layer", data);
   }
 
   /**
@@ -347,7 +334,7 @@ export class Store {
       this.assembling.delete(key);
       const p = this.settle(msg.request_id);
       if (p) p.reject(e);
-      else this.emit("error", e.message);
+      else this.events.emit("error", e.message);
     };
     if (msg.version !== this.version) {
       this.assembling.delete(key);
@@ -364,7 +351,7 @@ export class Store {
         this.assembling.set(key, a);
       }
       if (!a.add(msg, buffers[0])) return; // a repeated part changes nothing
-      this.emit("progress", {
+      this.events.emit("progress", {
         layer: msg.layer,
         preActivation: Boolean(msg.pre_activation),
         received: a.got.size,
@@ -373,7 +360,7 @@ export class Store {
       if (!a.complete) {
         const partial = a.partial();
         if (partial.globalMin !== undefined) this.global.add(partial); // exact: the kernel's
-        this.emit("partial", partial);
+        this.events.emit("partial", partial);
         return;
       }
       this.assembling.delete(key);
@@ -394,7 +381,7 @@ export class Store {
       p.reject(new StaleError());
       this.pending.delete(id);
     }
-    this.emit("invalidate", this.version);
+    this.events.emit("invalidate", this.version);
   };
 
   dispose(): void {
@@ -410,6 +397,6 @@ export class Store {
     this.cache.clear();
     this.fields.clear();
     this.assembling.clear();
-    for (const set of Object.values(this.listeners)) set.clear();
+    this.events.clear();
   }
 }
