@@ -299,21 +299,73 @@ def capture(model: Any, on_call: OnCall | None = None) -> Iterator[Recorder]:
     rec = Recorder(model, on_call, total)
     if on_call is not None:
         on_call(0, total)
+
+    def wrap(layer: Any, call: Any) -> Any:
+        if layer is model or is_container(layer):
+            return rec.wrap_container(layer, call, top=layer is model)
+        return rec.wrap_leaf(layer, call)
+
+    with _wrapped_calls(layers, wrap):
+        yield rec
+
+
+@contextlib.contextmanager
+def _wrapped_calls(layers: list[Any], wrap: Callable[[Any, Any], Any]) -> Iterator[None]:
+    """Each layer's ``call`` replaced by ``wrap(layer, call)`` for one ``with`` block."""
     patched: list[tuple[Any, Any]] = []
     try:
         for layer in layers:
             own = layer.__dict__.get("call")
-            call = layer.call
-            if layer is model or is_container(layer):
-                wrapped = rec.wrap_container(layer, call, top=layer is model)
-            else:
-                wrapped = rec.wrap_leaf(layer, call)
-            layer.__dict__["call"] = wrapped
+            layer.__dict__["call"] = wrap(layer, layer.call)
             patched.append((layer, own))
-        yield rec
+        yield
     finally:
         for layer, own in patched:
             if own is None:
                 layer.__dict__.pop("call", None)
             else:
                 layer.__dict__["call"] = own
+
+
+class Tap:
+    """The outputs of chosen calls, recorded while :func:`tap` is installed.
+
+    Attributes:
+        outputs: One per target, in order (None where that call did not happen).
+        counts: Calls seen so far per target layer (by ``id``).
+    """
+
+    def __init__(self, targets: list[tuple[Any, int]]):
+        self.outputs: list[Any] = [None] * len(targets)
+        self.counts: dict[int, int] = {id(layer): 0 for layer, _ in targets}
+        self._want: dict[tuple[int, int], list[int]] = {}
+        for i, (layer, ordinal) in enumerate(targets):
+            self._want.setdefault((id(layer), ordinal), []).append(i)
+
+    def wrap(self, layer: Any, call: Any) -> Any:
+        key = id(layer)
+
+        def tapped_call(*args: Any, **kwargs: Any) -> Any:
+            output = call(*args, **kwargs)
+            ordinal = self.counts[key]
+            self.counts[key] = ordinal + 1
+            for i in self._want.get((key, ordinal), ()):
+                self.outputs[i] = output
+            return output
+
+        return tapped_call
+
+
+@contextlib.contextmanager
+def tap(targets: list[tuple[Any, int]]) -> Iterator[Tap]:
+    """Record only the outputs of ``targets`` for one ``with`` block: ``(layer, ordinal)``
+    is the ordinal-th call (from 0) of that leaf layer or operation.
+
+    The light version of :func:`capture` for repeated forward passes, once a capture has
+    found the calls wanted (it records each layer's calls in the order they happen): only
+    the target layers are wrapped, and nothing is linked or named.
+    """
+    t = Tap(targets)
+    layers = list({id(layer): layer for layer, _ in targets}.values())
+    with _wrapped_calls(layers, t.wrap):
+        yield t

@@ -1,12 +1,12 @@
 """The running top-k of every channel's spatial maximum, reduced on the Keras backend.
 
 A :class:`ScoreStep` is a small ``keras.Model`` around the user's model: one call runs a
-batch through the model (capturing the wanted layers with :func:`introspect.capture`),
-reduces each channel's map to its maximum and the first cell holding it, and merges those
-scores into the running top-k that the call received (:func:`score` in ``keras.ops``;
-:mod:`fmwidget.topk_torch` on PyTorch, where the step runs eagerly). It runs compiled where
-Keras compiles prediction (``tf.function`` on TensorFlow, ``jit`` on JAX), and only the
-state (``channels x k`` numbers per layer) crosses back to numpy.
+batch through the model (the wanted layers' outputs found by :func:`introspect.capture`
+once, then tapped), reduces each channel's map to its maximum and the first cell holding
+it, and merges those scores into the running top-k that the call received (:func:`score`
+in ``keras.ops``; :mod:`fmwidget.topk_torch` on PyTorch, where the step runs eagerly). It
+runs compiled where Keras compiles prediction (``tf.function`` on TensorFlow, ``jit`` on
+JAX), and only the state (``channels x k`` numbers per layer) crosses back to numpy.
 
 The order is total: valid entries first, then the larger value, then the lower sample
 index. The first cell in row-major order wins ties inside a map.
@@ -189,6 +189,20 @@ def score(
     ]
 
 
+def _taps(everything: list[Any], wanted: list[Any]) -> Any:
+    """``(targets, counts)`` for :func:`introspect.tap` from one capture's entries: each
+    wanted entry as ``(layer, how many calls of that layer came before it)``, and every
+    target layer's number of calls. None when some entry is no single call of a leaf
+    layer or operation (the model input, or a container that did work of its own)."""
+    from .introspect import is_container
+
+    if any(e.layer is None or is_container(e.layer) for e in wanted):
+        return None
+    targets = [(e.layer, sum(f.layer is e.layer for f in everything[: e.index])) for e in wanted]
+    counts = {id(e.layer): sum(f.layer is e.layer for f in everything) for e in wanted}
+    return targets, counts
+
+
 class ScoreStep(keras.Model):
     """One batch through ``model``, merged into the running top-k of the wanted layers.
 
@@ -204,21 +218,40 @@ class ScoreStep(keras.Model):
         self.k = k
 
     def call(self, inputs: Any) -> list[Any]:
-        from .introspect import capture
-
         x, ids, values, indices, cells = inputs
-        with capture(self.inner, on_call=None) as rec:
-            self.inner(x, training=False)
-        outputs = {e.name: e.output for e in rec.entries}
-        for slot in self.slots:
-            if slot.name not in outputs:
-                raise ValueError(f"Layer {slot.name!r} was not called in the forward pass.")
-        maps = [(outputs[slot.name], slot.data_format) for slot in self.slots]
+        maps = [(y, s.data_format) for y, s in zip(self._forward(x), self.slots, strict=True)]
         if keras.backend.backend() == "torch":
             from .topk_torch import score as torch_score
 
             return torch_score(maps, ids, values, indices, cells, self.k)
         return score(maps, ids, values, indices, cells, self.k)
+
+    def _forward(self, x: Any) -> list[Any]:
+        """The tracked layers' outputs of one forward pass of ``x``, in slot order.
+
+        The first pass records every call (:func:`introspect.capture`) and finds which
+        call each slot is; later passes (on PyTorch, every batch: the step runs eagerly)
+        wrap only those layers (:func:`introspect.tap`), unless a pass calls them a
+        different number of times, which a full capture then redoes.
+        """
+        from .introspect import capture, tap
+
+        taps = self.__dict__.get("_taps")
+        if taps is not None:
+            targets, counts = taps
+            with tap(targets) as t:
+                self.inner(x, training=False)
+            if t.counts == counts:
+                return t.outputs
+        with capture(self.inner, on_call=None) as rec:
+            self.inner(x, training=False)
+        by_name = {e.name: e for e in rec.entries}
+        for slot in self.slots:
+            if slot.name not in by_name:
+                raise ValueError(f"Layer {slot.name!r} was not called in the forward pass.")
+        entries = [by_name[slot.name] for slot in self.slots]
+        self.__dict__["_taps"] = _taps(rec.entries, entries)  # not setattr: Keras tracks
+        return [e.output for e in entries]
 
     def update(self, state: State, x: np.ndarray, ids: np.ndarray) -> State:
         """Run one batch (exactly the step's batch size) and return the merged state."""

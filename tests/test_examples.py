@@ -15,6 +15,8 @@ from helpers import small_cnn
 
 import fmwidget
 from fmwidget import introspect
+from fmwidget.scan import plan
+from fmwidget.topk import ScoreStep
 
 L = keras.layers
 
@@ -104,6 +106,66 @@ def test_channels_first_and_1d_match_brute_force():
     assert_matches_oracle(ex1, seq1d, x1, 3)
     assert ex1.positions("p").shape == (3, 3, 1)
     assert model is None or ex.k == 4
+
+
+def shared_and_nested():
+    """A layer called twice, a nested model and a raw op between layers."""
+    inner = keras.Sequential(
+        [keras.Input((10, 10, 4)), L.Conv2D(4, 3, padding="same", activation="relu", name="ic")],
+        name="inner",
+    )
+    inp = keras.Input((10, 10, 2))
+    shared = L.Conv2D(4, 3, padding="same", activation="relu", name="shared")
+    a = shared(inp)
+    b = shared(L.Conv2D(2, 1, name="mix")(inp))
+    d = L.MaxPooling2D(2, name="pool")(keras.ops.add(inner(a), b))
+    out = L.Dense(3, name="head")(L.Flatten()(d))
+    return keras.Model(inp, out, name="shared_nested")
+
+
+def test_shared_and_nested_calls_match_brute_force_over_many_batches():
+    keras.utils.set_random_seed(11)
+    model = shared_and_nested()
+    x = np.random.default_rng(11).normal(size=(45, 10, 10, 2)).astype("float32")
+    ex = fmwidget.top_examples(model, x, k=4, batch_size=8, progress=False)
+    assert {"shared", "shared:1", "inner/ic", "pool"} <= set(ex.layers)
+    assert_matches_oracle(ex, model, x, 4)
+    # After the first batch the step taps only the tracked calls (the light path).
+    (step,) = model.__dict__["_fmwidget_score_steps"].values()
+    targets, counts = step.__dict__["_taps"]
+    shared = model.get_layer("shared")
+    assert [n for layer, n in targets if layer is shared] == [0, 1]
+    assert counts[id(shared)] == 2
+
+
+class Repeat(keras.Model):
+    """Calls its conv ``times`` times: the number of calls changes between passes."""
+
+    def __init__(self):
+        super().__init__(name="repeat")
+        self.conv = L.Conv2D(2, 3, padding="same", name="conv")
+        self.pool = L.MaxPooling2D(2, name="pool")
+        self.times = 1
+
+    def call(self, x):
+        for _ in range(self.times):
+            x = self.conv(x)
+        return self.pool(x)
+
+
+def test_step_recaptures_when_the_calls_change():
+    model = Repeat()
+    x = np.random.default_rng(12).normal(size=(3, 8, 8, 2)).astype("float32")
+    _, slots = plan(model, x[:1], ["conv", "pool"])
+    step = ScoreStep(model, slots, 2)
+    for times in (1, 1, 2):  # capture, tap, then a pass with one more conv call
+        model.times = times
+        got = step._forward(keras.ops.convert_to_tensor(x))
+        want = fmwidget.extract(model, x)
+        for name, y in zip(("conv", "pool"), got, strict=True):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(y), want[name], atol=1e-6)
+        targets, counts = step.__dict__["_taps"]
+        assert counts[id(model.conv)] == times and [n for _, n in targets] == [0, 0]
 
 
 def planted():
