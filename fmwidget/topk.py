@@ -105,18 +105,37 @@ def _first_true(mask: Any, axis: int) -> Any:
 def channel_max(y: Any, data_format: str) -> tuple[Any, Any]:
     """Per sample and channel: the spatial maximum and the first cell (row-major) holding it.
 
-    The maximum is reduced in two stages, over the last spatial axis then over the rest,
-    so the position costs only small reductions: the first row holding the maximum, then
-    the first cell of that row (TensorFlow's and JAX's ``argmax`` promise no tie order).
-
     Args:
         y: A batch of maps, ``(B, *spatial, C)`` or ``(B, C, *spatial)``.
         data_format: The layer's data format.
 
     Returns:
-        ``(maxima, cells)``, both ``(B, C)``: float32 and int32 flat cell index.
+        ``(maxima, cells)``, both ``(B, C)``: float32 and int32 flat cell index (0 for a
+        map whose maximum is NaN).
     """
     y = ops.cast(y, "float32")
+    if keras.backend.backend() == "tensorflow":
+        return _max_by_top_k(y, data_format)
+    return _max_in_two_stages(y, data_format)
+
+
+def _max_by_top_k(y: Any, data_format: str) -> tuple[Any, Any]:
+    """One ``top_k`` of 1 over each flattened map, whose ties go to the lower index
+    (documented for TensorFlow's), beside a ``max`` that keeps NaN. TensorFlow runs each
+    op of a graph as its own kernel: two reductions and a transpose cost less there than
+    the many small ops of the two-stage search."""
+    if data_format == "channels_last":
+        y = ops.moveaxis(y, -1, 1)
+    flat = ops.reshape(y, (ops.shape(y)[0], y.shape[1], -1))
+    top = ops.max(flat, axis=2)
+    _, cell = ops.top_k(flat, 1)
+    return top, ops.where(ops.isnan(top), 0, ops.cast(cell[:, :, 0], "int32"))
+
+
+def _max_in_two_stages(y: Any, data_format: str) -> tuple[Any, Any]:
+    """The maximum over the last spatial axis, then over the rest, so the position costs
+    only small reductions: the first row holding the maximum, then the first cell of that
+    row (JAX's ``argmax`` promises no tie order). JAX fuses it into the forward pass."""
     b = ops.shape(y)[0]
     if data_format == "channels_first":
         c, spatial = y.shape[1], tuple(y.shape[2:])
