@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .batches import chunks, sample_count
+from .batches import Chunk, chunks, sample_count
 from .maps import FeatureMaps
 from .scan import OnProgress, Progress, SampleKeeper, build_result, plan
 from .topexamples import TopExamples
@@ -101,17 +101,24 @@ def _run_local(
 ) -> tuple[FeatureMaps, list[Slot], State, SampleKeeper]:
     shape = expected_input_shape(model)
     keeper = SampleKeeper()
-    step = state = fm = slots = None
+    step = carry = fm = slots = None
+    behind: Chunk | None = None  # the chunk before this one, whose winners are kept next
     for chunk in chunks(data, batch_size, shape[1:] if shape else None):
         if step is None:
             fm, slots = plan(model, chunk.x[:1], layers)
             step = cached_step(model, slots, k, chunk.x.shape)
-            state = State.empty(sum(s.channels for s in slots), k)
-        state = step.update(state, chunk.x, chunk.ids)
+            carry = step.carry(State.empty(sum(s.channels for s in slots), k))
+        last = carry  # the state right after ``behind``
+        carry = step.advance(carry, chunk.x, chunk.ids)  # may run while ``last`` is read
         remember_step(model, step, chunk.x.shape)
-        keeper.update(chunk, state)
-        report.add(len(chunk.raw))
-    assert fm is not None and slots is not None and state is not None
+        if behind is not None:
+            keeper.update(behind, step.collect(last))
+            report.add(len(behind.raw))
+        behind = chunk
+    assert step is not None and fm is not None and slots is not None and behind is not None
+    state = step.collect(carry)
+    keeper.update(behind, state)
+    report.add(len(behind.raw))
     return fm, slots, state, keeper
 
 

@@ -76,14 +76,15 @@ class TopKActor:
         if self.step is None:
             _, self.slots = self._plan(self.model, x[:1], self.names)
             self.step = self._step_class(self.model, self.slots, self.k)
-        state = State.empty(sum(s.channels for s in self.slots), self.k)
+        carry = self.step.carry(State.empty(sum(s.channels for s in self.slots), self.k))
         b = self.batch_size
         for start in range(0, len(ids), b):
             xs, part = x[start : start + b], ids[start : start + b]
             if len(part) < b:
                 xs = np.concatenate([xs, np.zeros((b - len(part), *xs.shape[1:]), xs.dtype)])
                 part = np.concatenate([part, np.full(b - len(part), EMPTY, np.int64)])
-            state = self.step.update(state, xs, part)
+            carry = self.step.advance(carry, xs, part)
+        state = self.step.collect(carry)
         keep = np.isin(ids, np.unique(state.indices))
         return {"blob": np.array([_blob(state, ids[keep], raw[keep], len(ids))], dtype=object)}
 

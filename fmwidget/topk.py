@@ -225,9 +225,11 @@ def _taps(everything: list[Any], wanted: list[Any]) -> Any:
 class ScoreStep(keras.Model):
     """One batch through ``model``, merged into the running top-k of the wanted layers.
 
-    Called as ``step.update(state, x, ids)``: ``x`` a float32 batch, ``ids`` its sample
-    indices (``EMPTY`` for padding rows); the step itself takes and returns the state as
-    float32/int32 arrays ``(sum of channels, k)``.
+    Used as ``carry = step.carry(state)``, then ``carry = step.advance(carry, x, ids)``
+    per batch (``x`` float32 with exactly the step's batch size, ``ids`` its sample
+    indices, ``EMPTY`` for padding rows), and ``step.collect(carry)`` for a numpy
+    :class:`State`; the step itself takes and returns the state as float32/int32 arrays
+    ``(sum of channels, k)``.
     """
 
     def __init__(self, model: Any, slots: list[Slot], k: int):
@@ -272,17 +274,22 @@ class ScoreStep(keras.Model):
         self.__dict__["_taps"] = _taps(rec.entries, entries)  # not setattr: Keras tracks
         return [e.output for e in entries]
 
-    def update(self, state: State, x: np.ndarray, ids: np.ndarray) -> State:
-        """Run one batch (exactly the step's batch size) and return the merged state."""
-        values, indices, cells = self._compiled()(
-            [
-                x,
-                ids.astype(np.int32),
-                state.values,
-                state.indices.astype(np.int32),
-                state.cells.astype(np.int32),
-            ]
-        )
+    @staticmethod
+    def carry(state: State) -> list[Any]:
+        """``state`` as the step takes it: float32 values, int32 indices and cells."""
+        return [state.values, state.indices.astype(np.int32), state.cells.astype(np.int32)]
+
+    def advance(self, carry: list[Any], x: np.ndarray, ids: np.ndarray) -> list[Any]:
+        """Merge one batch into ``carry`` (:meth:`carry` of a state, or what this returned
+        for the batch before) and return the new carry as backend arrays, without waiting
+        for them: on JAX, whose calls return before they finish, the next batch can be
+        prepared (and an earlier carry read) while this one runs, as ``predict`` does."""
+        return list(self._compiled()([x, ids.astype(np.int32), *carry]))
+
+    @staticmethod
+    def collect(carry: list[Any]) -> State:
+        """The carry as a numpy :class:`State` (waits for it)."""
+        values, indices, cells = (ops.convert_to_numpy(t) for t in carry)
         return State(
             np.asarray(values, np.float32),
             np.asarray(indices, np.int64),
@@ -324,8 +331,7 @@ class ScoreStep(keras.Model):
 
             graph = tf.function(lambda inputs: self(inputs))
 
-            def run(inputs: Any) -> Any:
-                return [t.numpy() for t in graph(inputs)]
+            run = graph
 
         elif backend == "torch":
             import torch
@@ -333,7 +339,7 @@ class ScoreStep(keras.Model):
             def run(inputs: Any) -> Any:
                 tensors = [ops.convert_to_tensor(a) for a in inputs]
                 with torch.no_grad():  # the step's own call: no layer bookkeeping around it
-                    return [t.cpu().numpy() for t in self.call(tensors)]
+                    return self.call(tensors)
 
         else:  # another backend: Keras's own path
             run = self.predict_on_batch
