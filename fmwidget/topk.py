@@ -319,11 +319,11 @@ class ScoreStep(keras.Model):
 
             jitted = jax.jit(stateless)
 
+            self.built = True  # the step has no variables of its own: build is a flag
+            variables = (self.trainable_variables, self.non_trainable_variables)
+
             def run(inputs: Any) -> Any:
-                if not self.built:  # the step has no variables of its own: build is a flag
-                    self.built = True
-                trainable = [v.value for v in self.trainable_variables]
-                non_trainable = [v.value for v in self.non_trainable_variables]
+                trainable, non_trainable = ([v.value for v in vs] for vs in variables)
                 return jitted(trainable, non_trainable, inputs)
 
         elif backend == "tensorflow":
