@@ -3,7 +3,8 @@
 Side by side in one process:
 - throughput: ``top_examples`` over N samples against ``model.predict`` over the same N at
   the same batch size (the digits CNN of notebook 3 at 24x24, VGG16 at 128x128 with random
-  weights), both warmed up first (compiled), medians over repeats;
+  weights), both warmed up first (compiled), run in pairs back to back: the ratio is the
+  median over pairs (with its range), so a load change hits both sides of a pair alike;
 - peak resident memory growth of ``top_examples`` over N = 1 000 and N = 10 000 samples
   streamed from a generator (so the dataset itself is never in memory);
 - where Ray is installed: ``engine="ray"`` with 2 local workers against ``engine="local"``.
@@ -67,6 +68,7 @@ def throughput(name: str, n: int, batch: int, repeats: int) -> dict[str, Any]:
         t_pred.append(timed(predict, 1))
         t_ex.append(timed(examples, 1))
     ex = fmwidget.top_examples(model, x[: batch * 2], batch_size=batch, progress=False)
+    pairs = [p / e for p, e in zip(t_pred, t_ex, strict=True)]  # each pair ran back to back
     return {
         "model": name,
         "n": n,
@@ -75,6 +77,8 @@ def throughput(name: str, n: int, batch: int, repeats: int) -> dict[str, Any]:
         "channels": sum(ex.channels(layer) for layer in ex.layers),
         "predict_s": statistics.median(t_pred),
         "top_examples_s": statistics.median(t_ex),
+        "throughput_ratio": statistics.median(pairs),
+        "throughput_ratio_range": [min(pairs), max(pairs)],
     }
 
 
@@ -138,7 +142,8 @@ def main() -> None:
         mem = memory([256, 1024], 64)
     else:
         runs = [
-            throughput("digits", 4096, 64, args.repeats),
+            # ~0.3 s a run, and noisy on a shared 2-core machine: more pairs.
+            throughput("digits", 4096, 64, 3 * args.repeats),
             throughput("vgg16", 128, 32, args.repeats),
         ]
         mem = memory([1000, 10000], 64)
