@@ -141,9 +141,20 @@ def channel_max(y: Any, data_format: str) -> tuple[Any, Any]:
     return top, ops.cast(row, "int32") * width + ops.cast(col, "int32")
 
 
+#: A negative NaN: below -inf in the total order of float32 bit patterns.
+_BELOW_ALL = np.array(-1, np.int32).view(np.float32)
+
+
 def sort_key(values: Any, empty: Any) -> Any:
-    """int32 keys that order like float32 ``values`` (no NaN; -0.0 is one with 0.0),
-    with ``empty`` entries below every value, -inf included."""
+    """Keys for ``top_k`` that order like float32 ``values`` (no NaN; -0.0 is one with
+    0.0), with ``empty`` entries below every value, -inf included.
+
+    On JAX, float32 keys with empties set to a negative NaN: ``lax.top_k`` orders by the
+    float's bit pattern (a total order with negative NaNs below -inf) and runs ~10x faster
+    on CPU for float32 than for int32. Elsewhere int32 keys of the same order.
+    """
+    if keras.backend.backend() == "jax":
+        return ops.where(empty, _BELOW_ALL, values)
     bits = ops.view(values, "int32")
     key = ops.where(bits < 0, ops.bitwise_xor(bits, np.int32(0x7FFFFFFF)), bits)
     return ops.where(empty, np.int32(np.iinfo(np.int32).min), key)

@@ -440,3 +440,46 @@ def assert_matches_oracle_without(ex, model, x, skip):
         indices = indices + (indices >= skip)  # back to the indices of the full dataset
         np.testing.assert_array_equal(ex.indices(name)[:, :-1], indices)
         np.testing.assert_allclose(ex.values(name)[:, :-1], values, rtol=1e-5, atol=1e-6)
+
+
+def test_backend_merge_orders_like_the_numpy_merge():
+    """The backend's merge (``top_k`` on its sort key; PyTorch's own sort) against
+    :func:`topk.merge`: ties, +-0, -inf scores and empty slots, which sort below -inf."""
+    from fmwidget import topk
+
+    rng = np.random.default_rng(11)
+    channels, k, b = 7, 5, 8
+    choices = np.array([-np.inf, -1.0, -0.0, 0.0, 0.5, 2.0], np.float32)
+
+    def batch_state(first, width, padding):
+        ids = np.arange(first, first + width, dtype=np.int64)
+        ids[width - padding :] = topk.EMPTY
+        values = rng.choice(choices, (channels, width)).astype(np.float32)
+        values[:, ids == topk.EMPTY] = -np.inf
+        cells = rng.integers(0, 9, (channels, width))
+        return topk.State(values, np.broadcast_to(ids, (channels, width)).copy(), cells), ids
+
+    seen, _ = batch_state(0, 3, 0)  # 3 samples seen: two empty slots per channel
+    seen.indices[0] = topk.EMPTY  # channel 0 has seen nothing
+    state = topk.merge(topk.State.empty(channels, k), seen)
+    state.values[state.values == 0] = 0.0  # the backend's state holds no -0.0
+    batch, ids = batch_state(10, b, 2)  # the last two rows are padding
+    batch.values[0] = -np.inf  # real -inf scores against empty slots
+    batch.cells[np.isneginf(batch.values)] = 0  # an all -inf map: its first cell
+    want = topk.merge(state, batch)
+    np.testing.assert_array_equal(want.indices[0], [10, 11, 12, 13, 14])
+
+    # maps of 3x3 cells: each channel's batch value at its cell, -inf elsewhere
+    maps = np.full((b, 9, channels), -np.inf, np.float32)
+    for ch in range(channels):
+        maps[np.arange(b), batch.cells[ch], ch] = batch.values[ch]
+    y = keras.ops.convert_to_tensor(maps.reshape(b, 3, 3, channels))
+    carry = [keras.ops.convert_to_tensor(a) for a in ScoreStep.carry(state)]
+    ids_t = keras.ops.convert_to_tensor(ids.astype(np.int32))
+    score = topk.score  # torch.topk keeps no order among ties: PyTorch has its own
+    if keras.backend.backend() == "torch":
+        from fmwidget.topk_torch import score
+    got = ScoreStep.collect(score([(y, "channels_last")], ids_t, *carry, k))
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_array_equal(got.values, want.values)
+    np.testing.assert_array_equal(got.cells, want.cells)
