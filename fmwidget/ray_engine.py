@@ -83,7 +83,7 @@ class TopKActor:
             if len(part) < b:
                 xs = np.concatenate([xs, np.zeros((b - len(part), *xs.shape[1:]), xs.dtype)])
                 part = np.concatenate([part, np.full(b - len(part), EMPTY, np.int64)])
-            carry = self.step.advance(carry, xs, part)
+            carry = self.step.advance(carry, xs, part, flush=False)  # read once, below
         state = self.step.collect(carry)
         keep = np.isin(ids, np.unique(state.indices))
         return {"blob": np.array([_blob(state, ids[keep], raw[keep], len(ids))], dtype=object)}

@@ -263,21 +263,45 @@ class ScoreStep(keras.Model):
         self.__dict__["_taps"] = _taps(rec.entries, entries)  # not setattr: Keras tracks
         return [e.output for e in entries]
 
-    @staticmethod
-    def carry(state: State) -> list[Any]:
-        """``state`` as the step takes it: float32 values, int32 indices and cells."""
-        return [state.values, state.indices.astype(np.int32), state.cells.astype(np.int32)]
+    def carry(self, state: State) -> Any:
+        """``state`` as the step takes it: float32 values, int32 indices and cells (on
+        PyTorch in a :class:`fmwidget.topk_torch.Carry`)."""
+        arrays = [state.values, state.indices.astype(np.int32), state.cells.astype(np.int32)]
+        if keras.backend.backend() == "torch":
+            from .topk_torch import Carry
 
-    def advance(self, carry: list[Any], x: np.ndarray, ids: np.ndarray) -> list[Any]:
+            return Carry([ops.convert_to_tensor(a) for a in arrays])
+        return arrays
+
+    def advance(self, carry: Any, x: np.ndarray, ids: np.ndarray, flush: bool = True) -> Any:
         """Merge one batch into ``carry`` (:meth:`carry` of a state, or what this returned
         for the batch before) and return the new carry as backend arrays, without waiting
         for them: on JAX, whose calls return before they finish, the next batch can be
-        prepared (and an earlier carry read) while this one runs, as ``predict`` does."""
+        prepared (and an earlier carry read) while this one runs, as ``predict`` does.
+
+        ``flush=False`` lets PyTorch hold the batch's scores back, to be merged with the
+        next batches' in one sort (:class:`fmwidget.topk_torch.Carry`); elsewhere each
+        batch is merged inside the compiled step.
+        """
+        if keras.backend.backend() == "torch":
+            import torch
+
+            from .topk_torch import batch_scores
+
+            with torch.inference_mode():  # nothing here is ever differentiated
+                ys = self._forward(ops.convert_to_tensor(x))
+                maps = [(y, s.data_format) for y, s in zip(ys, self.slots, strict=True)]
+                entries = batch_scores(maps, ops.convert_to_tensor(ids))
+                return carry.push(entries, self.k, flush)
         return list(self._compiled()([x, ids.astype(np.int32), *carry]))
 
-    @staticmethod
-    def collect(carry: list[Any]) -> State:
+    def collect(self, carry: Any) -> State:
         """The carry as a numpy :class:`State` (waits for it)."""
+        if keras.backend.backend() == "torch":
+            import torch
+
+            with torch.inference_mode():
+                carry = carry.merged(self.k)
         values, indices, cells = (ops.convert_to_numpy(t) for t in carry)
         return State(
             np.asarray(values, np.float32),
@@ -292,9 +316,8 @@ class ScoreStep(keras.Model):
         model's step: on JAX it reads every variable into a fresh state and writes it back
         on each call, on PyTorch it builds a data adapter. Here JAX jits a stateless call
         that takes the variables' current values (read each call, so training between
-        calls is seen), TensorFlow runs one ``tf.function`` (as ``predict`` does, no XLA),
-        and PyTorch runs the step's ``call`` eagerly without autograd (the model inside is
-        called as a layer, as ``predict`` calls it).
+        calls is seen), TensorFlow runs one ``tf.function`` (as ``predict`` does, no XLA).
+        PyTorch runs eagerly (:meth:`advance`).
         """
         run = self.__dict__.get("_run")
         if run is not None:
@@ -321,14 +344,6 @@ class ScoreStep(keras.Model):
             graph = tf.function(lambda inputs: self(inputs))
 
             run = graph
-
-        elif backend == "torch":
-            import torch
-
-            def run(inputs: Any) -> Any:
-                tensors = [ops.convert_to_tensor(a) for a in inputs]
-                with torch.no_grad():  # the step's own call: no layer bookkeeping around it
-                    return self.call(tensors)
 
         else:  # another backend: Keras's own path
             run = self.predict_on_batch

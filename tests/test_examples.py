@@ -474,12 +474,41 @@ def test_backend_merge_orders_like_the_numpy_merge():
     for ch in range(channels):
         maps[np.arange(b), batch.cells[ch], ch] = batch.values[ch]
     y = keras.ops.convert_to_tensor(maps.reshape(b, 3, 3, channels))
-    carry = [keras.ops.convert_to_tensor(a) for a in ScoreStep.carry(state)]
+    arrays = [state.values, state.indices.astype(np.int32), state.cells.astype(np.int32)]
+    carry = [keras.ops.convert_to_tensor(a) for a in arrays]
     ids_t = keras.ops.convert_to_tensor(ids.astype(np.int32))
     score = topk.score  # torch.topk keeps no order among ties: PyTorch has its own
     if keras.backend.backend() == "torch":
         from fmwidget.topk_torch import score
-    got = ScoreStep.collect(score([(y, "channels_last")], ids_t, *carry, k))
-    np.testing.assert_array_equal(got.indices, want.indices)
-    np.testing.assert_array_equal(got.values, want.values)
-    np.testing.assert_array_equal(got.cells, want.cells)
+    got = [keras.ops.convert_to_numpy(t) for t in score([(y, "channels_last")], ids_t, *carry, k)]
+    np.testing.assert_array_equal(got[0], want.values)
+    np.testing.assert_array_equal(got[1], want.indices)
+    np.testing.assert_array_equal(got[2], want.cells)
+
+
+@pytest.mark.parametrize("spatial", [(7,), (5, 6), (3, 4, 5), (2, 3, 2, 3)])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_channel_max_finds_the_first_maximum_like_numpy(spatial, data_format):
+    """The backend's per-channel maximum and first cell (row-major) on maps full of ties,
+    as contiguous arrays and as transposed views (PyTorch's pooling outputs are views)."""
+    from fmwidget import topk
+
+    rng = np.random.default_rng(len(spatial))
+    b, c = 6, 5
+    maps = rng.integers(0, 3, (b, *spatial, c)).astype(np.float32)  # many equal maxima
+    maps[0, ..., 0] = 2.0  # every cell holds the maximum: the first cell wins
+    flat = maps.reshape(b, -1, c)
+    want_top, want_cell = flat.max(1), flat.argmax(1)
+    y = maps if data_format == "channels_last" else np.moveaxis(maps, -1, 1)
+    channel_max = topk.channel_max
+    if keras.backend.backend() == "torch":
+        from fmwidget.topk_torch import channel_max
+    for tensor in (
+        keras.ops.convert_to_tensor(np.ascontiguousarray(y)),
+        keras.ops.moveaxis(
+            keras.ops.convert_to_tensor(np.ascontiguousarray(np.moveaxis(y, 1, -1))), -1, 1
+        ),
+    ):
+        top, cell = (keras.ops.convert_to_numpy(t) for t in channel_max(tensor, data_format))
+        np.testing.assert_array_equal(top, want_top)
+        np.testing.assert_array_equal(cell, want_cell)
