@@ -99,27 +99,49 @@ def top_examples(
 def _run_local(
     model: Any, data: Any, layers: Any, k: int, batch_size: int, report: Progress
 ) -> tuple[FeatureMaps, list[Slot], State, SampleKeeper]:
+    """Stream ``data`` through the step. The state is read once per window of batches
+    (:func:`window_size`), one window behind: the step (on JAX, asynchronous) runs ahead
+    while the winners of the window before are kept, and reads cost nothing per batch."""
     shape = expected_input_shape(model)
     keeper = SampleKeeper()
     step = carry = fm = slots = None
-    behind: Chunk | None = None  # the chunk before this one, whose winners are kept next
+    size = 1
+    window: list[Chunk] = []  # chunks merged since the last mark
+    behind: tuple[Any, list[Chunk]] | None = None  # the last mark and its window
     for chunk in chunks(data, batch_size, shape[1:] if shape else None):
         if step is None:
             fm, slots = plan(model, chunk.x[:1], layers)
             step = cached_step(model, slots, k, chunk.x.shape)
             carry = step.carry(State.empty(sum(s.channels for s in slots), k))
-        last = carry  # the state right after ``behind``
-        carry = step.advance(carry, chunk.x, chunk.ids)  # may run while ``last`` is read
+            size = window_size(chunk)
+        window.append(chunk)
+        carry = step.advance(carry, chunk.x, chunk.ids, flush=len(window) == size)
         remember_step(model, step, chunk.x.shape)
-        if behind is not None:
-            keeper.update(behind, step.collect(last))
-            report.add(len(behind.raw))
-        behind = chunk
-    assert step is not None and fm is not None and slots is not None and behind is not None
+        if len(window) == size:
+            if behind is not None:  # read while the step runs on
+                _keep(keeper, report, step.collect(behind[0]), behind[1])
+            behind, window = (carry, window), []
+    assert step is not None and fm is not None and slots is not None
     state = step.collect(carry)
-    keeper.update(behind, state)
-    report.add(len(behind.raw))
+    _keep(keeper, report, state, (behind[1] if behind else []) + window)
     return fm, slots, state, keeper
+
+
+#: Raw bytes of the samples held back for one window of batches (at most).
+WINDOW_BYTES = 4 << 20
+#: Batches per window (at most).
+WINDOW_BATCHES = 8
+
+
+def window_size(chunk: Chunk) -> int:
+    """Batches between reads of the state: up to 8, while their samples fit in 4 MiB."""
+    return int(np.clip(WINDOW_BYTES // max(chunk.raw.nbytes, 1), 1, WINDOW_BATCHES))
+
+
+def _keep(keeper: SampleKeeper, report: Progress, state: State, window: list[Chunk]) -> None:
+    if window:
+        keeper.update(window, state)
+        report.add(sum(len(c.raw) for c in window))
 
 
 #: Compiled steps live on the model itself (a reference cycle the garbage collector frees

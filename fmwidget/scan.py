@@ -70,12 +70,15 @@ class SampleKeeper:
     def __init__(self) -> None:
         self.rows: dict[int, np.ndarray] = {}
 
-    def update(self, chunk: Chunk, state: State) -> None:
-        """Keep the samples of ``chunk`` that entered ``state``: chunks come in sample order
-        with consecutive ids, so those are the state's ids from the chunk's first on."""
-        first = int(chunk.ids[0])
+    def update(self, window: list[Chunk], state: State) -> None:
+        """Keep the samples of ``window`` (chunks merged into ``state`` since the last
+        update) that are in ``state``: chunks come in sample order with consecutive ids, so
+        those are the state's ids from the window's first on."""
+        first = int(window[0].ids[0])
+        starts = np.cumsum([0] + [len(c.raw) for c in window]) + first
         for sample in np.unique(state.indices[state.indices >= first]):
-            self.rows[int(sample)] = np.array(chunk.raw[int(sample) - first])
+            at = int(np.searchsorted(starts, sample, side="right")) - 1
+            self.rows[int(sample)] = np.array(window[at].raw[int(sample - starts[at])])
         if len(self.rows) > 2 * state.indices.size:
             self.prune(np.unique(state.indices))
 
