@@ -52,11 +52,10 @@ def _blob(state: State, ids: np.ndarray, rows: np.ndarray, count: int) -> bytes:
     return buf.getvalue()
 
 
-def _unblob(data: bytes) -> tuple[State, dict[int, np.ndarray], int]:
+def _unblob(data: bytes) -> tuple[State, tuple[np.ndarray, np.ndarray], int]:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         state = State(z["values"], z["indices"], z["cells"])
-        rows = {int(i): z["samples"][n] for n, i in enumerate(z["sample_ids"])}
-        return state, rows, int(z["count"])
+        return state, (z["sample_ids"], z["samples"]), int(z["count"])
 
 
 class TopKActor:
@@ -185,7 +184,7 @@ def merge_blobs(blobs: Iterable[bytes], rows: int, k: int, report: Any) -> tuple
     for blob in blobs:
         part, kept, count = _unblob(blob)
         state = merge(state, part)
-        keeper.add(kept)
+        keeper.add(*kept)
         keeper.prune(np.unique(state.indices))
         report.add(count)
     return state, keeper

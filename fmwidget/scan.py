@@ -62,37 +62,51 @@ def plan(model: Any, x: np.ndarray, layers: Any) -> tuple[FeatureMaps, list[Slot
 class SampleKeeper:
     """The samples that are some channel's top example, each once.
 
-    Pruned lazily (when it holds twice as many samples as the state has slots), so it
-    stays bounded by ``2 * sum(channels) * k`` samples plus one batch, whatever the
-    dataset size, without a set operation over the whole state every batch.
+    Kept as blocks of rows (one copy per chunk a window's winners came from), pruned
+    lazily (when it holds twice as many samples as the state has slots), so it stays
+    bounded by ``2 * sum(channels) * k`` samples plus one window, whatever the dataset
+    size, without a set operation over the whole state every window.
     """
 
     def __init__(self) -> None:
-        self.rows: dict[int, np.ndarray] = {}
+        self.ids: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        self.count = 0
 
     def update(self, window: list[Chunk], state: State) -> None:
         """Keep the samples of ``window`` (chunks merged into ``state`` since the last
         update) that are in ``state``: chunks come in sample order with consecutive ids, so
         those are the state's ids from the window's first on."""
         first = int(window[0].ids[0])
+        new = np.unique(state.indices[state.indices >= first])
         starts = np.cumsum([0] + [len(c.raw) for c in window]) + first
-        for sample in np.unique(state.indices[state.indices >= first]):
-            at = int(np.searchsorted(starts, sample, side="right")) - 1
-            self.rows[int(sample)] = np.array(window[at].raw[int(sample - starts[at])])
-        if len(self.rows) > 2 * state.indices.size:
+        at = np.searchsorted(starts, new, side="right") - 1
+        for j in np.unique(at):
+            ids = new[at == j]
+            self.add(ids, window[j].raw[ids - starts[j]])  # a copy of just those rows
+        if self.count > 2 * state.indices.size:
             self.prune(np.unique(state.indices))
 
-    def prune(self, live: np.ndarray) -> None:
-        keys = np.fromiter(self.rows, np.int64, len(self.rows))
-        for key in keys[~np.isin(keys, live)]:
-            del self.rows[int(key)]
+    def add(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """Keep ``rows``, the samples ``ids`` (none of them kept already)."""
+        if len(ids):
+            self.ids.append(np.asarray(ids, np.int64))
+            self.rows.append(rows)
+            self.count += len(ids)
 
-    def add(self, rows: dict[int, np.ndarray]) -> None:
-        self.rows.update(rows)
+    def prune(self, live: np.ndarray) -> None:
+        if self.ids:
+            ids, rows = np.concatenate(self.ids), np.concatenate(self.rows)
+            keep = np.isin(ids, live)
+            self.ids, self.rows, self.count = [ids[keep]], [rows[keep]], int(keep.sum())
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.array(sorted(self.rows), np.int64)
-        return ids, np.stack([self.rows[int(i)] for i in ids]) if len(ids) else np.zeros(0)
+        """``(ids, samples)``, in sample order."""
+        if not self.ids:
+            return np.zeros(0, np.int64), np.zeros(0)
+        ids = np.concatenate(self.ids)
+        order = np.argsort(ids)
+        return ids[order], np.concatenate(self.rows)[order]
 
 
 class Progress:
