@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 from .batches import Chunk, chunks, sample_count
@@ -110,7 +111,7 @@ def _run_local(
     behind: tuple[Any, list[Chunk]] | None = None  # the last mark and its window
     for chunk in chunks(data, batch_size, shape[1:] if shape else None):
         if step is None:
-            fm, slots = plan(model, chunk.x[:1], layers)
+            fm, slots = cached_plan(model, chunk.x[:1], layers)
             step = cached_step(model, slots, k, chunk.x.shape)
             carry = step.carry(State.empty(sum(s.channels for s in slots), k))
             size = window_size(chunk)
@@ -167,3 +168,38 @@ def remember_step(model: Any, step: ScoreStep, shape: tuple[int, ...]) -> None:
     if steps.get(key) is not step:
         steps.clear()  # one compiled step per model is enough
         steps[key] = step
+
+
+#: The last plan, on the model as the steps are: its layers' names, shapes and geometry
+#: depend only on the model's structure, not on its weights.
+_PLANS = "_fmwidget_scan_plans"
+
+
+def cached_plan(model: Any, x: np.ndarray, layers: Any) -> tuple[FeatureMaps, list[Slot]]:
+    """:func:`plan` for one sample ``x``, reused while the model's layers are the same
+    objects, when every one of them is a Keras class other than ``Lambda`` (whose calls
+    do not change between passes; a subclassed model is planned on each call)."""
+    if layers is not None and not isinstance(layers, str):
+        layers = tuple(layers)  # an iterator would be used up by the key
+    key = _plan_key(model, layers, x.shape)
+    plans = model.__dict__.get(_PLANS, {})
+    if key is not None and key in plans:
+        return plans[key]
+    fm, slots = plan(model, x, layers)
+    if key is not None:
+        model.__dict__[_PLANS] = {key: (fm, slots)}  # not setattr: Keras would track it
+    return fm, slots
+
+
+def _plan_key(model: Any, layers: Any, shape: tuple[int, ...]) -> tuple[Any, ...] | None:
+    try:
+        hash(layers)
+    except TypeError:  # not names: plan() says what it expected
+        return None
+    everything = list(model._flatten_layers(include_self=True, recursive=True))
+    for layer in everything:
+        if not type(layer).__module__.startswith("keras.") or isinstance(
+            layer, keras.layers.Lambda
+        ):
+            return None
+    return layers, tuple(shape), tuple(id(layer) for layer in everything)

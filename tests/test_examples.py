@@ -512,3 +512,24 @@ def test_channel_max_finds_the_first_maximum_like_numpy(spatial, data_format):
         top, cell = (keras.ops.convert_to_numpy(t) for t in channel_max(tensor, data_format))
         np.testing.assert_array_equal(top, want_top)
         np.testing.assert_array_equal(cell, want_cell)
+
+
+def test_plan_follows_a_sequential_model_that_changes():
+    """The plan (layers, shapes, geometry) is reused between calls, but not once a layer
+    is added, and never for a subclassed model."""
+    from fmwidget.examples import _PLANS
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((9, 9, 1)), L.Conv2D(2, 3, name="a")])
+    x = np.random.default_rng(3).random((10, 9, 9, 1), dtype=np.float32)
+    assert fmwidget.top_examples(model, x, k=2, progress=False).layers == ["a"]
+    plans = model.__dict__[_PLANS]
+    fmwidget.top_examples(model, x, k=2, progress=False)
+    assert model.__dict__[_PLANS] is plans  # reused
+    model.add(L.MaxPooling2D(2, name="b"))
+    ex = fmwidget.top_examples(model, x, k=2, progress=False)
+    assert ex.layers == ["a", "b"]
+    assert_matches_oracle(ex, model, x, 2)
+    sub = Repeat()
+    fmwidget.top_examples(sub, x[..., [0, 0]][:, :8, :8], k=2, progress=False)
+    assert _PLANS not in sub.__dict__
