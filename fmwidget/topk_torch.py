@@ -3,12 +3,12 @@
 On PyTorch the step runs eagerly, and each ``keras.ops`` call costs tens of microseconds
 of Python (argument conversion, symbolic-tensor checks) beside its work; the ~60 calls of
 :func:`fmwidget.topk.score` per batch were about half of the step's cost beyond the forward
-pass on a small CNN. Here each map takes one ``max`` (values and first indices together)
-and the merge one stable sort. Same order and results as the ``keras.ops`` version: valid
-entries first, then the larger value, then the earlier entry (the state's, then the batch's
-rows in sample order); the first maximum in row-major order inside a map (documented for
-``torch.max``); NaN never wins.
-"""
+pass on a small CNN. Here each map takes one whole-map max pooling (values and first
+cells together, :func:`channel_max`), and the merge, one stable sort, runs once for up to
+:data:`MERGE_EVERY` batches (:class:`Carry`). Same order and results as the ``keras.ops``
+version: valid entries first, then the larger value, then the earlier entry (the state's,
+then the batches' rows in sample order); the first maximum in row-major order inside a
+map; NaN never wins."""
 
 from __future__ import annotations
 
