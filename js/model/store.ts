@@ -280,10 +280,7 @@ export class Store {
     try {
       msg = stackSlices(raw); // a 3-D layer: its depth slices stacked along the rows
     } catch (err) {
-      const text = err instanceof Error ? err.message : String(err);
-      const p = this.settle(raw.request_id);
-      if (p) p.reject(new Error(text));
-      else this.events.emit("error", text);
+      this.fail(raw.request_id, err);
       return;
     }
     if (msg.version === this.version && msg.receptive_field !== undefined) {
@@ -293,21 +290,26 @@ export class Store {
       this.onLayerChunk(msg, buffers);
       return;
     }
-    const p = this.settle(msg.request_id);
     if (msg.version !== this.version) {
-      p?.reject(new StaleError());
+      this.settle(msg.request_id)?.reject(new StaleError());
       return;
     }
     let data: LayerData;
     try {
       data = decodeLayer(msg, buffers[0]);
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      if (p) p.reject(e);
-      else this.events.emit("error", e.message);
+      this.fail(msg.request_id, err);
       return;
     }
-    this.accept(data, p);
+    this.accept(data, this.settle(msg.request_id));
+  }
+
+  /** A reply that cannot be used: its request rejects, or (unasked) views hear of it. */
+  private fail(id: unknown, err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    const p = this.settle(id);
+    if (p) p.reject(e);
+    else this.events.emit("error", e.message);
   }
 
   private accept(data: LayerData, p: Pending | undefined): void {
@@ -330,12 +332,6 @@ export class Store {
       typeof msg.request_id === "number"
         ? `r${msg.request_id}`
         : `u${cacheKey(String(msg.layer), Boolean(msg.pre_activation))}`;
-    const fail = (e: Error): void => {
-      this.assembling.delete(key);
-      const p = this.settle(msg.request_id);
-      if (p) p.reject(e);
-      else this.events.emit("error", e.message);
-    };
     if (msg.version !== this.version) {
       this.assembling.delete(key);
       this.settle(msg.request_id)?.reject(new StaleError());
@@ -366,7 +362,8 @@ export class Store {
       this.assembling.delete(key);
       this.accept(a.whole(), this.settle(msg.request_id));
     } catch (err) {
-      fail(err instanceof Error ? err : new Error(String(err)));
+      this.assembling.delete(key);
+      this.fail(msg.request_id, err);
     }
   }
 
